@@ -1,0 +1,43 @@
+"""Resilient Gateway: radios whose commands are verified and whose gateways are replaceable."""
+
+from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .const import DOMAIN
+from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
+from .services import async_setup_services
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.CLIMATE,
+    Platform.LIGHT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's services (they work on any of its entries)."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ResilientGatewayConfigEntry) -> bool:
+    """Start the entry's radio and its gateway."""
+    coordinator = GatewayCoordinator(hass, entry)
+    await coordinator.async_start()
+    entry.runtime_data = coordinator
+    entry.async_on_unload(coordinator.async_stop)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: ResilientGatewayConfigEntry) -> bool:
+    """Unload the platforms; the radio stops through the unload callback."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

@@ -1,0 +1,128 @@
+"""How long the change engine waits, retries and keeps trying: one object the gateway sets.
+
+Defaults follow what works on real meshes (deCONZ waits 5 s per step and 180 s per change,
+an hour for sleepers) and stay editable from the integration's options.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from .model import Attr, DeviceDescription, DeviceKind, SleepMode
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential back-off with proportional jitter: delay(0) is about ``initial``."""
+
+    initial: float = 1.0
+    factor: float = 2.0
+    maximum: float = 30.0
+    jitter: float = 0.2  # +- this fraction of the delay, so retries of many devices spread
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        base = min(self.maximum, self.initial * self.factor ** max(0, retry))
+        return max(0.0, base * (1.0 + self.jitter * (2.0 * rng.random() - 1.0)))
+
+
+def _frozen[K, V](mapping: Mapping[K, V]) -> Mapping[K, V]:
+    return MappingProxyType(dict(mapping))
+
+
+DEFAULT_DEADLINES: Mapping[SleepMode, float] = _frozen(
+    {
+        SleepMode.ALWAYS_ON: 180.0,
+        SleepMode.LIGHT_SLEEPER: 600.0,
+        SleepMode.SLEEPY: 3600.0,
+    }
+)
+"""Seconds a change may take before it fails, by how the device listens."""
+
+DEFAULT_KIND_DEADLINES: Mapping[DeviceKind, float] = _frozen(
+    {
+        # Radiator valves apply setpoints slowly and report lazily.
+        DeviceKind.THERMOSTAT: 900.0,
+    }
+)
+"""Minimum deadlines by device kind (the longer of this and the sleep-mode one applies)."""
+
+DEFAULT_REPORT_WAITS: Mapping[SleepMode, float] = _frozen(
+    {
+        SleepMode.ALWAYS_ON: 5.0,
+        SleepMode.LIGHT_SLEEPER: 15.0,  # the frame waits for the next poll of the device
+        # Shorter than the awake window, so a silent sleeper can still be read.
+        SleepMode.SLEEPY: 2.0,
+    }
+)
+"""Seconds to wait for a report after a unicast was delivered, before reading."""
+
+DEFAULT_TOLERANCES: Mapping[str, float] = _frozen(
+    {
+        Attr.BRIGHTNESS: 1.0,
+        Attr.COLOR_TEMP: 2.0,
+        Attr.XY: 0.01,
+        Attr.HEATING_SETPOINT: 0.05,
+    }
+)
+"""Largest difference (per component) between desired and reported values that matches."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePolicy:
+    """Timing of the change engine and its scheduler."""
+
+    deadlines: Mapping[SleepMode, float] = DEFAULT_DEADLINES
+    kind_deadlines: Mapping[DeviceKind, float] = DEFAULT_KIND_DEADLINES
+    report_waits: Mapping[SleepMode, float] = DEFAULT_REPORT_WAITS
+    group_report_wait: float = 2.0  # after a groupcast, before repairing silent members
+    read_timeout: float = 10.0  # guard around one read, in case a radio never answers
+    awake_window: float = 5.0  # a sleeper still listens this long after a frame from it
+    repair_backoff: Backoff = field(default_factory=Backoff)
+    delivery_backoff: Backoff = field(
+        default_factory=lambda: Backoff(initial=0.5, factor=2.0, maximum=30.0, jitter=0.25)
+    )
+    tolerances: Mapping[str, float] = DEFAULT_TOLERANCES
+
+    def deadline_for(self, device: DeviceDescription) -> float:
+        by_mode = self.deadlines.get(device.sleep_mode, DEFAULT_DEADLINES[device.sleep_mode])
+        return max(by_mode, self.kind_deadlines.get(device.kind, 0.0))
+
+    def report_wait_for(self, device: DeviceDescription) -> float:
+        return self.report_waits.get(device.sleep_mode, DEFAULT_REPORT_WAITS[device.sleep_mode])
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> ChangePolicy:
+        """A policy from config-entry options; unknown keys are ignored, missing ones default.
+
+        Keys (seconds): ``deadline_always_on``, ``deadline_light_sleeper``,
+        ``deadline_sleepy``, ``deadline_thermostat``, ``report_wait``,
+        ``report_wait_light_sleeper``, ``group_report_wait``, ``retry_max``.
+        """
+        policy = cls()
+        deadlines = dict(policy.deadlines)
+        for mode in SleepMode:
+            if (value := options.get(f"deadline_{mode.value}")) is not None:
+                deadlines[mode] = float(value)
+        kind_deadlines = dict(policy.kind_deadlines)
+        if (value := options.get("deadline_thermostat")) is not None:
+            kind_deadlines[DeviceKind.THERMOSTAT] = float(value)
+        waits = dict(policy.report_waits)
+        if (value := options.get("report_wait")) is not None:
+            waits[SleepMode.ALWAYS_ON] = waits[SleepMode.SLEEPY] = float(value)
+        if (value := options.get("report_wait_light_sleeper")) is not None:
+            waits[SleepMode.LIGHT_SLEEPER] = float(value)
+        repair = policy.repair_backoff
+        if (value := options.get("retry_max")) is not None:
+            repair = replace(repair, maximum=float(value))
+        return replace(
+            policy,
+            deadlines=_frozen(deadlines),
+            kind_deadlines=_frozen(kind_deadlines),
+            report_waits=_frozen(waits),
+            group_report_wait=float(options.get("group_report_wait", policy.group_report_wait)),
+            repair_backoff=repair,
+        )

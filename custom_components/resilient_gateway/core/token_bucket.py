@@ -1,0 +1,41 @@
+"""A token bucket on a caller-supplied clock: paces sends to a rate."""
+
+from __future__ import annotations
+
+_EPSILON = 1e-9
+
+
+class TokenBucket:
+    """``rate`` tokens per second, holding at most ``capacity`` (the largest burst)."""
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError("a token bucket needs a positive rate and room for one token")
+        self.rate = rate
+        self.capacity = capacity
+        self._tokens = capacity
+        self._updated = now
+
+    def _refill(self, now: float) -> None:
+        if now > self._updated:
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+
+    def has_token(self, now: float) -> bool:
+        self._refill(now)
+        return self._tokens >= 1.0 - _EPSILON
+
+    def take(self, now: float) -> None:
+        self._refill(now)
+        self._tokens = max(0.0, self._tokens - 1.0)
+
+    def grant(self) -> None:
+        """Make one token available now: its timer fired (possibly early, in a test harness
+        that fires timers before the loop's clock gets there)."""
+        self._tokens = max(self._tokens, 1.0)
+
+    def next_token_at(self, now: float) -> float:
+        """When the next whole token is there (``now`` when it already is)."""
+        self._refill(now)
+        missing = 1.0 - self._tokens
+        return now if missing <= _EPSILON else now + missing / self.rate

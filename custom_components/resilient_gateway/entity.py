@@ -1,0 +1,81 @@
+"""Base entity: one device of a gateway, showing what the device itself reported."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from homeassistant.core import callback
+from homeassistant.helpers.entity import Entity
+
+from .const import ATTR_SYNC
+from .coordinator import GatewayCoordinator
+from .core.model import AttributeValues, DeviceDescription
+
+
+class GatewayEntity(Entity):
+    """An entity of one device; state comes only from the device's reports and reads."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, device: DeviceDescription, key: str
+    ) -> None:
+        self.coordinator = coordinator
+        self.device = device
+        self._attr_unique_id = f"{device.device_id}-{key}"
+        self._attr_device_info = coordinator.device_info(device)
+
+    @property
+    def available(self) -> bool:
+        return self.coordinator.gateway.radio_up
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return self.coordinator.gateway.values(self.device.device_id)
+
+    async def async_added_to_hass(self) -> None:
+        self.async_on_remove(
+            self.coordinator.async_subscribe_device(self.device.device_id, self._handle_update)
+        )
+
+    @callback
+    def _handle_update(self) -> None:
+        self.async_write_ha_state()
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        return {ATTR_SYNC: self.coordinator.gateway.sync_state(self.device.device_id)}
+
+    async def _async_set(self, values: AttributeValues, transition: float | None = None) -> None:
+        """Hand the command to the change engine, which follows it until the device shows it.
+
+        Returns at once: the entity's state changes when the device reports, and its
+        ``sync`` attribute says meanwhile whether the command is pending, verified or failed.
+        """
+        self.coordinator.gateway.set_state(self.device.device_id, values, transition=transition)
+
+
+@callback
+def async_add_device_entities(
+    coordinator: GatewayCoordinator,
+    async_add_entities: Callable[[Iterable[Entity]], None],
+    build: Callable[[DeviceDescription], Iterable[Entity]],
+) -> None:
+    """Add entities for every device now, and for every device that joins later."""
+    known: set[str] = set()
+
+    @callback
+    def add_new_devices() -> None:
+        new = [
+            device
+            for device_id, device in coordinator.gateway.devices.items()
+            if device_id not in known
+        ]
+        known.update(device.device_id for device in new)
+        if entities := [entity for device in new for entity in build(device)]:
+            async_add_entities(entities)
+
+    add_new_devices()
+    coordinator.entry.async_on_unload(coordinator.async_subscribe_inventory(add_new_devices))

@@ -1,0 +1,210 @@
+"""Lights and light groups of a gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.light import (
+    ATTR_BRIGHTNESS,
+    ATTR_COLOR_TEMP_KELVIN,
+    ATTR_TRANSITION,
+    ATTR_XY_COLOR,
+    ColorMode,
+    LightEntity,
+    LightEntityFeature,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import color as color_util
+
+from .const import ATTR_SYNC
+from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
+from .core.change_results import SyncState
+from .core.model import Attr, DeviceDescription, DeviceKind, GroupDescription
+from .entity import GatewayEntity, async_add_device_entities
+
+PARALLEL_UPDATES = 0
+ZIGBEE_MAX_LEVEL = 254
+
+
+def to_ha_brightness(level: int) -> int:
+    return round(level * 255 / ZIGBEE_MAX_LEVEL)
+
+
+def to_zigbee_level(brightness: int) -> int:
+    return max(1, round(brightness * ZIGBEE_MAX_LEVEL / 255))
+
+
+def light_values(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The neutral values a light.turn_on call asks for."""
+    values: dict[str, Any] = {Attr.ON: True}
+    if (brightness := kwargs.get(ATTR_BRIGHTNESS)) is not None:
+        values[Attr.BRIGHTNESS] = to_zigbee_level(brightness)
+    if (kelvin := kwargs.get(ATTR_COLOR_TEMP_KELVIN)) is not None:
+        values[Attr.COLOR_TEMP] = color_util.color_temperature_kelvin_to_mired(kelvin)
+    if (xy := kwargs.get(ATTR_XY_COLOR)) is not None:
+        values[Attr.XY] = (round(xy[0], 4), round(xy[1], 4))
+    return values
+
+
+def color_modes(attributes: frozenset[Attr]) -> set[ColorMode]:
+    modes: set[ColorMode] = set()
+    if Attr.XY in attributes:
+        modes.add(ColorMode.XY)
+    if Attr.COLOR_TEMP in attributes:
+        modes.add(ColorMode.COLOR_TEMP)
+    if not modes:
+        modes.add(ColorMode.BRIGHTNESS if Attr.BRIGHTNESS in attributes else ColorMode.ONOFF)
+    return modes
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ResilientGatewayConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    coordinator = entry.runtime_data
+    async_add_device_entities(
+        coordinator,
+        async_add_entities,
+        lambda device: (
+            [GatewayLight(coordinator, device)] if device.kind is DeviceKind.LIGHT else []
+        ),
+    )
+    known_groups: set[int] = set()
+
+    @callback
+    def add_new_groups() -> None:
+        new = [g for g in coordinator.gateway.groups.values() if g.group_id not in known_groups]
+        known_groups.update(group.group_id for group in new)
+        if new:
+            async_add_entities(GatewayGroupLight(coordinator, group) for group in new)
+
+    add_new_groups()
+    entry.async_on_unload(coordinator.async_subscribe_inventory(add_new_groups))
+
+
+class GatewayLight(GatewayEntity, LightEntity):
+    """A light showing the state the bulb itself reported."""
+
+    _attr_name = None
+    _attr_supported_features = LightEntityFeature.TRANSITION
+
+    def __init__(self, coordinator: GatewayCoordinator, device: DeviceDescription) -> None:
+        super().__init__(coordinator, device, "light")
+        self._attr_supported_color_modes = color_modes(device.attributes)
+        self._attr_min_color_temp_kelvin = 2000
+        self._attr_max_color_temp_kelvin = 6500
+
+    @property
+    def is_on(self) -> bool | None:
+        return self.values.get(Attr.ON)
+
+    @property
+    def brightness(self) -> int | None:
+        level = self.values.get(Attr.BRIGHTNESS)
+        return None if level is None else to_ha_brightness(level)
+
+    @property
+    def color_temp_kelvin(self) -> int | None:
+        mireds = self.values.get(Attr.COLOR_TEMP)
+        return None if not mireds else color_util.color_temperature_mired_to_kelvin(mireds)
+
+    @property
+    def xy_color(self) -> tuple[float, float] | None:
+        xy = self.values.get(Attr.XY)
+        return None if xy is None else (float(xy[0]), float(xy[1]))
+
+    @property
+    def color_mode(self) -> ColorMode:
+        modes = self._attr_supported_color_modes or {ColorMode.ONOFF}
+        if ColorMode.XY in modes and (
+            ColorMode.COLOR_TEMP not in modes or Attr.COLOR_TEMP not in self.values
+        ):
+            return ColorMode.XY
+        return next(iter(sorted(modes)))
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self._async_set(light_values(kwargs), kwargs.get(ATTR_TRANSITION))
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._async_set({Attr.ON: False}, kwargs.get(ATTR_TRANSITION))
+
+
+class GatewayGroupLight(LightEntity):
+    """A radio group of lights: one groupcast, state computed from its members' reports."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    _attr_supported_features = LightEntityFeature.TRANSITION
+    _attr_color_mode = ColorMode.BRIGHTNESS
+    _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
+
+    def __init__(self, coordinator: GatewayCoordinator, group: GroupDescription) -> None:
+        self.coordinator = coordinator
+        self.group_id = group.group_id
+        self._attr_name = group.name
+        self._attr_unique_id = f"{coordinator.entry.entry_id}-group-{group.group_id}"
+        self._attr_device_info = coordinator.gateway_device_info
+
+    @property
+    def radio_group(self) -> GroupDescription:
+        """The group as the radio knows it now (members come and go)."""
+        return self.coordinator.gateway.groups.get(
+            self.group_id, GroupDescription(self.group_id, str(self.name))
+        )
+
+    @property
+    def available(self) -> bool:
+        return self.coordinator.gateway.radio_up
+
+    def _member_values(self) -> list[dict[str, Any]]:
+        gateway = self.coordinator.gateway
+        return [gateway.values(member) for member in self.radio_group.members]
+
+    @property
+    def is_on(self) -> bool | None:
+        states = [values.get(Attr.ON) for values in self._member_values()]
+        if not any(state is not None for state in states):
+            return None
+        return any(states)
+
+    @property
+    def brightness(self) -> int | None:
+        levels = [
+            values[Attr.BRIGHTNESS]
+            for values in self._member_values()
+            if values.get(Attr.ON) and values.get(Attr.BRIGHTNESS) is not None
+        ]
+        return to_ha_brightness(round(sum(levels) / len(levels))) if levels else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        states = {self.coordinator.gateway.sync_state(m) for m in self.radio_group.members}
+        sync = next(
+            (state for state in (SyncState.FAILED, SyncState.PENDING) if state in states),
+            SyncState.VERIFIED,
+        )
+        return {"members": len(self.radio_group.members), ATTR_SYNC: sync}
+
+    async def async_added_to_hass(self) -> None:
+        self.async_on_remove(self.coordinator.async_subscribe_device(None, self._handle_update))
+        self.async_on_remove(self.coordinator.async_subscribe_inventory(self._handle_update))
+
+    @callback
+    def _handle_update(self) -> None:
+        self.async_write_ha_state()
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        values: dict[str, Any] = {
+            key: value
+            for key, value in light_values(kwargs).items()
+            if key in (Attr.ON, Attr.BRIGHTNESS)
+        }
+        await self._async_set_group(values, kwargs.get(ATTR_TRANSITION))
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._async_set_group({Attr.ON: False}, kwargs.get(ATTR_TRANSITION))
+
+    async def _async_set_group(self, values: dict[str, Any], transition: float | None) -> None:
+        self.coordinator.gateway.set_group_state(self.group_id, values, transition=transition)

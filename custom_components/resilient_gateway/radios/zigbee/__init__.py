@@ -1,0 +1,1 @@
+"""Zigbee radios driven through zigpy and its radio libraries."""

@@ -1,0 +1,466 @@
+"""A zigpy ControllerApplication seen through the radio-neutral contract.
+
+The same class drives a real serial radio (bellows, zigpy-znp, …) and the virtual radio:
+only the ControllerApplication class and its config differ, so nothing above this module
+knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Collection, Iterator
+from typing import Any
+
+import zigpy.exceptions
+from zigpy.application import ControllerApplication
+from zigpy.device import Device
+from zigpy.zcl import Cluster, foundation
+from zigpy.zcl.clusters.general import LevelControl, OnOff, PollControl, Scenes
+from zigpy.zcl.clusters.homeautomation import ElectricalMeasurement
+from zigpy.zcl.clusters.hvac import Thermostat
+from zigpy.zcl.clusters.lighting import Color
+from zigpy.zcl.clusters.measurement import TemperatureMeasurement
+from zigpy.zcl.clusters.security import IasZone
+from zigpy.zcl.helpers import ReportingConfig
+
+from ...core.model import (
+    Attr,
+    AttributeValues,
+    DeliveryError,
+    DeviceDescription,
+    DeviceId,
+    DeviceKind,
+    GroupDescription,
+    NoResponseError,
+    PowerSource,
+    RadioBudget,
+    RadioListener,
+    RadioState,
+    SleepMode,
+)
+from .attributes import (
+    BY_ATTR,
+    BY_CLUSTER_AND_NAME,
+    HVAC_MODE_TO_SYSTEM_MODE,
+    XY_SCALE,
+    ZclAttribute,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+PLUG_DEVICE_TYPES = frozenset({0x0009, 0x0051, 0x010A})
+APP_ENDPOINTS_EXCLUDED = frozenset({0, 242})  # ZDO and Green Power are not application endpoints
+
+type ClusterCall = Callable[[Cluster], Awaitable[Any]]
+
+
+def _tenths(transition: float | None) -> int:
+    return 0 if transition is None else max(0, round(transition * 10))
+
+
+def zcl_calls(values: AttributeValues, transition: float | None) -> list[tuple[int, ClusterCall]]:
+    """The ZCL commands and writes that set ``values``, as (cluster id, call) pairs.
+
+    Commands go out without waiting for a ZCL response: delivery is confirmed by the
+    radio, success only by the device's own reports or reads.
+    """
+    tt = _tenths(transition)
+    calls: list[tuple[int, ClusterCall]] = []
+    on = values.get(Attr.ON)
+    level = values.get(Attr.BRIGHTNESS)
+    if on is False:
+        calls.append((OnOff.cluster_id, lambda c: c.off(expect_reply=False)))
+    elif level is not None:
+        command = "move_to_level_with_on_off" if on else "move_to_level"
+        calls.append(
+            (
+                LevelControl.cluster_id,
+                lambda c: getattr(c, command)(
+                    level=int(level), transition_time=tt, expect_reply=False
+                ),
+            )
+        )
+    elif on is True:
+        calls.append((OnOff.cluster_id, lambda c: c.on(expect_reply=False)))
+    if (mireds := values.get(Attr.COLOR_TEMP)) is not None:
+        calls.append(
+            (
+                Color.cluster_id,
+                lambda c: c.move_to_color_temp(
+                    color_temp_mireds=int(mireds), transition_time=tt, expect_reply=False
+                ),
+            )
+        )
+    if (xy := values.get(Attr.XY)) is not None:
+        x, y = (round(float(v) * XY_SCALE) for v in xy)
+        calls.append(
+            (
+                Color.cluster_id,
+                lambda c: c.move_to_color(
+                    color_x=x, color_y=y, transition_time=tt, expect_reply=False
+                ),
+            )
+        )
+    writes: dict[str | int | foundation.ZCLAttributeDef, Any] = {}
+    if (setpoint := values.get(Attr.HEATING_SETPOINT)) is not None:
+        writes["occupied_heating_setpoint"] = round(float(setpoint) * 100)
+    if (mode := values.get(Attr.HVAC_MODE)) is not None:
+        writes["system_mode"] = HVAC_MODE_TO_SYSTEM_MODE[str(mode)]
+    if writes:
+        calls.append((Thermostat.cluster_id, lambda c: c.write_attributes(writes)))
+    return calls
+
+
+def device_id_of(device: Device) -> DeviceId:
+    return str(device.ieee)
+
+
+class ZigbeeRadio:
+    """Drives one zigpy ControllerApplication and translates it to neutral terms."""
+
+    def __init__(
+        self,
+        app_class: type[ControllerApplication],
+        config: dict[str, Any],
+        listener: RadioListener,
+        *,
+        budget: RadioBudget | None = None,
+    ) -> None:
+        self._app_class = app_class
+        self._config = config
+        self._listener = listener
+        self._budget = budget or RadioBudget()
+        self._app: ControllerApplication | None = None
+        self._state = RadioState.DOWN
+        self._watched: set[DeviceId] = set()
+        self._unsubscribers: list[Callable[[], None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def app(self) -> ControllerApplication:
+        if self._app is None:
+            raise DeliveryError("the radio is not running")
+        return self._app
+
+    @property
+    def state(self) -> RadioState:
+        return self._state
+
+    @property
+    def budget(self) -> RadioBudget:
+        return self._budget
+
+    async def start(self) -> None:
+        """Start the radio and its network; raises what zigpy raises when it cannot."""
+        self._app = await self._app_class.new(
+            config=self._config, auto_form=False, start_radio=True
+        )
+        self._app.add_listener(self)
+        self._app.groups.add_listener(self)
+        for device in self._app.devices.values():
+            if isinstance(device, Device):
+                self._watch(device)
+        self._set_state(RadioState.UP)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for unsubscribe in self._unsubscribers:
+            unsubscribe()
+        self._unsubscribers.clear()
+        self._watched.clear()
+        if self._app is not None:
+            app, self._app = self._app, None
+            await app.shutdown()
+        self._state = RadioState.DOWN
+
+    def _set_state(self, state: RadioState) -> None:
+        if state != self._state:
+            self._state = state
+            self._listener.radio_state_changed(state)
+
+    # -- inventory -------------------------------------------------------------------
+
+    def _app_devices(self) -> Iterator[Device]:
+        if self._app is None:
+            return
+        coordinator_ieee = self._app.state.node_info.ieee
+        for device in self._app.devices.values():
+            if (
+                isinstance(device, Device)
+                and device.ieee != coordinator_ieee
+                and device.is_initialized
+            ):
+                yield device
+
+    def devices(self) -> list[DeviceDescription]:
+        return [describe(device) for device in self._app_devices()]
+
+    def groups(self) -> list[GroupDescription]:
+        if self._app is None:
+            return []
+        return [
+            GroupDescription(
+                group_id=int(group.group_id),
+                name=group.name,
+                members=tuple(sorted({str(ieee) for ieee, _ in group.members})),
+            )
+            for group in self._app.groups.values()
+        ]
+
+    def cached_values(self, device_id: DeviceId) -> dict[str, Any]:
+        """What zigpy last heard from the device (kept in its database across restarts)."""
+        device = self._device(device_id)
+        values: dict[str, Any] = {}
+        for cluster in _app_clusters(device):
+            for (cluster_id, name), zcl in BY_CLUSTER_AND_NAME.items():
+                if cluster_id != cluster.cluster_id or zcl.attr in values:
+                    continue
+                if (value := _decoded(cluster, zcl, cluster.get(name))) is not None:
+                    values[zcl.attr] = value
+        return values
+
+    # -- the Radio contract ----------------------------------------------------------
+
+    async def send(
+        self, device_id: DeviceId, values: AttributeValues, *, transition: float | None = None
+    ) -> None:
+        device = self._device(device_id)
+        for cluster_id, call in zcl_calls(values, transition):
+            await _translate_errors(call(_find_cluster(device, cluster_id)))
+
+    async def send_group(
+        self, group_id: int, values: AttributeValues, *, transition: float | None = None
+    ) -> None:
+        endpoint = self._group(group_id).endpoint
+        for cluster_id, call in zcl_calls(values, transition):
+            await _translate_errors(call(endpoint[cluster_id]))
+
+    async def read(self, device_id: DeviceId, attributes: Collection[Attr]) -> dict[Attr, Any]:
+        device = self._device(device_id)
+        by_cluster: dict[int, list[int | str | foundation.ZCLAttributeDef]] = {}
+        for attr in attributes:
+            for zcl in BY_ATTR.get(attr, ()):
+                by_cluster.setdefault(zcl.cluster_id, []).append(zcl.name)
+        values: dict[Attr, Any] = {}
+        for cluster_id, names in by_cluster.items():
+            cluster = _find_cluster(device, cluster_id)
+            success, _failure = await _translate_errors(
+                cluster.read_attributes(names, allow_cache=False)
+            )
+            for name, raw in success.items():
+                found = BY_CLUSTER_AND_NAME.get((cluster_id, str(name)))
+                if found is not None and (value := _decoded(cluster, found, raw)) is not None:
+                    values[found.attr] = value
+        return values
+
+    async def recall_scene(self, group_id: int, scene_id: int) -> None:
+        scenes = self._group(group_id).endpoint[Scenes.cluster_id]
+        await _translate_errors(scenes.recall(group_id=group_id, scene_id=scene_id))
+
+    async def store_scene(
+        self, device_id: DeviceId, group_id: int, scene_id: int, values: AttributeValues
+    ) -> None:
+        # Scene tables with explicit extension field sets arrive with the scene issue.
+        raise NotImplementedError
+
+    # -- zigpy events ----------------------------------------------------------------
+
+    def device_initialized(self, device: Device) -> None:
+        """A device finished its interview: watch it and ask it to report."""
+        self._watch(device)
+        self._spawn(self._configure_reporting(device))
+        self._listener.devices_changed()
+
+    def device_removed(self, device: Device) -> None:
+        self._listener.devices_changed()
+
+    def device_left(self, device: Device) -> None:
+        self._listener.devices_changed()
+
+    def group_added(self, *_: Any) -> None:
+        self._listener.devices_changed()
+
+    def group_member_added(self, *_: Any) -> None:
+        self._listener.devices_changed()
+
+    def group_member_removed(self, *_: Any) -> None:
+        self._listener.devices_changed()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        _LOGGER.warning("Lost the connection to the radio: %s", exc)
+        self._set_state(RadioState.DOWN)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _device(self, device_id: DeviceId) -> Device:
+        for device in self.app.devices.values():
+            if isinstance(device, Device) and str(device.ieee) == device_id:
+                return device
+        raise DeliveryError(f"unknown device {device_id}")
+
+    def _group(self, group_id: int) -> Any:
+        try:
+            return self.app.groups[group_id]
+        except KeyError:
+            raise DeliveryError(f"unknown group 0x{group_id:04x}") from None
+
+    def _watch(self, device: Device) -> None:
+        device_id = device_id_of(device)
+        if device_id in self._watched or device.ieee == self.app.state.node_info.ieee:
+            return
+        self._watched.add(device_id)
+        watcher = _DeviceWatcher(self._listener, device)
+        device.add_listener(watcher)
+        device.zdo.add_listener(watcher)
+        self._unsubscribers.append(lambda: device.remove_listener(watcher))
+        self._unsubscribers.append(lambda: device.zdo.remove_listener(watcher))
+        for cluster in _app_clusters(device):
+            for event in ("attribute_report", "attribute_read"):
+                self._unsubscribers.append(cluster.on_event(event, watcher.attribute_event))
+            if cluster.cluster_id == IasZone.cluster_id:
+                cluster.add_listener(watcher)
+                self._unsubscribers.append(
+                    lambda c=cluster: c.remove_listener(watcher)  # type: ignore[misc]
+                )
+
+    async def _configure_reporting(self, device: Device) -> None:
+        """Bind and configure reporting, so state changes come to us unasked."""
+        for cluster in _app_clusters(device):
+            config = {
+                cluster.find_attribute(zcl.name): ReportingConfig(*zcl.reporting)
+                for (cluster_id, _), zcl in BY_CLUSTER_AND_NAME.items()
+                if cluster_id == cluster.cluster_id
+            }
+            if not config:
+                continue
+            try:
+                await cluster.bind()  # type: ignore[no-untyped-call]
+                await cluster.configure_reporting_multiple(config)
+            except (TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
+                _LOGGER.debug("Reporting set-up for %s failed: %s", device.ieee, exc)
+
+
+class _DeviceWatcher:
+    """Listens to one zigpy device and passes what it hears on in neutral terms."""
+
+    def __init__(self, listener: RadioListener, device: Device) -> None:
+        self._listener = listener
+        self._device = device
+        self._device_id = device_id_of(device)
+
+    def device_last_seen_updated(self, *_: Any) -> None:
+        self._listener.device_seen(self._device_id)
+
+    def device_announce(self, *_: Any) -> None:
+        self._listener.device_announced(self._device_id)
+
+    def attribute_event(self, event: Any) -> None:
+        zcl = BY_CLUSTER_AND_NAME.get((event.cluster_id, event.attribute_name or ""))
+        if zcl is None or event.value is None:
+            return
+        if zcl.attr is Attr.XY:
+            # Colour arrives as two attributes: pair the new one with the last known other.
+            cluster = self._device.endpoints[event.endpoint_id].in_clusters[event.cluster_id]
+            x = event.value if zcl.name == "current_x" else cluster.get("current_x")
+            y = event.value if zcl.name == "current_y" else cluster.get("current_y")
+            if x is None or y is None:
+                return
+            value: Any = (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
+        else:
+            value = zcl.decode(event.value)
+        self._listener.attributes_reported(self._device_id, {zcl.attr: value})
+
+    def cluster_command(self, _tsn: int, command_id: int, args: Any) -> None:
+        # IAS Zone "status change notification" carries the zone status.
+        if command_id == 0x00 and hasattr(args, "zone_status"):
+            self._listener.attributes_reported(
+                self._device_id, {Attr.OPEN: bool(int(args.zone_status) & 0x1)}
+            )
+
+
+def _app_clusters(device: Device) -> Iterator[Cluster]:
+    for endpoint_id, endpoint in device.endpoints.items():
+        if endpoint_id in APP_ENDPOINTS_EXCLUDED:
+            continue
+        yield from endpoint.in_clusters.values()
+
+
+def _find_cluster(device: Device, cluster_id: int) -> Cluster:
+    for cluster in _app_clusters(device):
+        if cluster.cluster_id == cluster_id:
+            return cluster
+    raise DeliveryError(f"{device.ieee} has no cluster 0x{cluster_id:04x}")
+
+
+def _decoded(cluster: Cluster, zcl: ZclAttribute, raw: Any) -> Any:
+    if raw is None:
+        return None
+    if zcl.attr is Attr.XY:
+        x, y = cluster.get("current_x"), cluster.get("current_y")
+        if x is None or y is None:
+            return None
+        return (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
+    return zcl.decode(raw)
+
+
+async def _translate_errors[T](call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except zigpy.exceptions.DeliveryError as exc:
+        raise DeliveryError(str(exc)) from exc
+    except TimeoutError as exc:
+        raise NoResponseError("the device did not answer in time") from exc
+
+
+def describe(device: Device) -> DeviceDescription:
+    """A zigpy device in neutral terms: its kind, power, sleep habit and attributes."""
+    cluster_ids = {cluster.cluster_id for cluster in _app_clusters(device)}
+    device_types = {
+        endpoint.device_type
+        for endpoint_id, endpoint in device.endpoints.items()
+        if endpoint_id not in APP_ENDPOINTS_EXCLUDED
+    }
+    attributes = frozenset(
+        zcl.attr for zcl in BY_CLUSTER_AND_NAME.values() if zcl.cluster_id in cluster_ids
+    )
+    if Thermostat.cluster_id in cluster_ids:
+        kind = DeviceKind.THERMOSTAT
+    elif IasZone.cluster_id in cluster_ids:
+        kind = DeviceKind.CONTACT_SENSOR
+    elif TemperatureMeasurement.cluster_id in cluster_ids:
+        kind = DeviceKind.CLIMATE_SENSOR
+    elif OnOff.cluster_id in cluster_ids:
+        is_plug = ElectricalMeasurement.cluster_id in cluster_ids or bool(
+            device_types & PLUG_DEVICE_TYPES
+        )
+        kind = DeviceKind.PLUG if is_plug else DeviceKind.LIGHT
+    else:
+        kind = DeviceKind.OTHER
+    node = device.node_desc
+    if node is None or node.is_receiver_on_when_idle:
+        sleep = SleepMode.ALWAYS_ON
+    elif PollControl.cluster_id in cluster_ids:
+        sleep = SleepMode.LIGHT_SLEEPER
+    else:
+        sleep = SleepMode.SLEEPY
+    mains = node is None or node.is_mains_powered
+    model = device.model or "Zigbee device"
+    return DeviceDescription(
+        device_id=device_id_of(device),
+        name=f"{model} {str(device.ieee)[-5:].replace(':', '')}",
+        kind=kind,
+        manufacturer=device.manufacturer,
+        model=device.model,
+        power_source=PowerSource.MAINS if mains else PowerSource.BATTERY,
+        sleep_mode=sleep,
+        attributes=attributes,
+    )

@@ -1,0 +1,101 @@
+"""Measurements of a gateway's devices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower, UnitOfTemperature
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
+from .core.model import Attr, DeviceDescription, DeviceKind
+from .entity import GatewayEntity, async_add_device_entities
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewaySensorDescription(SensorEntityDescription):
+    attr: Attr
+
+
+SENSORS: tuple[GatewaySensorDescription, ...] = (
+    GatewaySensorDescription(
+        key="temperature",
+        attr=Attr.TEMPERATURE,
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    GatewaySensorDescription(
+        key="humidity",
+        attr=Attr.HUMIDITY,
+        device_class=SensorDeviceClass.HUMIDITY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    GatewaySensorDescription(
+        key="power",
+        attr=Attr.POWER,
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    GatewaySensorDescription(
+        key="battery",
+        attr=Attr.BATTERY,
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+)
+
+
+def _sensors_for(coordinator: GatewayCoordinator, device: DeviceDescription) -> list[GatewaySensor]:
+    # A thermostat's own temperature belongs to its climate entity.
+    if device.kind is DeviceKind.THERMOSTAT:
+        return []
+    return [
+        GatewaySensor(coordinator, device, description)
+        for description in SENSORS
+        if description.attr in device.attributes
+    ]
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ResilientGatewayConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    coordinator = entry.runtime_data
+    async_add_device_entities(
+        coordinator, async_add_entities, lambda device: _sensors_for(coordinator, device)
+    )
+
+
+class GatewaySensor(GatewayEntity, SensorEntity):
+    """One measurement, as the device last reported it."""
+
+    entity_description: GatewaySensorDescription
+
+    def __init__(
+        self,
+        coordinator: GatewayCoordinator,
+        device: DeviceDescription,
+        description: GatewaySensorDescription,
+    ) -> None:
+        super().__init__(coordinator, device, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> Any:
+        return self.values.get(self.entity_description.attr)

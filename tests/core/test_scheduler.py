@@ -1,0 +1,315 @@
+"""The per-radio send scheduler: budget, no drops, priorities, coalescing, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+
+import pytest
+
+from custom_components.resilient_gateway.core.model import Attr, NoResponseError, RadioBudget
+from custom_components.resilient_gateway.core.policy import Backoff
+from custom_components.resilient_gateway.core.scheduler import (
+    Priority,
+    SchedulerStopped,
+    SendScheduler,
+    Ticket,
+)
+from custom_components.resilient_gateway.core.virtual_time import run_virtual
+
+from .fake_radio import FakeDevice, FakeRadio, Frame
+from .frozen_clock import advance, fire_timers, run_frozen
+
+EPSILON = 1e-6
+
+
+def _radio(count: int = 0, **kwargs: object) -> FakeRadio:
+    radio = FakeRadio(**kwargs)  # type: ignore[arg-type]
+    for index in range(count):
+        radio.add(FakeDevice(f"light-{index}"))
+    return radio
+
+
+def _starts(frames: list[Frame]) -> list[float]:
+    return [f.at for f in frames]
+
+
+def _max_in_any_second(times: list[float]) -> int:
+    return max(sum(1 for t in times if start <= t < start + 1.0 - EPSILON) for start in times)
+
+
+def test_budget_is_never_exceeded_with_200_sends() -> None:
+    budget = RadioBudget(unicasts_per_s=5.0, groupcasts_per_s=1.0, max_in_flight=2)
+    radio = _radio(200, budget=budget, latency=0.3)
+
+    async def main() -> float:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        tickets = [scheduler.send(f"light-{i}", {Attr.ON: True}) for i in range(200)]
+        tickets += [scheduler.send_group(i, {Attr.ON: False}) for i in range(5)]
+        await asyncio.gather(*tickets)
+        await scheduler.stop()
+        return asyncio.get_running_loop().time()
+
+    elapsed = run_virtual(main())
+    assert radio.violations == []
+    assert radio.max_in_flight_seen <= 2
+    unicasts = _starts(radio.sent("send"))
+    groupcasts = _starts(radio.sent("group"))
+    assert len(unicasts) == 200 and len(groupcasts) == 5
+    assert min(b - a for a, b in itertools.pairwise(unicasts)) >= 0.2 - EPSILON
+    assert _max_in_any_second(unicasts) <= 5
+    assert min(b - a for a, b in itertools.pairwise(groupcasts)) >= 1 - EPSILON
+    # Paced, not stalled: 200 unicasts at 5/s take about 40 s.
+    assert 39.0 < elapsed < 45.0
+
+
+def test_delivery_errors_are_retried_with_backoff_and_counted() -> None:
+    radio = _radio(1)
+    radio.devices["light-0"].lose_next = 2
+
+    async def main() -> Ticket[None]:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        ticket = scheduler.send("light-0", {Attr.ON: True})
+        await ticket
+        await scheduler.stop()
+        return ticket
+
+    ticket = run_virtual(main())
+    frames = radio.sent("send")
+    assert len(frames) == 3
+    assert ticket.attempts == 3
+    assert radio.devices["light-0"].state[Attr.ON] is True
+    # Back-off grows: about 0.5 s then about 1 s (plus jitter), not hammering the radio.
+    gaps = [b.at - a.at for a, b in itertools.pairwise(frames)]
+    assert 0.3 < gaps[0] < 0.8 and 0.7 < gaps[1] < 1.5
+
+
+def test_nothing_is_dropped_under_load_with_random_delivery_errors() -> None:
+    budget = RadioBudget(unicasts_per_s=3.0, groupcasts_per_s=0.5, max_in_flight=1)
+    radio = _radio(200, budget=budget, loss=0.3, seed=4)
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(2))
+        tickets = [scheduler.send(f"light-{i}", {Attr.BRIGHTNESS: i + 1}) for i in range(200)]
+        await asyncio.gather(*tickets)
+        assert scheduler.stats.queued == 0
+        assert scheduler.stats.delivery_failures == radio.delivery_failures > 0
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert radio.violations == []
+    assert all(radio.devices[f"light-{i}"].state[Attr.BRIGHTNESS] == i + 1 for i in range(200))
+
+
+def test_user_commands_go_before_repairs_before_background_reads() -> None:
+    budget = RadioBudget(unicasts_per_s=100.0, max_in_flight=1)
+    radio = _radio(7, budget=budget, latency=1.0)
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        first = scheduler.send("light-0", {Attr.ON: True})  # occupies the only slot
+        await asyncio.sleep(0.1)
+        scheduler.read("light-1", [Attr.ON], priority=Priority.BACKGROUND)
+        scheduler.send("light-2", {Attr.ON: True}, priority=Priority.REPAIR)
+        scheduler.send("light-3", {Attr.ON: True}, priority=Priority.USER)
+        scheduler.read("light-4", [Attr.ON], priority=Priority.REPAIR)
+        last = scheduler.send("light-5", {Attr.ON: True}, priority=Priority.USER)
+        await first
+        await last
+        await asyncio.sleep(5)
+        await scheduler.stop()
+
+    run_virtual(main())
+    order = [f.target for f in radio.frames]
+    assert order == ["light-0", "light-3", "light-5", "light-2", "light-4", "light-1"]
+
+
+def test_a_newer_set_for_a_queued_device_is_merged_into_it() -> None:
+    budget = RadioBudget(unicasts_per_s=100.0, max_in_flight=1)
+    radio = _radio(2, budget=budget, latency=1.0)
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        busy = scheduler.send("light-0", {Attr.ON: True})
+        await asyncio.sleep(0.1)
+        older = scheduler.send("light-1", {Attr.ON: True, Attr.BRIGHTNESS: 10})
+        newer = scheduler.send(
+            "light-1", {Attr.BRIGHTNESS: 200}, transition=2.0, priority=Priority.REPAIR
+        )
+        await asyncio.gather(busy, older, newer)
+        assert scheduler.stats.coalesced == 1
+        await scheduler.stop()
+
+    run_virtual(main())
+    frames = radio.sent("send", "light-1")
+    assert len(frames) == 1
+    assert frames[0].values == {Attr.ON: True, Attr.BRIGHTNESS: 200}
+    assert radio.devices["light-1"].state[Attr.BRIGHTNESS] == 200
+
+
+def test_a_set_while_on_air_queues_behind_and_one_device_has_one_frame_on_air() -> None:
+    radio = _radio(1, latency=1.0)
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        first = scheduler.send("light-0", {Attr.BRIGHTNESS: 10})
+        await asyncio.sleep(0.1)
+        read = scheduler.read("light-0", [Attr.BRIGHTNESS], priority=Priority.USER)
+        second = scheduler.send("light-0", {Attr.BRIGHTNESS: 20})
+        await asyncio.gather(first, second)
+        assert (await read)[Attr.BRIGHTNESS] == 10  # read after the first, before the second
+        await scheduler.stop()
+
+    run_virtual(main())
+    frames = radio.sent(target="light-0")
+    assert [f.kind for f in frames] == ["send", "read", "send"]
+    assert all(b.at - a.at >= 1.0 - EPSILON for a, b in itertools.pairwise(frames))
+
+
+def test_callers_wait_for_their_turn_instead_of_failing() -> None:
+    budget = RadioBudget(unicasts_per_s=2.0, max_in_flight=8)
+    radio = _radio(10, budget=budget)
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        done_at: list[float] = []
+
+        async def caller(index: int) -> None:
+            await scheduler.send(f"light-{index}", {Attr.ON: True})
+            done_at.append(loop.time())
+
+        tasks = [asyncio.create_task(caller(i)) for i in range(10)]
+        await asyncio.sleep(0.01)
+        assert scheduler.stats.queued == 9  # queued, not refused
+        await asyncio.gather(*tasks)
+        await scheduler.stop()
+        return done_at
+
+    done_at = run_virtual(main())
+    assert radio.violations == []
+    assert max(done_at) == pytest.approx(4.5 + radio.latency)
+
+
+def test_a_cancelled_ticket_withdraws_its_queued_operation() -> None:
+    budget = RadioBudget(unicasts_per_s=1.0, max_in_flight=1)
+    radio = _radio(3, budget=budget)
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        first = scheduler.send("light-0", {Attr.ON: True})
+        withdrawn = scheduler.send("light-1", {Attr.ON: True})
+        kept = scheduler.send("light-2", {Attr.ON: True})
+        withdrawn.cancel()
+        await asyncio.gather(first, kept)
+        assert withdrawn.cancelled()
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert [f.target for f in radio.frames] == ["light-0", "light-2"]
+
+
+def test_a_read_without_answer_fails_the_ticket_and_is_not_retried() -> None:
+    radio = _radio(1)
+    radio.devices["light-0"].online = False
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        with pytest.raises(NoResponseError):
+            await scheduler.read("light-0", [Attr.ON], timeout=10.0)
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert len(radio.sent("read")) == 1
+
+
+def test_stop_cancels_queued_work_and_leaves_no_timers() -> None:
+    budget = RadioBudget(unicasts_per_s=1.0, max_in_flight=1)
+    radio = _radio(5, budget=budget, latency=0.5)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        tickets = [scheduler.send(f"light-{i}", {Attr.ON: True}) for i in range(5)]
+        radio.devices["light-4"].lose_next = 100
+        await asyncio.sleep(1.2)
+        await scheduler.stop()
+        assert all(t.done() for t in tickets)
+        assert [t for t in tickets if t.cancelled()]
+        pending = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+        assert pending == []
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        with pytest.raises(SchedulerStopped):
+            scheduler.send("light-0", {Attr.ON: False})
+
+    run_virtual(main())
+
+
+def test_pacing_follows_fired_timers_even_when_the_clock_stands_still() -> None:
+    budget = RadioBudget(unicasts_per_s=2.0, max_in_flight=4)
+    radio = _radio(6, budget=budget, enforce_budget=False)
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        tickets = [scheduler.send(f"light-{i}", {Attr.ON: True}) for i in range(6)]
+        await advance(0.2, step=0.1)
+        assert len(radio.frames) == 1  # one token; the next is due in 0.5 s
+        # Each firing of the pacing timer (due 0.5 s after the last frame) frees one token;
+        # new timers are set from the loop's clock, so they never run ahead of the harness.
+        await advance(1.0, step=0.25)  # fires at +0.5, +0.75 and +1.0
+        assert len(radio.frames) == 4
+        await advance(10.0)
+        assert all(t.done() for t in tickets)
+        await scheduler.stop()
+
+    run_frozen(main())
+    assert len(radio.frames) == 6
+
+
+def test_other_operations_are_paced_and_retry_now_skips_the_backoff() -> None:
+    budget = RadioBudget(unicasts_per_s=1.0, max_in_flight=1)
+    radio = _radio(1, budget=budget)
+    radio.devices["light-0"].lose_next = 1
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        calls: list[float] = []
+
+        async def ping() -> str:
+            calls.append(loop.time())
+            return "pong"
+
+        answers = [scheduler.call(ping) for _ in range(3)]
+        assert [await a for a in answers] == ["pong"] * 3
+        assert calls == pytest.approx([0.0, 1.0, 2.0])
+        scheduler.delivery_backoff = Backoff(initial=60.0, maximum=60.0, jitter=0.0)
+        ticket = scheduler.send("light-0", {Attr.ON: True})
+        await asyncio.sleep(3.5)
+        assert not ticket.done() and ticket.attempts == 1
+        retried_at = loop.time()
+        scheduler.retry_now()  # e.g. the radio came back
+        await ticket
+        assert loop.time() == pytest.approx(retried_at + radio.latency)
+        await scheduler.stop()
+
+    run_virtual(main())
+
+
+def test_a_harness_firing_at_a_constant_offset_still_drains_the_queue() -> None:
+    # Home Assistant tests often fire "now + N seconds" again and again while the loop's
+    # clock stands still: timers must be set from the loop's clock, not run ahead of it.
+    budget = RadioBudget(unicasts_per_s=2.0, max_in_flight=4)
+    radio = _radio(20, budget=budget, enforce_budget=False)
+    radio.devices["light-3"].lose_next = 3
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        tickets = [scheduler.send(f"light-{i}", {Attr.ON: True}) for i in range(20)]
+        for _ in range(60):
+            await fire_timers(5.0)
+        assert all(t.done() and t.exception() is None for t in tickets)
+        await scheduler.stop()
+
+    run_frozen(main())

@@ -1,0 +1,129 @@
+"""Config flow: the radio menu, the virtual gateway form and the Zigbee serial radio form."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from unittest.mock import AsyncMock, patch
+
+import pytest
+from homeassistant.config_entries import SOURCE_USB, SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.usb import UsbServiceInfo
+
+from custom_components.resilient_gateway.const import DOMAIN
+
+from .conftest import VIRTUAL_DATA, virtual_entry
+
+VIRTUAL_FORM = {key: value for key, value in VIRTUAL_DATA.items() if key != "radio_type"}
+
+
+@pytest.fixture(autouse=True)
+def no_setup() -> Generator[AsyncMock]:
+    """The flow is tested on its own; setting the entry up is tested elsewhere."""
+    with patch("custom_components.resilient_gateway.async_setup_entry", return_value=True) as mock:
+        yield mock
+
+
+async def _start(hass: HomeAssistant, choice: str) -> str:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["zigbee", "virtual"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": choice}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == choice
+    return str(result["flow_id"])
+
+
+async def test_virtual_gateway_is_created(hass: HomeAssistant) -> None:
+    flow_id = await _start(hass, "virtual")
+    result = await hass.config_entries.flow.async_configure(flow_id, VIRTUAL_FORM)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Virtual gateway test"
+    assert result["data"] == VIRTUAL_DATA
+    assert result["result"].unique_id == "virtual:test"
+
+
+async def test_virtual_gateway_out_of_range_is_a_form_error(hass: HomeAssistant) -> None:
+    flow_id = await _start(hass, "virtual")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**VIRTUAL_FORM, "loss": 0.95, "lights": 501}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"loss": "out_of_range", "lights": "out_of_range"}
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_same_virtual_network_twice_aborts(hass: HomeAssistant) -> None:
+    virtual_entry().add_to_hass(hass)
+    flow_id = await _start(hass, "virtual")
+    result = await hass.config_entries.flow.async_configure(flow_id, VIRTUAL_FORM)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+ZIGBEE_FORM = {"radio_library": "znp", "path": "/dev/ttyUSB7"}
+
+
+async def test_zigbee_radio_is_probed_and_created(hass: HomeAssistant) -> None:
+    flow_id = await _start(hass, "zigbee")
+    with patch(
+        "zigpy_znp.zigbee.application.ControllerApplication.probe",
+        AsyncMock(return_value={"path": "/dev/ttyUSB7"}),
+    ) as probe:
+        result = await hass.config_entries.flow.async_configure(flow_id, ZIGBEE_FORM)
+    probe.assert_awaited_once_with({"path": "/dev/ttyUSB7", "baudrate": 115200})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {
+        "radio_type": "zigbee",
+        "radio_library": "znp",
+        "path": "/dev/ttyUSB7",
+        "baudrate": 115200,
+    }
+
+
+async def test_port_that_cannot_be_opened_is_a_form_error(hass: HomeAssistant) -> None:
+    """A real probe of a port that does not exist: a clear error, not a traceback."""
+    flow_id = await _start(hass, "zigbee")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"radio_library": "ezsp", "path": "/dev/no-such-radio"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_same_zigbee_port_twice_aborts(hass: HomeAssistant) -> None:
+    for expected in (FlowResultType.CREATE_ENTRY, FlowResultType.ABORT):
+        flow_id = await _start(hass, "zigbee")
+        with patch(
+            "zigpy_znp.zigbee.application.ControllerApplication.probe",
+            AsyncMock(return_value={"path": "/dev/ttyUSB7"}),
+        ):
+            result = await hass.config_entries.flow.async_configure(flow_id, ZIGBEE_FORM)
+        assert result["type"] is expected
+    assert result["reason"] == "already_configured"
+
+
+async def test_usb_discovery_prefills_the_port(hass: HomeAssistant) -> None:
+    info = UsbServiceInfo(
+        device="/dev/serial/by-id/usb-sonoff-plus",
+        vid="10C4",
+        pid="EA60",
+        serial_number="1234",
+        manufacturer="ITead",
+        description="Sonoff Zigbee 3.0 USB Dongle Plus",
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USB}, data=info
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zigbee"
+    schema_defaults = {
+        str(key): key.default()
+        for key in result["data_schema"].schema
+        if callable(getattr(key, "default", None))
+    }
+    assert schema_defaults["path"] == "/dev/serial/by-id/usb-sonoff-plus"

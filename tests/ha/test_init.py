@@ -1,0 +1,37 @@
+"""Setting a virtual gateway up and down, and what it shows in Home Assistant."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+
+from custom_components.resilient_gateway.const import DOMAIN
+
+from .conftest import setup_virtual
+
+
+async def test_setup_and_unload(hass: HomeAssistant) -> None:
+    entry = await setup_virtual(hass)
+    assert entry.state is ConfigEntryState.LOADED
+
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    gateway = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, entry.entry_id), entry.entry_id
+    )
+    assert gateway is not None
+    # the gateway plus every simulated device, each attached through the gateway
+    assert len(devices) == 1 + 4 + 3 + 1
+    assert all(d.via_device_id == gateway.id for d in devices if d.id != gateway.id)
+
+    entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    domains = sorted({e.domain for e in entities})
+    assert {"light", "sensor"} <= set(domains)
+    group = er.async_get(hass).async_get_entity_id("light", DOMAIN, f"{entry.entry_id}-group-1")
+    assert group is not None
+    assert hass.states.get(group).attributes["members"] == 4
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED

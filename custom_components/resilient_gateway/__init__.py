@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.const import Platform
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
@@ -34,6 +34,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: ResilientGatewayConfigEn
     await coordinator.async_start()
     entry.runtime_data = coordinator
     entry.async_on_unload(coordinator.async_stop)
+    # Home Assistant does not unload entries when it stops: close the radio and flush
+    # zigpy's database ourselves.
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, coordinator.async_on_hass_stop)
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

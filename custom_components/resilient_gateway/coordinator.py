@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -69,6 +69,7 @@ class GatewayCoordinator:
         self.entry = entry
         self.air: VirtualAir | None = None
         self.gateway_device_id: str | None = None
+        self._stopped = False
         self.gateway = Gateway(
             self._build_radio, changes_file=AtomicJsonFile(self.storage_path / "changes.json")
         )
@@ -132,8 +133,14 @@ class GatewayCoordinator:
         self.gateway_device_id = gateway_device.id
 
     async def async_stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         self._unsubscribe_gateway()
         await self._stop_radio_parts()
+
+    async def async_on_hass_stop(self, _event: Event) -> None:
+        await self.async_stop()
 
     async def _stop_radio_parts(self) -> None:
         await self.gateway.stop()

@@ -10,7 +10,17 @@ from homeassistant.core import HomeAssistant
 from .coordinator import ResilientGatewayConfigEntry
 
 # Network keys and link keys would let anyone join or sniff the Zigbee network.
-TO_REDACT = {"key", "network_key", "tc_link_key", "link_key", "password", "secret"}
+TO_REDACT = {
+    "key",
+    "network_key",
+    "tc_link_key",
+    "link_key",
+    "key_table",
+    "hashed_tclk",
+    "stack_specific",
+    "password",
+    "secret",
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -20,7 +30,8 @@ async def async_get_config_entry_diagnostics(
     gateway = coordinator.gateway
     data: dict[str, Any] = {
         "entry": {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)},
-        "radio": {"state": gateway.radio.state},
+        "radio": gateway.radio.diagnostics(),
+        "changes": gateway.engine.snapshot(),
         "devices": {
             device_id: {
                 "name": device.name,

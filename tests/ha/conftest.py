@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.resilient_gateway.const import DOMAIN
 
@@ -15,6 +18,14 @@ from custom_components.resilient_gateway.const import DOMAIN
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> Generator[None]:
     yield
+
+
+@pytest.fixture(autouse=True)
+def isolated_config_dir(hass: HomeAssistant, tmp_path: Path) -> None:
+    """Each test gets its own config directory: the gateway writes its files there."""
+    hass.config.config_dir = str(tmp_path)
+    # advance() moves the loop's clock inside a callback; that is not a slow callback.
+    hass.loop.slow_callback_duration = 3600
 
 
 VIRTUAL_DATA: dict[str, Any] = {
@@ -39,12 +50,25 @@ def virtual_entry(**overrides: Any) -> MockConfigEntry:
     )
 
 
-async def setup_virtual(hass: HomeAssistant, **overrides: Any) -> MockConfigEntry:
-    """A loaded virtual gateway whose simulated devices have all joined and been
-    interviewed (the first start of a house pairs every device)."""
+async def setup_virtual(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, **overrides: Any
+) -> MockConfigEntry:
+    """A loaded virtual gateway whose simulated devices have all joined, been interviewed
+    and read once (the first start of a house pairs every device)."""
     entry = virtual_entry(**overrides)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await entry.runtime_data.gateway.radio.app.wait_until_interviewed()
-    await hass.async_block_till_done()
+    await advance(hass, freezer, 2)
     return entry
+
+
+async def advance(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, step: float = 0.1
+) -> None:
+    """Let ``seconds`` of time pass in steps: the loop's clock moves (freezegun moves
+    time.monotonic) and every timer that falls due fires, as real time would."""
+    for _ in range(max(1, round(seconds / step))):
+        freezer.tick(timedelta(seconds=step))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -12,8 +13,8 @@ from custom_components.resilient_gateway.const import DOMAIN
 from .conftest import setup_virtual
 
 
-async def test_setup_and_unload(hass: HomeAssistant) -> None:
-    entry = await setup_virtual(hass)
+async def test_setup_and_unload(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    entry = await setup_virtual(hass, freezer)
     assert entry.state is ConfigEntryState.LOADED
 
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)

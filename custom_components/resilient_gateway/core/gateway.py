@@ -23,8 +23,10 @@ from .model import (
     Radio,
     RadioListener,
     RadioState,
+    SleepMode,
 )
 from .policy import ChangePolicy
+from .scheduler import Priority, Ticket
 from .storage import AtomicJsonFile
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,6 +50,11 @@ class RadioLink(Radio, Protocol):
 
     def cached_values(self, device_id: DeviceId) -> dict[str, Any]: ...
 
+    def diagnostics(self) -> dict[str, Any]:
+        """What the radio knows about itself and its network (secrets included: the
+        caller redacts them)."""
+        ...
+
 
 class GatewayListener(Protocol):
     """What the gateway tells its users (entities, services, the benchmark)."""
@@ -62,6 +69,9 @@ class GatewayListener(Protocol):
 
     def counts_changed(self, counts: ChangeCounts) -> None: ...
 
+
+REFRESH_READ_TIMEOUT = 30.0
+"""Seconds a background state read may take before it is given up."""
 
 SAVE_DELAY = 1.0
 """Seconds to gather engine changes before writing them to disk (one write per burst)."""
@@ -110,6 +120,8 @@ class Gateway(RadioListener):
         engine.add_counts_listener(self._counts_changed)
         if self._changes_file is not None and (saved := await self._changes_file.load()):
             engine.restore(saved)
+        for device in self.devices.values():
+            self._refresh(device)
 
     async def stop(self) -> None:
         """Stop following changes (they are saved and resume at the next start)."""
@@ -228,9 +240,32 @@ class Gateway(RadioListener):
         for listener in tuple(self._listeners):
             listener.radio_state_changed(state)
 
+    def _refresh(self, device: DeviceDescription) -> None:
+        """Ask an awake device for its state, in the background (sleepers report by
+        themselves when they wake)."""
+        if device.sleep_mode is SleepMode.SLEEPY or not device.attributes:
+            return
+        ticket = self.engine.scheduler.read(
+            device.device_id,
+            device.attributes,
+            priority=Priority.BACKGROUND,
+            timeout=REFRESH_READ_TIMEOUT,
+        )
+        ticket.add_done_callback(_log_failed_refresh)
+
     def _refresh_inventory(self) -> None:
+        previous = self.devices
         self.devices = {device.device_id: device for device in self.radio.devices()}
+        if self._engine is not None:
+            for device_id, device in self.devices.items():
+                if device_id not in previous:
+                    self._refresh(device)
         self.groups = {group.group_id: group for group in self.radio.groups()}
         for device_id in self.devices:
             if device_id not in self._values:
                 self._values[device_id] = self.radio.cached_values(device_id)
+
+
+def _log_failed_refresh(ticket: Ticket[dict[Attr, Any]]) -> None:
+    if not ticket.cancelled() and (error := ticket.exception()) is not None:
+        _LOGGER.debug("Background state read failed: %s", error)

@@ -223,6 +223,17 @@ class ZigbeeRadio:
                     values[zcl.attr] = value
         return values
 
+    def diagnostics(self) -> dict[str, Any]:
+        if self._app is None:
+            return {"state": self._state}
+        state = self._app.state
+        return {
+            "state": self._state,
+            "radio_library": type(self._app).__module__.split(".")[0],
+            "coordinator_ieee": str(state.node_info.ieee),
+            "network": state.network_info.as_dict(),
+        }
+
     # -- the Radio contract ----------------------------------------------------------
 
     async def send(

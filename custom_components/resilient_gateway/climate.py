@@ -39,6 +39,7 @@ async def async_setup_entry(
 class GatewayThermostat(GatewayEntity, ClimateEntity):
     """A radiator thermostat, showing the setpoint and mode it reported."""
 
+    _takes_commands = True
     _attr_name = None
     _attr_temperature_unit = UnitOfTemperature.CELSIUS
     _attr_hvac_modes = [HVACMode.OFF, HVACMode.HEAT, HVACMode.AUTO]

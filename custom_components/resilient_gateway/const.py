@@ -35,6 +35,7 @@ VIRTUAL_LIMITS: Final[dict[str, tuple[int, int] | tuple[float, float]]] = {
 }
 
 ATTR_SYNC: Final = "sync"
+EVENT_CHANGE_FAILED: Final = "resilient_gateway_change_failed"
 
 # Where the integration keeps its files, below Home Assistant's config directory (so every
 # Home Assistant backup contains them).

@@ -11,6 +11,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from .const import (
@@ -27,13 +28,20 @@ from .const import (
     CONF_SENSORS,
     CONF_SLEEPY_SENSORS,
     DOMAIN,
+    EVENT_CHANGE_FAILED,
     LOGGER,
     RADIO_VIRTUAL,
     STORAGE_DIR,
 )
-from .core.change_results import ChangeCounts, ChangeResult
+from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
 from .core.gateway import Gateway, RadioLink
-from .core.model import DeviceDescription, DeviceId, RadioListener, RadioState
+from .core.model import (
+    AttributeValues,
+    DeviceDescription,
+    DeviceId,
+    RadioListener,
+    RadioState,
+)
 from .core.storage import AtomicJsonFile
 from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNetworkSpec
 from .radios.zigbee.libraries import RADIO_LIBRARIES
@@ -57,6 +65,11 @@ def spec_from_entry_data(data: Mapping[str, Any]) -> VirtualNetworkSpec:
 
 MANUFACTURER = "Resilient Gateway"
 
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 type ResilientGatewayConfigEntry = ConfigEntry[GatewayCoordinator]
 type UpdateCallback = Callable[[], None]
 
@@ -70,12 +83,15 @@ class GatewayCoordinator:
         self.air: VirtualAir | None = None
         self.gateway_device_id: str | None = None
         self._stopped = False
+        # The entity that takes commands for each device (light, switch, climate).
+        self.command_entity_ids: dict[DeviceId, str] = {}
         self.gateway = Gateway(
             self._build_radio, changes_file=AtomicJsonFile(self.storage_path / "changes.json")
         )
         self._device_callbacks: dict[DeviceId, list[UpdateCallback]] = {}
         self._any_callbacks: list[UpdateCallback] = []
         self._inventory_callbacks: list[UpdateCallback] = []
+        self._counts_callbacks: list[UpdateCallback] = []
         self._unsubscribe_gateway = self.gateway.add_listener(self)
 
     @property
@@ -153,6 +169,19 @@ class GatewayCoordinator:
         if self.air is not None:
             await self.air.save()
 
+    def light_target(self, unique_id: str) -> Callable[[AttributeValues, float | None], Any]:
+        """What commands the light entity with this unique id: a device or a group."""
+        group_prefix = f"{self.entry.entry_id}-group-"
+        if unique_id.startswith(group_prefix):
+            group_id = int(unique_id.removeprefix(group_prefix))
+            return lambda values, transition: self.gateway.set_group_state(
+                group_id, values, transition=transition
+            )
+        device_id = unique_id.removesuffix("-light")
+        return lambda values, transition: self.gateway.set_state(
+            device_id, values, transition=transition
+        )
+
     # -- device info -----------------------------------------------------------------
 
     @property
@@ -195,6 +224,12 @@ class GatewayCoordinator:
         return lambda: callbacks.remove(update)
 
     @callback
+    def async_subscribe_counts(self, update: UpdateCallback) -> Callable[[], None]:
+        """Call ``update`` when the number of pending or failed changes moves."""
+        self._counts_callbacks.append(update)
+        return lambda: self._counts_callbacks.remove(update)
+
+    @callback
     def async_subscribe_inventory(self, update: UpdateCallback) -> Callable[[], None]:
         self._inventory_callbacks.append(update)
         return lambda: self._inventory_callbacks.remove(update)
@@ -217,8 +252,50 @@ class GatewayCoordinator:
                 update()
 
     def change_finished(self, result: ChangeResult) -> None:
-        """Failures are announced; verified changes show in the entities' state."""
+        """Announce failures (an event per attribute, a repair issue for a device that
+        stays silent); a device that verifies again clears its issue."""
+        issue_id = f"unresponsive_{result.device_id}"
+        if result.status is ChangeStatus.VERIFIED:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        if result.status is not ChangeStatus.FAILED:
+            return
+        device = self.gateway.devices.get(result.device_id)
+        name = device.name if device else result.device_id
+        ha_device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, result.device_id), self.entry.entry_id
+        )
+        for attribute in sorted(result.failed_attributes):
+            self.hass.bus.async_fire(
+                EVENT_CHANGE_FAILED,
+                {
+                    "entity_id": self.command_entity_ids.get(result.device_id),
+                    "device_id": ha_device.id if ha_device else None,
+                    "ieee": result.device_id,
+                    "attribute": attribute,
+                    "desired": _jsonable(result.desired.get(attribute)),
+                    "actual": _jsonable(result.actual.get(attribute)),
+                    "attempts": result.attempts,
+                },
+            )
+        LOGGER.warning(
+            "%s did not reach %s within its deadline (now %s)",
+            name,
+            {str(k): v for k, v in result.desired.items()},
+            {str(k): v for k, v in result.actual.items()},
+        )
+        if not self.gateway.heard_within(result.device_id, result.elapsed):
+            # Silent for the whole change: unplugged, out of range or dead. A human must look.
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="device_unresponsive",
+                translation_placeholders={"device": name, "gateway": self.entry.title},
+            )
 
     def counts_changed(self, counts: ChangeCounts) -> None:
-        for update in tuple(self._any_callbacks):
+        for update in tuple(self._counts_callbacks):
             update()

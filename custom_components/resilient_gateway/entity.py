@@ -18,6 +18,8 @@ class GatewayEntity(Entity):
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    # Whether this is the entity that takes the device's commands (named in events).
+    _takes_commands = False
 
     def __init__(
         self, coordinator: GatewayCoordinator, device: DeviceDescription, key: str
@@ -39,6 +41,15 @@ class GatewayEntity(Entity):
         self.async_on_remove(
             self.coordinator.async_subscribe_device(self.device.device_id, self._handle_update)
         )
+        if self._takes_commands:
+            commanded = self.coordinator.command_entity_ids
+            device_id = self.device.device_id
+            commanded[device_id] = self.entity_id
+
+            def forget() -> None:
+                commanded.pop(device_id, None)
+
+            self.async_on_remove(forget)
 
     @callback
     def _handle_update(self) -> None:

@@ -87,6 +87,7 @@ async def async_setup_entry(
 class GatewayLight(GatewayEntity, LightEntity):
     """A light showing the state the bulb itself reported."""
 
+    _takes_commands = True
     _attr_name = None
     _attr_supported_features = LightEntityFeature.TRANSITION
 

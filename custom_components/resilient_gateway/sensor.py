@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
+from .core.change_results import ChangeCounts
 from .core.model import Attr, DeviceDescription, DeviceKind
 from .entity import GatewayEntity, async_add_device_entities
 
@@ -77,9 +79,58 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     coordinator = entry.runtime_data
+    async_add_entities(
+        GatewayChangesSensor(coordinator, description) for description in CHANGE_SENSORS
+    )
     async_add_device_entities(
         coordinator, async_add_entities, lambda device: _sensors_for(coordinator, device)
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangesSensorDescription(SensorEntityDescription):
+    value: Callable[[ChangeCounts], int]
+
+
+CHANGE_SENSORS: tuple[ChangesSensorDescription, ...] = (
+    ChangesSensorDescription(
+        key="pending_changes",
+        translation_key="pending_changes",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value=lambda counts: counts.pending_changes,
+    ),
+    ChangesSensorDescription(
+        key="failed_changes",
+        translation_key="failed_changes",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value=lambda counts: counts.failed_devices,
+    ),
+)
+
+
+class GatewayChangesSensor(SensorEntity):
+    """How many commands the gateway is still following, or saw fail (on the gateway)."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description: ChangesSensorDescription
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, description: ChangesSensorDescription
+    ) -> None:
+        self.coordinator = coordinator
+        self.entity_description = description
+        self._attr_unique_id = f"{coordinator.entry.entry_id}-{description.key}"
+        self._attr_device_info = coordinator.gateway_device_info
+
+    @property
+    def native_value(self) -> int:
+        return self.entity_description.value(self.coordinator.gateway.engine.counts)
+
+    async def async_added_to_hass(self) -> None:
+        self.async_on_remove(self.coordinator.async_subscribe_counts(self.async_write_ha_state))
 
 
 class GatewaySensor(GatewayEntity, SensorEntity):

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import probatio as vol
+from homeassistant.components.light import (
+    ATTR_BRIGHTNESS,
+    ATTR_BRIGHTNESS_PCT,
+    ATTR_COLOR_TEMP_KELVIN,
+    ATTR_HS_COLOR,
+    ATTR_TRANSITION,
+    ATTR_XY_COLOR,
+)
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import color as color_util
 
 from .const import DOMAIN
 from .coordinator import GatewayCoordinator
+from .core.change_results import ChangeResult, ChangeStatus, GroupResult
+from .core.model import Attr
+from .light import light_values
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_FAULT = "fault"
@@ -37,6 +58,44 @@ SIMULATE_FAULT_SCHEMA = vol.Schema(
 )
 
 
+ATTR_STATE = "state"
+ATTR_TIMEOUT = "timeout"
+DEFAULT_APPLY_TIMEOUT = 30.0
+MAX_APPLY_TIMEOUT = 3600.0
+
+APPLY_STATE_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_ENTITY_ID): cv.entity_ids,
+        vol.Required(ATTR_STATE): vol.In(["on", "off"]),
+        vol.Exclusive(ATTR_BRIGHTNESS, "brightness"): vol.All(
+            vol.Coerce(int), vol.Range(min=0, max=255)
+        ),
+        vol.Exclusive(ATTR_BRIGHTNESS_PCT, "brightness"): vol.All(
+            vol.Coerce(float), vol.Range(min=0, max=100)
+        ),
+        vol.Exclusive(ATTR_COLOR_TEMP_KELVIN, "color"): vol.All(
+            vol.Coerce(int), vol.Range(min=1000, max=20000)
+        ),
+        vol.Exclusive(ATTR_XY_COLOR, "color"): vol.All(
+            vol.ExactSequence((cv.small_float, cv.small_float)), vol.Coerce(tuple)
+        ),
+        vol.Exclusive(ATTR_HS_COLOR, "color"): vol.All(
+            vol.ExactSequence(
+                (
+                    vol.All(vol.Coerce(float), vol.Range(min=0, max=360)),
+                    vol.All(vol.Coerce(float), vol.Range(min=0, max=100)),
+                )
+            ),
+            vol.Coerce(tuple),
+        ),
+        vol.Optional(ATTR_TRANSITION): vol.All(vol.Coerce(float), vol.Range(min=0, max=300)),
+        vol.Optional(ATTR_TIMEOUT, default=DEFAULT_APPLY_TIMEOUT): vol.All(
+            vol.Coerce(float), vol.Range(min=0, max=MAX_APPLY_TIMEOUT)
+        ),
+    }
+)
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(
@@ -45,6 +104,79 @@ def async_setup_services(hass: HomeAssistant) -> None:
         _async_simulate_fault,
         schema=SIMULATE_FAULT_SCHEMA,
     )
+    hass.services.async_register(
+        DOMAIN,
+        "apply_state",
+        _async_apply_state,
+        schema=APPLY_STATE_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+
+
+def _requested_values(data: dict[str, Any]) -> dict[str, Any]:
+    """The neutral values an apply_state call asks for (light.turn_on's fields)."""
+    if data[ATTR_STATE] == "off":
+        return {Attr.ON: False}
+    kwargs = dict(data)
+    if (pct := kwargs.pop(ATTR_BRIGHTNESS_PCT, None)) is not None:
+        kwargs[ATTR_BRIGHTNESS] = round(pct * 255 / 100)
+    if (hs := kwargs.pop(ATTR_HS_COLOR, None)) is not None:
+        kwargs[ATTR_XY_COLOR] = color_util.color_hs_to_xy(*hs)
+    return light_values(kwargs)
+
+
+def _targets(hass: HomeAssistant, entity_ids: list[str]) -> list[tuple[str, Any]]:
+    """(entity id, what it commands) for each target, or a translated error naming the
+    first entity that is not a light or light group of a running gateway."""
+    registry = er.async_get(hass)
+    targets: list[tuple[str, Any]] = []
+    for entity_id in entity_ids:
+        entry = registry.async_get(entity_id)
+        if entry is None or entry.platform != DOMAIN or entry.domain != "light":
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_a_gateway_light",
+                translation_placeholders={"entity_id": entity_id},
+            )
+        coordinator = _coordinator(hass, str(entry.config_entry_id))
+        targets.append((entity_id, coordinator.light_target(entry.unique_id)))
+    return targets
+
+
+async def _async_apply_state(call: ServiceCall) -> ServiceResponse:
+    """Set lights and light groups, then wait (up to ``timeout``) until each device shows
+    the state, and answer with what really happened."""
+    targets = _targets(call.hass, call.data[ATTR_ENTITY_ID])
+    values = _requested_values(call.data)
+    transition = call.data.get(ATTR_TRANSITION)
+    handles = [(entity_id, target(values, transition)) for entity_id, target in targets]
+    timeout = call.data[ATTR_TIMEOUT]
+    outcomes = await asyncio.gather(*(handle.wait(timeout) for _, handle in handles))
+    if not call.return_response:
+        return None
+    return {
+        entity_id: _describe_outcome(outcome)
+        for (entity_id, _), outcome in zip(handles, outcomes, strict=True)
+    }
+
+
+def _describe_outcome(outcome: ChangeResult | GroupResult) -> dict[str, Any]:
+    if isinstance(outcome, GroupResult):
+        members = outcome.members.values()
+        return {
+            "result": _result_word(outcome.status),
+            "attempts": sum(member.attempts for member in members),
+            "members": len(outcome.members),
+            "repaired": sorted(outcome.repaired),
+            "failed": sorted(outcome.members_with(ChangeStatus.FAILED)),
+            "pending": sorted(outcome.members_with(ChangeStatus.PENDING)),
+        }
+    return {"result": _result_word(outcome.status), "attempts": outcome.attempts}
+
+
+def _result_word(status: ChangeStatus) -> str:
+    # A superseded change was replaced by a newer command: for this call it is still open.
+    return "pending" if status is ChangeStatus.SUPERSEDED else str(status)
 
 
 def _coordinator(hass: HomeAssistant, entry_id: str) -> GatewayCoordinator:

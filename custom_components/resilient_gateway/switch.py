@@ -31,6 +31,7 @@ async def async_setup_entry(
 class GatewayPlug(GatewayEntity, SwitchEntity):
     """A plug showing the relay state the plug itself reported."""
 
+    _takes_commands = True
     _attr_name = None
     _attr_device_class = SwitchDeviceClass.OUTLET
 

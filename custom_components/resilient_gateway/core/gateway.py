@@ -93,6 +93,7 @@ class Gateway(RadioListener):
         self.devices: dict[DeviceId, DeviceDescription] = {}
         self.groups: dict[int, GroupDescription] = {}
         self._values: dict[DeviceId, dict[str, Any]] = {}
+        self._last_heard: dict[DeviceId, float] = {}
         self._listeners: list[GatewayListener] = []
         self._changes_file = changes_file
         self._policy = policy
@@ -213,7 +214,16 @@ class Gateway(RadioListener):
 
     # -- what the radio tells us -----------------------------------------------------
 
+    def heard_within(self, device_id: DeviceId, seconds: float) -> bool:
+        """Whether any frame came from the device in the last ``seconds``."""
+        heard = self._last_heard.get(device_id)
+        return heard is not None and heard >= asyncio.get_running_loop().time() - seconds
+
+    def _heard(self, device_id: DeviceId) -> None:
+        self._last_heard[device_id] = asyncio.get_running_loop().time()
+
     def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
+        self._heard(device_id)
         if not values:
             return
         self._values.setdefault(device_id, {}).update(values)
@@ -223,6 +233,7 @@ class Gateway(RadioListener):
             listener.device_updated(device_id)
 
     def device_seen(self, device_id: DeviceId) -> None:
+        self._heard(device_id)
         if self._engine is not None:
             self._engine.device_seen(device_id)
 

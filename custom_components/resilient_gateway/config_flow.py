@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import probatio as vol
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.core import callback
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
@@ -33,6 +39,8 @@ from .const import (
     RADIO_ZIGBEE,
     VIRTUAL_LIMITS,
 )
+from .core.model import DeviceKind, SleepMode
+from .core.policy import DEFAULT_DEADLINES, DEFAULT_KIND_DEADLINES
 from .radios.virtual import VirtualNetworkSpec
 from .radios.zigbee.libraries import RADIO_LIBRARIES
 
@@ -67,6 +75,11 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     """Adds a Zigbee serial radio or a virtual gateway."""
 
     VERSION = 1
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> ResilientGatewayOptionsFlow:
+        return ResilientGatewayOptionsFlow()
 
     def __init__(self) -> None:
         self._discovered_path: str | None = None
@@ -159,3 +172,50 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         except Exception:
             LOGGER.debug("Probing %s on %s failed", library_key, path, exc_info=True)
             return False
+
+
+# Change deadlines per kind of device, in seconds (option key -> (default, min, max)).
+DEADLINE_OPTIONS: dict[str, tuple[float, float, float]] = {
+    "deadline_always_on": (DEFAULT_DEADLINES[SleepMode.ALWAYS_ON], 10, 3600),
+    "deadline_light_sleeper": (DEFAULT_DEADLINES[SleepMode.LIGHT_SLEEPER], 30, 7200),
+    "deadline_sleepy": (DEFAULT_DEADLINES[SleepMode.SLEEPY], 60, 86400),
+    "deadline_thermostat": (DEFAULT_KIND_DEADLINES[DeviceKind.THERMOSTAT], 60, 86400),
+}
+
+
+class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
+    """How long a command may take before it counts as failed, per kind of device."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = {
+                key: "out_of_range"
+                for key, (_, low, high) in DEADLINE_OPTIONS.items()
+                if not low <= float(user_input[key]) <= high
+            }
+            if not errors:
+                return self.async_create_entry(
+                    data={key: float(user_input[key]) for key in DEADLINE_OPTIONS}
+                )
+        current = {
+            key: self.config_entry.options.get(key, default)
+            for key, (default, _, _) in DEADLINE_OPTIONS.items()
+        }
+        schema = vol.Schema(
+            {
+                vol.Required(key): NumberSelector(
+                    NumberSelectorConfig(
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="s",
+                    )
+                )
+                for key in DEADLINE_OPTIONS
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
+            errors=errors,
+        )

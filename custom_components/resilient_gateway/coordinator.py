@@ -35,6 +35,7 @@ from .const import (
 )
 from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
 from .core.gateway import Gateway, RadioLink
+from .core.policy import ChangePolicy
 from .core.model import (
     AttributeValues,
     DeviceDescription,
@@ -86,7 +87,9 @@ class GatewayCoordinator:
         # The entity that takes commands for each device (light, switch, climate).
         self.command_entity_ids: dict[DeviceId, str] = {}
         self.gateway = Gateway(
-            self._build_radio, changes_file=AtomicJsonFile(self.storage_path / "changes.json")
+            self._build_radio,
+            changes_file=AtomicJsonFile(self.storage_path / "changes.json"),
+            policy=ChangePolicy.from_options(entry.options),
         )
         self._device_callbacks: dict[DeviceId, list[UpdateCallback]] = {}
         self._any_callbacks: list[UpdateCallback] = []

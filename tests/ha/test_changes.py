@@ -181,3 +181,16 @@ async def test_a_pending_change_survives_a_restart(
     assert truth(hass, entry)["devices"][ieee]["state"]["on"] is False
     assert hass.states.get(light).state == STATE_OFF
     assert hass.states.get(light).attributes["sync"] == "verified"
+
+
+async def test_the_deadline_option_decides_when_a_change_fails(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    hass.config_entries.async_update_entry(entry, options={"deadline_always_on": 20.0})
+    await hass.config_entries.async_reload(entry.entry_id)
+    await advance(hass, freezer, 2)
+    ieee, light = next(iter(light_entities(hass, entry).items()))
+    entry.runtime_data.air.device_power_off(ieee)
+    response = await apply_state(hass, freezer, 25, entity_id=light, state="on", timeout=60)
+    assert response[light]["result"] == "failed"

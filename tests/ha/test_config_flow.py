@@ -127,3 +127,23 @@ async def test_usb_discovery_prefills_the_port(hass: HomeAssistant) -> None:
         if callable(getattr(key, "default", None))
     }
     assert schema_defaults["path"] == "/dev/serial/by-id/usb-sonoff-plus"
+
+
+async def test_options_set_the_deadlines(hass: HomeAssistant) -> None:
+    entry = virtual_entry()
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    options = {
+        "deadline_always_on": 60,
+        "deadline_light_sleeper": 600,
+        "deadline_sleepy": 7200,
+        "deadline_thermostat": 900,
+    }
+    bad = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**options, "deadline_always_on": 5}
+    )
+    assert bad["errors"] == {"deadline_always_on": "out_of_range"}
+    done = await hass.config_entries.options.async_configure(result["flow_id"], options)
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {key: float(value) for key, value in options.items()}

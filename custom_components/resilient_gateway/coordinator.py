@@ -249,7 +249,7 @@ class GatewayCoordinator:
         if state is RadioState.DOWN:
             LOGGER.warning("The radio of %s is down", self.entry.title)
         else:
-            LOGGER.info("The radio of %s is up again", self.entry.title)
+            LOGGER.info("The radio of %s is up", self.entry.title)
         for callbacks in (*self._device_callbacks.values(), self._any_callbacks):
             for update in tuple(callbacks):
                 update()

@@ -14,16 +14,16 @@ import argparse
 import asyncio
 import json
 import time
-from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import cast
 
-from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
     VirtualAir,
     VirtualControllerApplication,
     VirtualNetworkSpec,
 )
+
+from .common import run
 
 
 @dataclass(slots=True)
@@ -99,10 +99,6 @@ async def measure(devices: int, loss: float, seed: int, loop_name: str) -> Start
     )
 
 
-def _run[T](coroutine: Coroutine[Any, Any, T], real_time: bool) -> T:
-    return asyncio.run(coroutine) if real_time else run_virtual(coroutine)
-
-
 def table(result: StartupResult) -> str:
     return "\n".join(
         [
@@ -129,7 +125,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     args = parser.parse_args(argv)
     loop_name = "real-time" if args.real_time else "virtual-time"
-    result = _run(measure(args.devices, args.loss, args.seed, loop_name), args.real_time)
+    result = run(measure(args.devices, args.loss, args.seed, loop_name), real_time=args.real_time)
     print(table(result))
     if args.json:
         print(json.dumps({"bench": "virtual_startup", **asdict(result)}, sort_keys=True))

@@ -35,7 +35,6 @@ from .const import (
 )
 from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
 from .core.gateway import Gateway, RadioLink
-from .core.policy import ChangePolicy
 from .core.model import (
     AttributeValues,
     DeviceDescription,
@@ -43,6 +42,7 @@ from .core.model import (
     RadioListener,
     RadioState,
 )
+from .core.policy import ChangePolicy
 from .core.storage import AtomicJsonFile
 from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNetworkSpec
 from .radios.zigbee.libraries import RADIO_LIBRARIES
@@ -89,6 +89,7 @@ class GatewayCoordinator:
         self.gateway = Gateway(
             self._build_radio,
             changes_file=AtomicJsonFile(self.storage_path / "changes.json"),
+            scenes_file=AtomicJsonFile(self.storage_path / "scenes.json"),
             policy=ChangePolicy.from_options(entry.options),
         )
         self._device_callbacks: dict[DeviceId, list[UpdateCallback]] = {}
@@ -172,11 +173,14 @@ class GatewayCoordinator:
         if self.air is not None:
             await self.air.save()
 
+    def group_id_of(self, unique_id: str) -> int | None:
+        """The radio group behind a group light entity's unique id (None: not a group)."""
+        prefix = f"{self.entry.entry_id}-group-"
+        return int(unique_id.removeprefix(prefix)) if unique_id.startswith(prefix) else None
+
     def light_target(self, unique_id: str) -> Callable[[AttributeValues, float | None], Any]:
         """What commands the light entity with this unique id: a device or a group."""
-        group_prefix = f"{self.entry.entry_id}-group-"
-        if unique_id.startswith(group_prefix):
-            group_id = int(unique_id.removeprefix(group_prefix))
+        if (group_id := self.group_id_of(unique_id)) is not None:
             return lambda values, transition: self.gateway.set_group_state(
                 group_id, values, transition=transition
             )

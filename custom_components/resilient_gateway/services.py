@@ -28,6 +28,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import color as color_util
+from homeassistant.util.json import JsonValueType
 
 from .const import DOMAIN
 from .coordinator import GatewayCoordinator
@@ -96,6 +97,16 @@ APPLY_STATE_SCHEMA = vol.Schema(
 )
 
 
+ATTR_NAME = "name"
+
+STORE_SCENE_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_ENTITY_ID): cv.entity_id,
+        vol.Required(ATTR_NAME): vol.All(cv.string, vol.Strip, vol.Length(min=1, max=32)),
+    }
+)
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(
@@ -111,6 +122,40 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=APPLY_STATE_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
+    hass.services.async_register(
+        DOMAIN,
+        "store_scene",
+        _async_store_scene,
+        schema=STORE_SCENE_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+
+
+async def _async_store_scene(call: ServiceCall) -> ServiceResponse:
+    """Store the group's members' current states as a named gateway scene."""
+    entity_id: str = call.data[ATTR_ENTITY_ID]
+    entry = er.async_get(call.hass).async_get(entity_id)
+    coordinator = (
+        _coordinator(call.hass, str(entry.config_entry_id))
+        if entry is not None and entry.platform == DOMAIN
+        else None
+    )
+    group_id = coordinator.group_id_of(entry.unique_id) if coordinator and entry else None
+    if coordinator is None or group_id is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_a_gateway_group",
+            translation_placeholders={"entity_id": entity_id},
+        )
+    scene, not_written = await coordinator.gateway.store_scene(group_id, call.data[ATTR_NAME])
+    if not call.return_response:
+        return None
+    return {
+        "group_id": scene.group_id,
+        "scene_id": scene.scene_id,
+        "members": len(scene.member_states),
+        "not_written": list[JsonValueType](not_written),
+    }
 
 
 def _requested_values(data: dict[str, Any]) -> dict[str, Any]:

@@ -457,6 +457,8 @@ def test_policy_deadlines_and_options() -> None:
     assert policy.deadline_for(sensor) == 7200
     assert policy.report_wait_for(lamp) == 3
     assert policy.repair_backoff.maximum == 10
+    windows = ChangePolicy.from_options({"group_report_wait": 4, "group_report_quiet": 1})
+    assert (windows.group_report_wait, windows.group_report_quiet) == (4.0, 1.0)
     default = ChangePolicy()
     assert default.deadline_for(lamp) == 180 and default.deadline_for(sensor) == 3600
 
@@ -522,6 +524,86 @@ def test_a_group_command_is_one_groupcast_and_members_that_missed_it_are_repaire
     assert {f.target for f in radio.sent("send")} == set(members[:4])
     assert [f.target for f in radio.sent("read")] == [members[3]]
     assert all(radio.devices[m].state[ON] is True for m in members)
+
+
+def test_the_group_report_window_closes_once_members_stop_reporting() -> None:
+    radio = FakeRadio()  # groupcast lands after 0.02 s, reports 0.1 s later
+    members = _group(radio, 10)
+    for name in members[:3]:
+        radio.devices[name].miss_next_groupcasts = 1
+    quiet = ChangePolicy().group_report_quiet
+
+    async def main() -> None:
+        engine = _engine(radio)
+        result = await engine.set_group_state(5, members, {ON: True}).wait()
+        assert result.status is ChangeStatus.VERIFIED
+        assert result.repaired == set(members[:3])
+        await engine.stop()
+
+    run_virtual(main())
+    repairs = radio.sent("send")
+    assert {f.target for f in repairs} == set(members[:3])
+    # Not after the longest wait (2 s) but quiet seconds after the last report (0.12 s).
+    last_report = radio.latency + radio.report_delay
+    assert repairs[0].at == pytest.approx(last_report + quiet)
+
+
+def test_a_late_report_keeps_the_group_window_open_up_to_its_longest_wait() -> None:
+    radio = FakeRadio()
+    members = _group(radio, 4)
+    radio.devices[members[0]].miss_next_groupcasts = 1
+    radio.devices[members[1]].reports = False  # it reports itself, late and repeatedly
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        engine = _engine(radio)
+        handle = engine.set_group_state(5, members, {ON: True})
+        for at in (0.4, 0.8, 1.2, 1.6, 2.0):  # each within the quiet time of the last
+            loop.call_later(at, engine.attributes_reported, members[1], {BRI: 100})
+        result = await handle.wait()
+        assert result.status is ChangeStatus.VERIFIED
+        await engine.stop()
+
+    run_virtual(main())
+    repairs = {f.target: f.at for f in radio.sent("send")}
+    # The window lasted its longest wait after the groupcast (0.02 s + 2 s), no longer;
+    # repairs go in the order the members were given.
+    assert repairs[members[0]] == pytest.approx(radio.latency + ChangePolicy().group_report_wait)
+    assert repairs[members[1]] > repairs[members[0]]  # it never showed "on": repaired too
+
+
+def test_with_no_report_at_all_the_group_window_lasts_its_longest_wait() -> None:
+    radio = FakeRadio()
+    members = _group(radio, 3, reports=False)
+    policy = ChangePolicy(group_report_wait=3.0)
+
+    async def main() -> None:
+        engine = _engine(radio, policy=policy)
+        result = await engine.set_group_state(5, members, {ON: True}).wait()
+        assert result.status is ChangeStatus.VERIFIED
+        await engine.stop()
+
+    run_virtual(main())
+    first_repair = min(f.at for f in radio.sent("send"))
+    assert first_repair == pytest.approx(radio.latency + 3.0)
+
+
+def test_a_transition_delays_the_quiet_end_of_the_group_window() -> None:
+    radio = FakeRadio()
+    members = _group(radio, 3)
+    radio.devices[members[0]].miss_next_groupcasts = 1
+
+    async def main() -> None:
+        engine = _engine(radio)
+        result = await engine.set_group_state(5, members, {ON: True}, transition=4.0).wait()
+        assert result.status is ChangeStatus.VERIFIED
+        await engine.stop()
+
+    run_virtual(main())
+    (repair,) = radio.sent("send")
+    # Reports come after the transition (4.12 s); the window closes quiet seconds later.
+    expected = radio.latency + 4.0 + radio.report_delay + ChangePolicy().group_report_quiet
+    assert repair.at == pytest.approx(expected)
 
 
 def test_a_group_member_showing_wrong_values_is_repaired_and_a_stuck_one_fails() -> None:
@@ -600,13 +682,17 @@ def test_a_scene_recall_repairs_members_and_rewrites_wrong_scene_entries() -> No
         assert result.status is ChangeStatus.VERIFIED
         assert result.scene_id == 1
         assert result.repaired == {members[0], members[1]}
-        assert result.rewritten == {members[0]}
+        # A silent member cannot be told from one whose entry is gone: both are rewritten.
+        assert result.rewritten == {members[0], members[1]}
         assert result.rewrite_failed == frozenset()
         await engine.stop()
 
     run_virtual(main())
     assert len(radio.sent("scene")) == 1
-    assert [(f.target, f.values) for f in radio.sent("store")] == [(members[0], stored[members[0]])]
+    assert sorted((f.target, f.values) for f in radio.sent("store")) == [
+        (members[0], stored[members[0]]),
+        (members[1], stored[members[1]]),
+    ]
     assert radio.devices[members[0]].scenes[(7, 1)] == stored[members[0]]
     for name, values in stored.items():
         assert {a: radio.devices[name].state[a] for a in values} == values
@@ -818,10 +904,14 @@ def test_a_scene_entry_proved_wrong_before_a_restart_is_rewritten_after_it() -> 
 
     async def main() -> None:
         engine = _engine(radio)
+        for member in members:  # the gateway knows each member's state (read at start)
+            engine.attributes_reported(member, dict(radio.devices[member].state))
         engine.recall_scene(7, 1, stored)
-        await asyncio.sleep(1.0)  # recalled: the first member reported the wrong level
+        # Recalled: the first member reported the wrong level; the report window (which
+        # closes group_report_quiet after the last report) is still open.
+        await asyncio.sleep(0.3)
         radio.devices[members[0]].ignores_commands = True  # so the repair does not take
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(2.2)
         await engine.stop()  # and Home Assistant stops
         data = json.loads(json.dumps(engine.snapshot()))
         proved_wrong = {c["device_id"]: c["scene"]["proved_wrong"] for c in data["changes"]}

@@ -46,7 +46,9 @@ def lights_on(hass: HomeAssistant, entry: Any) -> dict[str, bool]:
 async def apply_state(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, **data: Any
 ) -> dict[str, Any]:
-    """Call apply_state and let simulated time run while it waits for the devices."""
+    """Call apply_state and let simulated time run while it waits for the devices
+    (``seconds`` must exceed the call's ``timeout``, default 30)."""
+    assert seconds > data.get("timeout", 30), "the call would still be waiting"
     call = asyncio.ensure_future(
         hass.services.async_call(DOMAIN, "apply_state", data, blocking=True, return_response=True)
     )
@@ -192,5 +194,5 @@ async def test_the_deadline_option_decides_when_a_change_fails(
     await advance(hass, freezer, 2)
     ieee, light = next(iter(light_entities(hass, entry).items()))
     entry.runtime_data.air.device_power_off(ieee)
-    response = await apply_state(hass, freezer, 25, entity_id=light, state="on", timeout=60)
+    response = await apply_state(hass, freezer, 25, entity_id=light, state="on", timeout=24)
     assert response[light]["result"] == "failed"

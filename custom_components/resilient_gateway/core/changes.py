@@ -17,7 +17,9 @@ device with open changes runs one small state machine over the union of their va
   ``superseded`` for them); one frame per device carries everything still open.
 - Sleepy devices are sent to when they are heard from; nothing is lost while they sleep.
 - Groups and scenes go out as one groupcast; members that stay silent or show the wrong
-  values are repaired by unicast, and wrong scene-table entries are stored again.
+  values are repaired by unicast, and wrong scene-table entries are stored again. The
+  report window after a groupcast closes once the members' reports stop coming in
+  (``group_report_quiet`` after the last one), at the latest after ``group_report_wait``.
 
 Every time-based step is a timer on the running loop; nothing compares clocks later.
 """
@@ -145,6 +147,11 @@ class _GroupOp:
     rewritten: set[DeviceId] = field(default_factory=set)
     rewrite_failed: set[DeviceId] = field(default_factory=set)
     future: asyncio.Future[GroupResult] | None = None
+    # The report window after the groupcast: it closes at its longest wait, or once
+    # members that reported have stopped reporting for a while, whichever comes first.
+    window_timer: asyncio.TimerHandle | None = None
+    quiet_timer: asyncio.TimerHandle | None = None
+    window_opens_at: float = 0.0  # (only to set timers: the end of the transition)
 
 
 @dataclass(eq=False, slots=True)
@@ -296,11 +303,11 @@ class ChangeEngine:
     # ---- what the radio hears -------------------------------------------------------
 
     def attributes_reported(self, device_id: DeviceId, values: CommandValues) -> None:
-        """Values the device reported or returned in a read response."""
-        device = self._devices.get(device_id)
-        if device is None or self._stopped or not values:
+        """Values the device reported or returned in a read response (remembered for every
+        device: a later scene recall needs to know what it showed before)."""
+        if self._stopped or not values:
             return
-        self._observe(device, values)
+        self._observe(self._device(device_id), values)
 
     def device_seen(self, device_id: DeviceId) -> None:
         """Any frame from the device: a sleeper listens for a moment now."""
@@ -508,6 +515,7 @@ class ChangeEngine:
             if change.group is not None:
                 groups[id(change.group)] = change.group
         for op in groups.values():
+            self._close_group_window(op)
             if op.future is not None and not op.future.done():
                 op.future.set_result(self._group_result(op))
 
@@ -705,6 +713,14 @@ class ChangeEngine:
     def _observe(self, device: _Device, values: CommandValues) -> None:
         """Values from the device: verify what they show, remember the rest."""
         values = values_dict(values)
+        window = device.broadcast
+        if (
+            window is not None
+            and window.window_timer is not None
+            and device.after_broadcast
+            and device.phase is Phase.WAITING
+        ):
+            self._group_member_heard(window)
         seq = self._next_seq()
         finished: list[_Change] = []
         resolved = False
@@ -868,9 +884,13 @@ class ChangeEngine:
         ]
         post_send_mismatch = bool(shown_wrong)
         if device.after_broadcast:
-            for attr in shown_wrong:
+            # Values the recall should have changed but the device did not show: it missed
+            # the groupcast, or its entry is wrong or gone (after an OTA update or a reset).
+            # Rewriting costs one unicast and makes the next recall right either way.
+            unchanged = [a for a in device.owners if not self._showed_before(device, a)]
+            for attr in (*shown_wrong, *unchanged):
                 if (scene := device.owners[attr].scene) is not None:
-                    scene.proved_wrong = True  # it recalled something else: a wrong entry
+                    scene.proved_wrong = True
             if device.broadcast is not None:
                 device.broadcast.repaired.add(device.device_id)
             # A unicast to a member that already shows the state is harmless and cheaper
@@ -889,6 +909,14 @@ class ChangeEngine:
             self._back_off(device)
         else:
             self._read(device)
+
+    def _showed_before(self, device: _Device, attr: str) -> bool:
+        """Whether the device's last known value of ``attr`` already was the desired one
+        (then its silence is expected: nothing changed, nothing to report)."""
+        seen = device.observed.get(attr)
+        return seen is not None and value_matches(
+            attr, device.desired[attr], seen[0], self.policy.tolerances
+        )
 
     def _read(self, device: _Device) -> None:
         attributes = [Attr(a) if a in Attr else a for a in device.owners]
@@ -1048,8 +1076,11 @@ class ChangeEngine:
         self._check_group_done(op)
 
     def _groupcast_members(self, op: _GroupOp) -> list[_Device]:
+        """Members the groupcast is for, in the order they were given (repairs go in it)."""
         return [
-            device for member in op.covered if (device := self._devices[member]).broadcast is op
+            device
+            for member in op.changes
+            if member in op.covered and (device := self._devices[member]).broadcast is op
         ]
 
     def _groupcast_on_air(self, op: _GroupOp) -> None:
@@ -1066,15 +1097,51 @@ class ChangeEngine:
     def _groupcast_done(self, op: _GroupOp, ticket: Ticket[None]) -> None:
         if self._stopped or ticket.cancelled():
             return
-        wait = self.policy.group_report_wait + (op.transition or 0.0)
+        waiting = False
         for device in self._groupcast_members(op):
             if device.phase is not Phase.GROUPCAST:
                 continue
             if not device.owners:
                 self._go_idle(device)
                 continue
+            self._stop_timer(device)
             device.after_broadcast = True
-            self._wait_for_report(device, wait)
+            device.phase = Phase.WAITING
+            waiting = True
+        if waiting:
+            self._open_group_window(op)
+
+    def _open_group_window(self, op: _GroupOp) -> None:
+        """Wait for the members' reports: at most ``group_report_wait`` (after the
+        transition), and no longer than ``group_report_quiet`` after the last report."""
+        transition = op.transition or 0.0
+        op.window_opens_at = self._loop.time() + transition
+        op.window_timer = self._loop.call_later(
+            transition + self.policy.group_report_wait, self._group_window_over, op
+        )
+
+    def _group_member_heard(self, op: _GroupOp) -> None:
+        """A member waiting in the window reported: reports are still coming in."""
+        if op.window_timer is None:
+            return
+        _cancel(op.quiet_timer)
+        quiet = self.policy.group_report_quiet
+        delay = max(quiet, op.window_opens_at - self._loop.time() + quiet)
+        op.quiet_timer = self._loop.call_later(delay, self._group_window_over, op)
+
+    def _close_group_window(self, op: _GroupOp) -> None:
+        _cancel(op.window_timer)
+        _cancel(op.quiet_timer)
+        op.window_timer = op.quiet_timer = None
+
+    def _group_window_over(self, op: _GroupOp) -> None:
+        """Members still silent (or showing other values) after the window get repaired."""
+        self._close_group_window(op)
+        if self._stopped:
+            return
+        for device in self._groupcast_members(op):
+            if device.phase is Phase.WAITING and device.after_broadcast and device.timer is None:
+                self._report_window_over(device)
 
     def _rewrite_scene(self, change: _Change, scene: _SceneEntry) -> None:
         op = change.group
@@ -1104,6 +1171,7 @@ class ChangeEngine:
         if op.future is None or op.future.done() or op.rewriting:
             return
         if all(c.status is not ChangeStatus.PENDING for c in op.changes.values()):
+            self._close_group_window(op)
             op.future.set_result(self._group_result(op))
 
     def _group_result(self, op: _GroupOp) -> GroupResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
@@ -26,6 +26,7 @@ from .model import (
     SleepMode,
 )
 from .policy import ChangePolicy
+from .scenes import GatewayScene, SceneBook, scene_state
 from .scheduler import Priority, Ticket
 from .storage import AtomicJsonFile
 
@@ -86,6 +87,7 @@ class Gateway(RadioListener):
         radio_factory: Callable[[RadioListener], RadioLink],
         *,
         changes_file: AtomicJsonFile | None = None,
+        scenes_file: AtomicJsonFile | None = None,
         policy: ChangePolicy | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -96,6 +98,8 @@ class Gateway(RadioListener):
         self._last_heard: dict[DeviceId, float] = {}
         self._listeners: list[GatewayListener] = []
         self._changes_file = changes_file
+        self._scenes_file = scenes_file
+        self.scenes = SceneBook()
         self._policy = policy
         self._rng = rng
         self._engine: ChangeEngine | None = None
@@ -121,6 +125,8 @@ class Gateway(RadioListener):
         engine.add_counts_listener(self._counts_changed)
         if self._changes_file is not None and (saved := await self._changes_file.load()):
             engine.restore(saved)
+        if self._scenes_file is not None and (scenes := await self._scenes_file.load()):
+            self.scenes.load(scenes)
         for device in self.devices.values():
             self._refresh(device)
 
@@ -209,8 +215,45 @@ class Gateway(RadioListener):
             group_id, members, values, transition=transition, deadline=deadline
         )
 
-    async def refresh(self, device_id: DeviceId, attributes: Collection[Attr]) -> None:
-        await self.radio.read(device_id, attributes)
+    async def store_scene(self, group_id: int, name: str) -> tuple[GatewayScene, list[DeviceId]]:
+        """Make the members' current (device-reported) states a scene of the group.
+
+        Each member's scene table gets its own entry with explicit values (an Add Scene
+        per member, not one Store Scene groupcast that some would miss). Returns the scene
+        and the members whose table could not be written; a recall repairs those anyway.
+        """
+        members = [m for m in self.groups[group_id].members if m in self.devices]
+        existing = self.scenes.find(group_id, name)
+        scene_id = existing.scene_id if existing else self.scenes.next_scene_id(group_id)
+        states = {member: scene_state(self.values(member)) for member in members}
+        tickets = [
+            self.engine.scheduler.store_scene(
+                member, group_id, scene_id, state, priority=Priority.USER
+            )
+            for member, state in states.items()
+        ]
+        outcomes = await asyncio.gather(*tickets, return_exceptions=True)
+        not_written = [
+            member
+            for member, outcome in zip(states, outcomes, strict=True)
+            if isinstance(outcome, BaseException)
+        ]
+        scene = GatewayScene(group_id, scene_id, name, states)
+        self.scenes.put(scene)
+        if self._scenes_file is not None:
+            await self._scenes_file.save(self.scenes.as_list())
+        for listener in tuple(self._listeners):
+            listener.inventory_changed()
+        return scene, not_written
+
+    def recall_scene(self, group_id: int, scene_id: int) -> GroupHandle:
+        """One scene-recall groupcast, then every member checked against the scene's
+        states, repaired by unicast, and its scene entry rewritten where it proved wrong."""
+        scene = self.scenes.get(group_id, scene_id)
+        if scene is None:
+            raise KeyError(f"no scene {scene_id} in group 0x{group_id:04x}")
+        members = {m: v for m, v in scene.member_states.items() if m in self.devices}
+        return self.engine.recall_scene(group_id, scene_id, members)
 
     # -- what the radio tells us -----------------------------------------------------
 

@@ -78,7 +78,10 @@ class ChangePolicy:
     deadlines: Mapping[SleepMode, float] = DEFAULT_DEADLINES
     kind_deadlines: Mapping[DeviceKind, float] = DEFAULT_KIND_DEADLINES
     report_waits: Mapping[SleepMode, float] = DEFAULT_REPORT_WAITS
-    group_report_wait: float = 2.0  # after a groupcast, before repairing silent members
+    # After a groupcast, before repairing silent members: at most ``group_report_wait``;
+    # once members report, the window closes when none has for ``group_report_quiet``.
+    group_report_wait: float = 2.0
+    group_report_quiet: float = 0.5
     read_timeout: float = 10.0  # guard around one read, in case a radio never answers
     awake_window: float = 5.0  # a sleeper still listens this long after a frame from it
     repair_backoff: Backoff = field(default_factory=Backoff)
@@ -100,7 +103,8 @@ class ChangePolicy:
 
         Keys (seconds): ``deadline_always_on``, ``deadline_light_sleeper``,
         ``deadline_sleepy``, ``deadline_thermostat``, ``report_wait``,
-        ``report_wait_light_sleeper``, ``group_report_wait``, ``retry_max``.
+        ``report_wait_light_sleeper``, ``group_report_wait``, ``group_report_quiet``,
+        ``retry_max``.
         """
         policy = cls()
         deadlines = dict(policy.deadlines)
@@ -124,5 +128,6 @@ class ChangePolicy:
             kind_deadlines=_frozen(kind_deadlines),
             report_waits=_frozen(waits),
             group_report_wait=float(options.get("group_report_wait", policy.group_report_wait)),
+            group_report_quiet=float(options.get("group_report_quiet", policy.group_report_quiet)),
             repair_backoff=repair,
         )

@@ -9,17 +9,17 @@
   field sets, for scene add/view with member states on any radio.
 """
 
-from .air import VirtualAir, find_air
-from .application import VirtualControllerApplication
-from .house import ALL_LIGHTS_GROUP_ID, ALL_LIGHTS_GROUP_NAME
-from .kinds import MANUFACTURER, DeviceKind, SleepMode
-from .scenes_ext import (
+from ..zigbee.scenes import (
     ExtendedScenes,
     ExtensionFieldSet,
     ExtensionFieldSets,
     SceneValues,
     use_extended_scenes,
 )
+from .air import VirtualAir, find_air
+from .application import VirtualControllerApplication
+from .house import ALL_LIGHTS_GROUP_ID, ALL_LIGHTS_GROUP_NAME
+from .kinds import MANUFACTURER, DeviceKind, SleepMode
 from .spec import VirtualNetworkSpec, network_path
 from .stats import AirStats
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -83,6 +84,7 @@ class VirtualAir:
         self._save_timer: Timer | None = None
         self._save_task: asyncio.Task[None] | None = None
         self._save_lock = asyncio.Lock()
+        self._change_listeners: list[Callable[[SimDevice], None]] = []
         for device in devices:
             self._adopt(device)
         self._drift_timer = self.timers.call_later(spec.drift_interval, self._drift)
@@ -172,6 +174,27 @@ class VirtualAir:
 
     def device_changed(self, device: SimDevice) -> None:
         self._mark_dirty()
+        for listener in tuple(self._change_listeners):
+            listener(device)
+
+    def reseed(self, seed: int | None = None) -> None:
+        """Roll the air's dice (loss, group misses, jitter) from the start again, from
+        ``seed`` (default: the spec's), as a newly loaded air would: the same frames then
+        meet the same fate, so benchmarks compare strategies on one house."""
+        if seed is not None:
+            self.spec.seed = seed
+        self.transport.reseed()
+
+    def add_change_listener(self, listener: Callable[[SimDevice], None]) -> Callable[[], None]:
+        """Call ``listener(device)`` whenever a device's state or tables change (the ground
+        truth as it happens, for benchmarks); returns an unsubscribe."""
+        self._change_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._change_listeners:
+                self._change_listeners.remove(listener)
+
+        return remove
 
     def device_left(self, device: SimDevice) -> None:
         self.transport.forget(device)

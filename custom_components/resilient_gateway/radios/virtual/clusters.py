@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from zigpy.zcl import Cluster, foundation
 from zigpy.zcl.clusters import general, hvac, lighting, security
 
+from ..zigbee.scenes import Scene, SceneValues, parse_extension_sets
 from . import readings, ztypes
 from .outcome import OK, Outcome, fail, respond, respond_raw
-from .scenes_ext import Scene, SceneValues, parse_extension_sets
 from .zcl_values import cluster_class
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ import zigpy.zdo.types as zdo_t
 from zigpy.profiles import zha
 from zigpy.zcl import Cluster
 
+from ..zigbee.scenes import Scene
 from . import clusters, readings, zcl, zdo, ztypes
 from .delivery import DeliveryMode
 from .kinds import (
@@ -29,7 +30,6 @@ from .kinds import (
     SleepMode,
 )
 from .reporting import Reporter
-from .scenes_ext import Scene
 from .timers import Timer
 from .zcl_values import attribute_def, is_analog
 

@@ -11,8 +11,8 @@ Device mix (decided here, used when a house is first created):
 - ``sleepy_sensors``: temperature/humidity sensors (battery, sleepy: they poll their
   parent every ``sleepy_poll_interval`` seconds and right after they transmit).
 
-Fault knobs (``loss``, ``group_miss``, latency, budgets, ...) apply to every run; the house
-itself (devices, identity, states) comes from the state file once it exists.
+Fault knobs (``loss``, ``group_miss``, latency, acknowledgements, budgets, ...) apply to
+every run; the house itself (devices, identity, states) comes from the state file once it exists.
 """
 
 from __future__ import annotations
@@ -48,6 +48,14 @@ class VirtualNetworkSpec:
     # One-way delivery delay and its random extra (seconds); 0 delivers with call_soon.
     latency: float = 0.0
     jitter: float = 0.0
+    # Acknowledged unicasts: transmissions before the sender gives up (the first and the
+    # retries), and how long past the round trip (2 x (latency + jitter)) it waits for the
+    # acknowledgement of one before transmitting again (seconds).
+    unicast_attempts: int = 4
+    ack_timeout: float = 0.1
+    # The radio knows which transmissions the air drops (re-sends a dropped unicast at
+    # once, waits for no acknowledgement): only for the benchmark's ideal sender.
+    omniscient_radio: bool = False
     # The radio's air budget (token buckets on loop time) and its send queue.
     unicast_rate: float = 50.0
     unicast_burst: int = 200
@@ -87,7 +95,7 @@ class VirtualNetworkSpec:
                 raise ValueError(f"{name} must be in 0..{MAX_LOSS}, got {value}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        for name in ("latency", "jitter"):
+        for name in ("latency", "jitter", "ack_timeout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 10.0:
                 raise ValueError(f"{name} must be in 0..10 seconds, got {value}")
@@ -102,6 +110,8 @@ class VirtualNetworkSpec:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value}")
+        if isinstance(self.unicast_attempts, bool) or not 1 <= self.unicast_attempts <= 16:
+            raise ValueError(f"unicast_attempts must be in 1..16, got {self.unicast_attempts}")
         for name in ("unicast_burst", "broadcast_burst", "send_queue"):
             value = getattr(self, name)
             if not 1 <= value <= 100_000:

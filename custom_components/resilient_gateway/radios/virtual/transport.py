@@ -1,15 +1,30 @@
-"""Frames on the simulated air: budgets, loss, latency and the parent's indirect queue.
+"""Frames on the simulated air: budgets, loss, latency, acknowledgements and the parent's
+indirect queue.
 
 Downlink (radio to devices): the radio is refused with ``DeliveryError`` when it is down,
 has no route (unknown node, or a network the devices did not join), its broadcast budget
 is spent, or its send queue is full; unicasts otherwise wait in the queue for the air
-budget. A frame on air is then lost with probability ``loss`` (and a groupcast member
-misses it with ``group_miss``) without anybody being told, as on a real network.
+budget. Each transmission on air is then lost with probability ``loss`` (and a groupcast
+member misses it with ``group_miss``) without anybody being told, as on a real network.
+
+Unicasts are acknowledged, both ways, as Zigbee's MAC and APS acknowledgements do: a
+receiver acknowledges every copy it gets (the acknowledgement is a frame of its own, lost
+with ``loss`` too) and takes a frame only once (APS duplicate rejection). A sender that
+hears no acknowledgement within the round trip plus ``ack_timeout`` transmits again, up
+to ``unicast_attempts`` transmissions; after that the radio reports the unicast as a
+delivery failure (zigpy's ``DeliveryError``, as EZSP and Z-Stack radios do), and a device
+gives up on its report or answer. ``send`` returns once the unicast is acknowledged.
+Broadcasts and groupcasts are never acknowledged: a missed one is silently missed.
+``omniscient_radio`` gives the radio knowledge of which transmissions the air drops: it
+re-sends a dropped unicast at once and needs no acknowledgement (the benchmark's ideal
+sender). Every transmission counts in ``AirStats`` (retransmissions included).
 
 Sleepy end devices only hear what their parent (the coordinator) keeps for them until
-they poll; a kept frame expires after ``indirect_timeout`` (7.68 s in Zigbee). A sleeper
-polls every ``poll_interval`` seconds, and every ``FAST_POLL_INTERVAL`` while awake: for
-``JOIN_AWAKE`` seconds after joining or powering up, and shortly after it transmits.
+they poll; a kept frame expires after ``indirect_timeout`` (7.68 s in Zigbee), which the
+radio reports as a delivery failure. A sleeper polls every ``poll_interval`` seconds, and
+every ``FAST_POLL_INTERVAL`` while awake: for ``JOIN_AWAKE`` seconds after joining or
+powering up, and shortly after it transmits. An unacknowledged kept frame is kept again
+for the next poll while it has transmissions left and has not expired.
 
 A device that is pairing (``PAIRING_TIME`` after zigpy learns of it while the network
 starts, or after it rejoins) loses no frames and, even if sleepy, hears at once: people
@@ -24,7 +39,8 @@ import logging
 import math
 import random
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import zigpy.exceptions
@@ -50,18 +66,37 @@ JOIN_AWAKE = 60.0
 AWAKE_AFTER_TX = 1.0
 _EPSILON = 1e-9
 
+type DeliveryListener = Callable[[SimDevice, DeliveryMode, bool], None]
+"""Told of every frame the radio puts on air to a device (each groupcast member apart):
+the device, how the frame reached it, and whether it arrives."""
+
+
+@dataclass(eq=False, slots=True)
+class _Transfer:
+    """One unicast from the radio, until acknowledged or given up."""
+
+    packet: t.ZigbeePacket
+    done: asyncio.Future[None]
+    transmissions: int = 0
+    arrived: bool = False  # the device took it (later copies are duplicates)
+
 
 @dataclass(slots=True)
 class _Kept:
     """A frame the parent keeps for a sleeping child."""
 
     expiry: float
-    packet: t.ZigbeePacket
+    transfer: _Transfer = field(repr=False)
 
 
 def _set_done(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _set_error(future: asyncio.Future[None], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 def delivery_mode(packet: t.ZigbeePacket) -> DeliveryMode:
@@ -93,13 +128,36 @@ class Transport:
         self.unicast_budget = TokenBucket(spec.unicast_rate, spec.unicast_burst)
         self.broadcast_budget = TokenBucket(spec.broadcast_rate, spec.broadcast_burst)
         self.queued = 0
-        seed = f"{spec.seed}:{spec.network}"
-        self.loss_rng = random.Random(f"loss:{seed}")
-        self.group_rng = random.Random(f"group:{seed}")
-        self.jitter_rng = random.Random(f"jitter:{seed}")
+        self.loss_rng = random.Random()
+        self.group_rng = random.Random()
+        self.jitter_rng = random.Random()
+        self.reseed()
         self._waiting: set[asyncio.Future[None]] = set()
         self._kept: dict[t.EUI64, deque[_Kept]] = {}
         self._poll_timers: dict[t.EUI64, tuple[Timer, float]] = {}
+        self._delivery_listeners: list[DeliveryListener] = []
+
+    def reseed(self) -> None:
+        """Start the dice of loss, group misses and jitter over from the spec's seed."""
+        spec = self.air.spec
+        seed = f"{spec.seed}:{spec.network}"
+        self.loss_rng.seed(f"loss:{seed}")
+        self.group_rng.seed(f"group:{seed}")
+        self.jitter_rng.seed(f"jitter:{seed}")
+
+    def add_delivery_listener(self, listener: DeliveryListener) -> Callable[[], None]:
+        """Be told of every frame the radio puts on air to a device; returns an unsubscribe."""
+        self._delivery_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._delivery_listeners:
+                self._delivery_listeners.remove(listener)
+
+        return remove
+
+    def _tell(self, device: SimDevice, mode: DeliveryMode, arrives: bool) -> None:
+        for listener in tuple(self._delivery_listeners):
+            listener(device, mode, arrives)
 
     # -- downlink ---------------------------------------------------------------------
 
@@ -108,7 +166,8 @@ class Transport:
         return zigpy.exceptions.DeliveryError(message, status=status)
 
     async def send(self, radio: VirtualRadio, packet: t.ZigbeePacket) -> None:
-        """Put a frame from the radio on air (returns once it has left the radio)."""
+        """Put a frame from the radio on air: a unicast returns once it is acknowledged,
+        a broadcast or groupcast once it has left the radio."""
         self._check_radio(radio)
         mode = delivery_mode(packet)
         now = self.air.now()
@@ -116,13 +175,17 @@ class Transport:
             if self._is_loopback(radio, packet):
                 self._answer_loopback(radio, packet)
                 return
-            if not self.air.identity_matches(radio) or self.air.device_at(packet.dst) is None:
+            device = self.air.device_at(packet.dst)
+            if not self.air.identity_matches(radio) or device is None:
                 raise self._refuse(
                     f"no route to {packet.dst}", t.NWKStatus.NWK_ROUTE_DISCOVERY_FAILED
                 )
             await self._wait_for_air(now)
             self._check_radio(radio)
-        elif not self.broadcast_budget.try_take(now):
+            radio.tx_counter += 1
+            await self._unicast(device, packet)
+            return
+        if not self.broadcast_budget.try_take(now):
             raise self._refuse(
                 "broadcast budget spent (broadcast table full)", t.NWKStatus.NWK_BT_TABLE_FULL
             )
@@ -156,21 +219,16 @@ class Transport:
             self.queued -= 1
 
     def close(self) -> None:
-        """The air stops: frames waiting in the send queue are refused."""
-        for turn in list(self._waiting):
-            if not turn.done():
-                turn.set_exception(self._refuse("the virtual network stopped"))
+        """The air stops: frames waiting in the send queue or for an acknowledgement are
+        refused."""
+        for waiting in list(self._waiting):
+            if not waiting.done():
+                waiting.set_exception(self._refuse("the virtual network stopped"))
 
     def _on_air(self, radio: VirtualRadio, packet: t.ZigbeePacket, mode: DeliveryMode) -> None:
+        """A broadcast or groupcast leaves the radio: one transmission, no acknowledgement."""
         stats = self.air.stats
-        if _zcl_command(packet) == foundation.GeneralCommand.Read_Attributes:
-            stats.reads += 1
-        if mode is DeliveryMode.UNICAST:
-            stats.unicasts += 1
-            device = self.air.device_at(packet.dst)
-            if device is not None:
-                self._to_device(device, packet, mode)
-            return
+        stats.radio_frames += 1
         if mode is DeliveryMode.GROUPCAST:
             stats.groupcasts += 1
         else:
@@ -184,6 +242,7 @@ class Transport:
                     continue
                 if self.group_rng.random() < self.air.spec.group_miss:
                     stats.frames_lost += 1
+                    self._tell(device, mode, False)
                     continue
             elif not self._hears_broadcast(device, packet):
                 continue
@@ -199,47 +258,90 @@ class Transport:
         return device.profile.is_router  # routers and coordinator, low power routers
 
     def _to_device(self, device: SimDevice, packet: t.ZigbeePacket, mode: DeliveryMode) -> None:
+        """One member of a broadcast or groupcast."""
         stats = self.air.stats
-        if not device.reachable:
-            stats.frames_lost += 1
+        awake = device.rx_on_when_idle or self.air.now() < device.awake_until
+        if not device.reachable or not awake:
+            stats.frames_lost += 1  # asleep: broadcasts and groupcasts are not kept
+            self._tell(device, mode, False)
             return
-        now = self.air.now()
-        pairing = now < device.pairing_until
-        if device.rx_on_when_idle or mode is not DeliveryMode.UNICAST or pairing:
-            if mode is not DeliveryMode.UNICAST and not (
-                device.rx_on_when_idle or now < device.awake_until
-            ):
-                stats.frames_lost += 1  # asleep: broadcasts and groupcasts are not kept
-                return
-            self._deliver(device, packet, mode)
-            return
-        queue = self._kept.setdefault(device.ieee, deque())
-        queue.append(_Kept(expiry=now + self.air.spec.indirect_timeout, packet=packet))
-        self._schedule_poll(device)
-
-    def _lost(self, device: SimDevice) -> bool:
-        """Roll the dice for one frame to or from ``device``."""
-        if self.air.now() < device.pairing_until:
-            return False
-        return self.loss_rng.random() < self.air.spec.loss
-
-    def _deliver(self, device: SimDevice, packet: t.ZigbeePacket, mode: DeliveryMode) -> None:
         if self._lost(device):
-            self.air.stats.frames_lost += 1
+            stats.frames_lost += 1
+            self._tell(device, mode, False)
             return
+        self._tell(device, mode, True)
         self.air.call_later(self._delay(), self._arrive, device, packet, mode)
 
-    def _delay(self) -> float:
-        spec = self.air.spec
-        extra = self.jitter_rng.uniform(0.0, spec.jitter) if spec.jitter > 0 else 0.0
-        return spec.latency + extra
+    # -- acknowledged unicasts from the radio -------------------------------------------
 
-    def _arrive(self, device: SimDevice, packet: t.ZigbeePacket, mode: DeliveryMode) -> None:
+    def _ack_wait(self) -> float:
+        """How long a sender waits for an acknowledgement before transmitting again."""
+        spec = self.air.spec
+        return spec.ack_timeout + 2.0 * (spec.latency + spec.jitter)
+
+    def _direct(self, device: SimDevice) -> bool:
+        """Whether a unicast goes to the device at once (else the parent keeps it)."""
+        return device.rx_on_when_idle or self.air.now() < device.pairing_until
+
+    async def _unicast(self, device: SimDevice, packet: t.ZigbeePacket) -> None:
+        if _zcl_command(packet) == foundation.GeneralCommand.Read_Attributes:
+            self.air.stats.reads += 1
+        transfer = _Transfer(packet, asyncio.get_running_loop().create_future())
+        self._waiting.add(transfer.done)
         try:
-            device.receive(packet, mode)
-        except Exception:
-            self.air.handler_errors += 1
-            _LOGGER.exception("Simulated device %s failed to handle %r", device.ieee, packet)
+            if self._direct(device):
+                self._transmit(device, transfer)
+            else:
+                self._keep(device, _Kept(self.air.now() + self.air.spec.indirect_timeout, transfer))
+            await transfer.done
+        finally:
+            self._waiting.discard(transfer.done)
+
+    def _transmit(
+        self, device: SimDevice, transfer: _Transfer, expiry: float | None = None
+    ) -> None:
+        """One transmission of ``transfer`` (``expiry``: it was kept for a sleeper)."""
+        if transfer.done.done():
+            return
+        stats = self.air.stats
+        stats.unicasts += 1
+        stats.radio_frames += 1
+        if transfer.transmissions:
+            stats.radio_retries += 1
+        transfer.transmissions += 1
+        arrives = device.reachable and not self._lost(device)
+        self._tell(device, DeliveryMode.UNICAST, arrives)
+        delay = self._delay()
+        if not arrives:
+            stats.frames_lost += 1
+        elif not transfer.arrived:
+            transfer.arrived = True
+            self.air.call_later(delay, self._arrive, device, transfer.packet, DeliveryMode.UNICAST)
+        # (a copy that arrives again is acknowledged, then dropped as a duplicate)
+        if self.air.spec.omniscient_radio:
+            if arrives:
+                self.air.call_later(delay, _set_done, transfer.done)
+            elif device.reachable:
+                self.air.call_later(0, self._transmit, device, transfer, expiry)
+            else:
+                self._give_up(transfer, "no acknowledgement", t.APSStatus.APS_NO_ACK, delay)
+            return
+        if arrives and not self._lost(device):
+            self.air.call_later(delay + self._delay(), _set_done, transfer.done)
+            return
+        if arrives:
+            stats.acks_lost += 1
+        wait = self._ack_wait()
+        if transfer.transmissions >= self.air.spec.unicast_attempts:
+            self._give_up(transfer, "no acknowledgement", t.APSStatus.APS_NO_ACK, wait)
+        elif expiry is None:
+            self.air.call_later(wait, self._transmit, device, transfer, None)
+        else:
+            self.air.call_later(wait, self._keep, device, _Kept(expiry, transfer), True)
+
+    def _give_up(self, transfer: _Transfer, reason: str, status: int, delay: float) -> None:
+        error = self._refuse(f"{reason} for {transfer.packet.dst}", status)
+        self.air.call_later(delay, _set_error, transfer.done, error)
 
     # -- sleepy children --------------------------------------------------------------
 
@@ -249,6 +351,17 @@ class Transport:
         interval = device.poll_interval
         phase = device.poll_phase * interval
         return phase + (math.floor((now - phase) / interval) + 1) * interval
+
+    def _keep(self, device: SimDevice, kept: _Kept, first: bool = False) -> None:
+        """The parent keeps a frame until the child polls (``first``: before the others)."""
+        if kept.transfer.done.done():
+            return
+        queue = self._kept.setdefault(device.ieee, deque())
+        if first:
+            queue.appendleft(kept)
+        else:
+            queue.append(kept)
+        self._schedule_poll(device)
 
     def _schedule_poll(self, device: SimDevice) -> None:
         """Run ``_service_kept`` at the next poll, or when the oldest kept frame expires."""
@@ -261,8 +374,9 @@ class Transport:
             return
         now = self.air.now()
         poll_at = self.next_poll(device, now)
-        is_poll = poll_at <= queue[0].expiry + _EPSILON
-        when = poll_at if is_poll else queue[0].expiry
+        first_expiry = min(kept.expiry for kept in queue)
+        is_poll = poll_at <= first_expiry + _EPSILON
+        when = poll_at if is_poll else first_expiry
         if current is not None:
             if current[0].active and current[1] <= when + _EPSILON:
                 return
@@ -279,16 +393,24 @@ class Transport:
             return
         stats = self.air.stats
         polling = is_poll and device.reachable
-        while queue and (
-            queue[0].expiry < when - _EPSILON
-            or (not polling and queue[0].expiry <= when + _EPSILON)
-        ):
-            queue.popleft()
-            stats.frames_lost += 1
-            stats.frames_expired += 1
-        if polling:
-            while queue:
-                self._deliver(device, queue.popleft().packet, DeliveryMode.UNICAST)
+        keep: deque[_Kept] = deque()
+        due: list[_Kept] = []
+        for kept in queue:
+            if kept.transfer.done.done():
+                continue
+            if kept.expiry < when - _EPSILON or (not polling and kept.expiry <= when + _EPSILON):
+                stats.frames_lost += 1
+                stats.frames_expired += 1
+                self._give_up(
+                    kept.transfer, "indirect frame expired", t.MACStatus.MAC_TRANSACTION_EXPIRED, 0
+                )
+            elif polling:
+                due.append(kept)
+            else:
+                keep.append(kept)
+        self._kept[device.ieee] = keep
+        for kept in due:
+            self._transmit(device, kept.transfer, kept.expiry)
         self._schedule_poll(device)
 
     def pairing(self, device: SimDevice) -> None:
@@ -307,41 +429,94 @@ class Transport:
     def forget(self, device: SimDevice) -> None:
         """Drop what the parent keeps for a device (it left the network)."""
         queue = self._kept.pop(device.ieee, None)
-        if queue:
-            self.air.stats.frames_lost += len(queue)
+        for kept in queue or ():
+            self.air.stats.frames_lost += 1
+            self._give_up(kept.transfer, "the device left", t.NWKStatus.NWK_UNKNOWN_DEVICE, 0)
         timer = self._poll_timers.pop(device.ieee, None)
         if timer is not None:
             timer[0].cancel()
+
+    def _lost(self, device: SimDevice) -> bool:
+        """Roll the dice for one frame to or from ``device``."""
+        if self.air.now() < device.pairing_until:
+            return False
+        return self.loss_rng.random() < self.air.spec.loss
+
+    def _delay(self) -> float:
+        spec = self.air.spec
+        extra = self.jitter_rng.uniform(0.0, spec.jitter) if spec.jitter > 0 else 0.0
+        return spec.latency + extra
+
+    def _arrive(self, device: SimDevice, packet: t.ZigbeePacket, mode: DeliveryMode) -> None:
+        try:
+            device.receive(packet, mode)
+        except Exception:
+            self.air.handler_errors += 1
+            _LOGGER.exception("Simulated device %s failed to handle %r", device.ieee, packet)
 
     # -- uplink -------------------------------------------------------------------------
 
     def from_device(self, device: SimDevice, packet: t.ZigbeePacket) -> None:
         """A device transmits a frame (to the coordinator, or a broadcast)."""
+        if delivery_mode(packet) is DeliveryMode.UNICAST:
+            self._uplink(device, packet, 0, False)
+            return
         stats = self.air.stats
-        mode = delivery_mode(packet)
-        if mode is DeliveryMode.UNICAST:
-            stats.unicasts += 1
-            stats.uplink_unicasts += 1
-        else:
-            stats.broadcasts += 1
-        if _zcl_command(packet) == foundation.GeneralCommand.Report_Attributes:
-            stats.reports += 1
-        spec = self.air.spec
-        self.woke(device, self.air.now() + AWAKE_AFTER_TX + 2 * (spec.latency + spec.jitter))
+        stats.broadcasts += 1
+        self._woke_by_tx(device)
         if self._lost(device):
             stats.frames_lost += 1
             return
         self.air.call_later(self._delay(), self._arrive_at_radio, packet)
 
+    def _woke_by_tx(self, device: SimDevice) -> None:
+        spec = self.air.spec
+        self.woke(device, self.air.now() + AWAKE_AFTER_TX + 2 * (spec.latency + spec.jitter))
+
+    def _uplink(
+        self, device: SimDevice, packet: t.ZigbeePacket, transmissions: int, arrived: bool
+    ) -> None:
+        """One transmission of a unicast from a device; it retries an unacknowledged one."""
+        if not device.reachable or self.air.stopped:
+            return
+        stats = self.air.stats
+        stats.unicasts += 1
+        stats.uplink_unicasts += 1
+        if transmissions:
+            stats.device_retries += 1
+        if _zcl_command(packet) == foundation.GeneralCommand.Report_Attributes:
+            stats.reports += 1
+        self._woke_by_tx(device)
+        transmissions += 1
+        listening = self._radio_listening()
+        arrives = listening and not self._lost(device)
+        if not arrives:
+            stats.frames_lost += 1
+        elif not arrived:
+            arrived = True
+            self.air.call_later(self._delay(), self._arrive_at_radio, packet)
+        if arrives and not self._lost(device):
+            return  # acknowledged
+        if arrives:
+            stats.acks_lost += 1
+        if transmissions < self.air.spec.unicast_attempts:
+            self.air.call_later(
+                self._ack_wait(), self._uplink, device, packet, transmissions, arrived
+            )
+
+    def _radio_listening(self) -> bool:
+        radio = self.air.radio
+        return (
+            radio.host is not None
+            and not radio.failed
+            and radio.network_up
+            and self.air.identity_matches(radio)
+        )
+
     def _arrive_at_radio(self, packet: t.ZigbeePacket) -> None:
         radio = self.air.radio
         host = radio.host
-        if (
-            host is None
-            or radio.failed
-            or not radio.network_up
-            or not self.air.identity_matches(radio)
-        ):
+        if host is None or not self._radio_listening():
             self.air.stats.frames_lost += 1
             return
         try:

@@ -35,6 +35,7 @@ from ...core.model import (
     NoResponseError,
     PowerSource,
     RadioBudget,
+    RadioError,
     RadioListener,
     RadioState,
     SleepMode,
@@ -46,6 +47,7 @@ from .attributes import (
     XY_SCALE,
     ZclAttribute,
 )
+from .scenes import SceneValues, use_extended_scenes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -275,8 +277,28 @@ class ZigbeeRadio:
     async def store_scene(
         self, device_id: DeviceId, group_id: int, scene_id: int, values: AttributeValues
     ) -> None:
-        # Scene tables with explicit extension field sets arrive with the scene issue.
-        raise NotImplementedError
+        """Add Scene with extension field sets: the entry holds exactly ``values``."""
+        device = self._device(device_id)
+        scenes = use_extended_scenes(_find_cluster(device, Scenes.cluster_id).endpoint)
+        xy = values.get(Attr.XY)
+        stored = SceneValues(
+            on=values.get(Attr.ON),
+            level=values.get(Attr.BRIGHTNESS),
+            xy=None if xy is None else (round(xy[0] * XY_SCALE), round(xy[1] * XY_SCALE)),
+            color_temp=values.get(Attr.COLOR_TEMP),
+        )
+        response = await _translate_errors(
+            scenes.add(
+                group_id=group_id,
+                scene_id=scene_id,
+                transition_time=0,
+                scene_name="",
+                extension_field_sets=stored.to_extension_sets(),
+            )
+        )
+        status = getattr(response, "status", foundation.Status.SUCCESS)
+        if status != foundation.Status.SUCCESS:
+            raise RadioError(f"{device_id} refused the scene entry: {status!r}")
 
     # -- zigpy events ----------------------------------------------------------------
 

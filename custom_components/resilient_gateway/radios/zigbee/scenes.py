@@ -1,9 +1,9 @@
 """Scene extension field sets: the member state a Zigbee scene stands for.
 
-zigpy's Scenes cluster has no extension field sets in ``add`` or ``view_response``. The
-simulated devices parse them from the raw payload with ``ExtensionFieldSets``; a zigpy
-app talking to any device can use ``ExtendedScenes`` (via ``use_extended_scenes``) to send
-``add`` with extension field sets and to read them back from ``view``.
+zigpy's Scenes cluster has no extension field sets in ``add`` or ``view_response``. A zigpy
+app talking to any device uses ``ExtendedScenes`` (via ``use_extended_scenes``) to send
+``add`` with extension field sets and to read them back from ``view``; the simulated
+devices parse them from the raw payload with ``ExtensionFieldSets``.
 
 Colour sets follow ZCL: x, y, enhanced hue, saturation, colour loop active/direction/time,
 colour temperature. A zero x/y pair or a zero colour temperature means "not part of the
@@ -20,8 +20,6 @@ import zigpy.types as t
 from zigpy.endpoint import Endpoint
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters import general, lighting
-
-from . import ztypes
 
 ON_OFF: Final = general.OnOff.cluster_id
 LEVEL: Final = general.LevelControl.cluster_id
@@ -96,12 +94,13 @@ def parse_extension_sets(data: bytes) -> ExtensionFieldSets:
     return sets
 
 
+_SCENE_NAME: Any = t.LimitedCharString(16)  # type: ignore[no-untyped-call]
 _CommandDef: Any = foundation.ZCLCommandDef  # zigpy builds its schema from a dict
 _ADD_SCHEMA: Final = {
     "group_id": t.Group,
     "scene_id": t.uint8_t,
     "transition_time": t.uint16_t,
-    "scene_name": ztypes.limited_string(16),
+    "scene_name": _SCENE_NAME,
     "extension_field_sets": ExtensionFieldSets,
 }
 _VIEW_RESPONSE_SCHEMA: Final = {
@@ -109,7 +108,7 @@ _VIEW_RESPONSE_SCHEMA: Final = {
     "group_id": t.Group,
     "scene_id": t.uint8_t,
     "transition_time?": t.uint16_t,
-    "scene_name?": ztypes.limited_string(16),
+    "scene_name?": _SCENE_NAME,
     "extension_field_sets?": ExtensionFieldSets,
 }
 

@@ -1,0 +1,115 @@
+"""Gateway scenes: what each member of a group should show when a scene is recalled.
+
+Zigbee scenes live in the devices' own scene tables, which firmware updates, resets and
+full tables silently lose. The gateway therefore keeps the member states each scene stands
+for, recalls with one groupcast for speed, and then checks every member against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .model import Attr, DeviceId
+
+SCENE_ATTRS: tuple[Attr, ...] = (Attr.ON, Attr.BRIGHTNESS, Attr.COLOR_TEMP, Attr.XY)
+"""The attributes a light scene restores (the ZCL scene extension fields)."""
+
+MAX_SCENE_ID = 0xFF
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayScene:
+    group_id: int
+    scene_id: int
+    name: str
+    member_states: Mapping[DeviceId, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.group_id, self.scene_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group_id": self.group_id,
+            "scene_id": self.scene_id,
+            "name": self.name,
+            "member_states": {
+                member: {str(attr): _jsonable(value) for attr, value in values.items()}
+                for member, values in self.member_states.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GatewayScene:
+        return cls(
+            group_id=int(data["group_id"]),
+            scene_id=int(data["scene_id"]),
+            name=str(data["name"]),
+            member_states={
+                member: {
+                    Attr(attr): tuple(value) if isinstance(value, list) else value
+                    for attr, value in values.items()
+                }
+                for member, values in data["member_states"].items()
+            },
+        )
+
+
+def scene_state(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a light's state a scene stores: off is just off; on keeps its level and
+    colour (xy wins over colour temperature, as in ZCL scene tables)."""
+    if not values.get(Attr.ON):
+        return {Attr.ON: False}
+    state: dict[str, Any] = {Attr.ON: True}
+    if (level := values.get(Attr.BRIGHTNESS)) is not None:
+        state[Attr.BRIGHTNESS] = level
+    if (xy := values.get(Attr.XY)) is not None:
+        state[Attr.XY] = xy
+    elif (mireds := values.get(Attr.COLOR_TEMP)) is not None:
+        state[Attr.COLOR_TEMP] = mireds
+    return state
+
+
+class SceneBook:
+    """The gateway's scenes, keyed by (group id, scene id)."""
+
+    def __init__(self) -> None:
+        self._scenes: dict[tuple[int, int], GatewayScene] = {}
+
+    def __iter__(self) -> Iterator[GatewayScene]:
+        return iter(self._scenes.values())
+
+    def __len__(self) -> int:
+        return len(self._scenes)
+
+    def get(self, group_id: int, scene_id: int) -> GatewayScene | None:
+        return self._scenes.get((group_id, scene_id))
+
+    def find(self, group_id: int, name: str) -> GatewayScene | None:
+        return next(
+            (s for s in self._scenes.values() if s.group_id == group_id and s.name == name),
+            None,
+        )
+
+    def next_scene_id(self, group_id: int) -> int:
+        """The lowest scene id the group does not use yet."""
+        used = {scene_id for group, scene_id in self._scenes if group == group_id}
+        for scene_id in range(1, MAX_SCENE_ID + 1):
+            if scene_id not in used:
+                return scene_id
+        raise ValueError(f"group 0x{group_id:04x} has no free scene id")
+
+    def put(self, scene: GatewayScene) -> None:
+        self._scenes[scene.key] = scene
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [scene.as_dict() for scene in self._scenes.values()]
+
+    def load(self, items: list[Mapping[str, Any]]) -> None:
+        self._scenes = {scene.key: scene for scene in map(GatewayScene.from_dict, items)}
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

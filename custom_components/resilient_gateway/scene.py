@@ -1,0 +1,66 @@
+"""Gateway scenes: one groupcast recall, then every member verified and repaired."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.scene import Scene
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
+from .core.scenes import GatewayScene
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ResilientGatewayConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    coordinator = entry.runtime_data
+    known: set[tuple[int, int]] = set()
+
+    @callback
+    def add_new_scenes() -> None:
+        new = [scene for scene in coordinator.gateway.scenes if scene.key not in known]
+        known.update(scene.key for scene in new)
+        if new:
+            async_add_entities(GatewaySceneEntity(coordinator, scene) for scene in new)
+
+    add_new_scenes()
+    entry.async_on_unload(coordinator.async_subscribe_inventory(add_new_scenes))
+
+
+class GatewaySceneEntity(Scene):
+    """A scene of a light group, stored both in the bulbs and in the gateway."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: GatewayCoordinator, scene: GatewayScene) -> None:
+        self.coordinator = coordinator
+        self.group_id = scene.group_id
+        self.scene_id = scene.scene_id
+        self._attr_name = scene.name
+        self._attr_unique_id = (
+            f"{coordinator.entry.entry_id}-scene-{scene.group_id}-{scene.scene_id}"
+        )
+        self._attr_device_info = coordinator.gateway_device_info
+
+    @property
+    def available(self) -> bool:
+        return self.coordinator.gateway.radio_up
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        scene = self.coordinator.gateway.scenes.get(self.group_id, self.scene_id)
+        return {
+            "group_id": self.group_id,
+            "scene_id": self.scene_id,
+            "members": len(scene.member_states) if scene else 0,
+        }
+
+    async def async_activate(self, **kwargs: Any) -> None:
+        """Recall; the change engine then follows every member until it shows the scene."""
+        self.coordinator.gateway.recall_scene(self.group_id, self.scene_id)

@@ -43,7 +43,7 @@ from .core.model import (
     RadioState,
 )
 from .core.policy import ChangePolicy
-from .core.storage import AtomicJsonFile
+from .core.storage import AtomicJsonFile, jsonable
 from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNetworkSpec
 from .radios.zigbee.libraries import RADIO_LIBRARIES
 from .radios.zigbee.radio import ZigbeeRadio
@@ -65,10 +65,6 @@ def spec_from_entry_data(data: Mapping[str, Any]) -> VirtualNetworkSpec:
 
 
 MANUFACTURER = "Resilient Gateway"
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 type ResilientGatewayConfigEntry = ConfigEntry[GatewayCoordinator]
@@ -280,8 +276,8 @@ class GatewayCoordinator:
                     "device_id": ha_device.id if ha_device else None,
                     "ieee": result.device_id,
                     "attribute": attribute,
-                    "desired": _jsonable(result.desired.get(attribute)),
-                    "actual": _jsonable(result.actual.get(attribute)),
+                    "desired": jsonable(result.desired.get(attribute)),
+                    "actual": jsonable(result.actual.get(attribute)),
                     "attempts": result.attempts,
                 },
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from homeassistant.core import callback
@@ -69,24 +69,39 @@ class GatewayEntity(Entity):
 
 
 @callback
+def async_add_new_entities[T](
+    coordinator: GatewayCoordinator,
+    async_add_entities: Callable[[Iterable[Entity]], None],
+    items: Callable[[], Iterable[T]],
+    key: Callable[[T], Hashable],
+    build: Callable[[T], Iterable[Entity]],
+) -> None:
+    """Add entities for every item (device, group, scene) now, and for every item that
+    appears later in the gateway's inventory."""
+    known: set[Hashable] = set()
+
+    @callback
+    def add_new() -> None:
+        new = [item for item in items() if key(item) not in known]
+        known.update(key(item) for item in new)
+        if entities := [entity for item in new for entity in build(item)]:
+            async_add_entities(entities)
+
+    add_new()
+    coordinator.entry.async_on_unload(coordinator.async_subscribe_inventory(add_new))
+
+
+@callback
 def async_add_device_entities(
     coordinator: GatewayCoordinator,
     async_add_entities: Callable[[Iterable[Entity]], None],
     build: Callable[[DeviceDescription], Iterable[Entity]],
 ) -> None:
     """Add entities for every device now, and for every device that joins later."""
-    known: set[str] = set()
-
-    @callback
-    def add_new_devices() -> None:
-        new = [
-            device
-            for device_id, device in coordinator.gateway.devices.items()
-            if device_id not in known
-        ]
-        known.update(device.device_id for device in new)
-        if entities := [entity for device in new for entity in build(device)]:
-            async_add_entities(entities)
-
-    add_new_devices()
-    coordinator.entry.async_on_unload(coordinator.async_subscribe_inventory(add_new_devices))
+    async_add_new_entities(
+        coordinator,
+        async_add_entities,
+        lambda: coordinator.gateway.devices.values(),  # noqa: PLW0108 (a new dict each refresh)
+        lambda device: device.device_id,
+        build,
+    )

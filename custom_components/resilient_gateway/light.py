@@ -21,7 +21,7 @@ from .const import ATTR_SYNC
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.change_results import SyncState
 from .core.model import Attr, DeviceDescription, DeviceKind, GroupDescription
-from .entity import GatewayEntity, async_add_device_entities
+from .entity import GatewayEntity, async_add_device_entities, async_add_new_entities
 
 PARALLEL_UPDATES = 0
 ZIGBEE_MAX_LEVEL = 254
@@ -71,17 +71,13 @@ async def async_setup_entry(
             [GatewayLight(coordinator, device)] if device.kind is DeviceKind.LIGHT else []
         ),
     )
-    known_groups: set[int] = set()
-
-    @callback
-    def add_new_groups() -> None:
-        new = [g for g in coordinator.gateway.groups.values() if g.group_id not in known_groups]
-        known_groups.update(group.group_id for group in new)
-        if new:
-            async_add_entities(GatewayGroupLight(coordinator, group) for group in new)
-
-    add_new_groups()
-    entry.async_on_unload(coordinator.async_subscribe_inventory(add_new_groups))
+    async_add_new_entities(
+        coordinator,
+        async_add_entities,
+        lambda: coordinator.gateway.groups.values(),  # noqa: PLW0108 (a new dict each refresh)
+        lambda group: group.group_id,
+        lambda group: [GatewayGroupLight(coordinator, group)],
+    )
 
 
 class GatewayLight(GatewayEntity, LightEntity):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.scene import Scene
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.scenes import GatewayScene
+from .entity import async_add_new_entities
 
 PARALLEL_UPDATES = 0
 
@@ -20,17 +21,13 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     coordinator = entry.runtime_data
-    known: set[tuple[int, int]] = set()
-
-    @callback
-    def add_new_scenes() -> None:
-        new = [scene for scene in coordinator.gateway.scenes if scene.key not in known]
-        known.update(scene.key for scene in new)
-        if new:
-            async_add_entities(GatewaySceneEntity(coordinator, scene) for scene in new)
-
-    add_new_scenes()
-    entry.async_on_unload(coordinator.async_subscribe_inventory(add_new_scenes))
+    async_add_new_entities(
+        coordinator,
+        async_add_entities,
+        lambda: coordinator.gateway.scenes,
+        lambda scene: scene.key,
+        lambda scene: [GatewaySceneEntity(coordinator, scene)],
+    )
 
 
 class GatewaySceneEntity(Scene):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .model import Attr, DeviceId
+from .storage import jsonable
 
 SCENE_ATTRS: tuple[Attr, ...] = (Attr.ON, Attr.BRIGHTNESS, Attr.COLOR_TEMP, Attr.XY)
 """The attributes a light scene restores (the ZCL scene extension fields)."""
@@ -36,7 +37,7 @@ class GatewayScene:
             "scene_id": self.scene_id,
             "name": self.name,
             "member_states": {
-                member: {str(attr): _jsonable(value) for attr, value in values.items()}
+                member: {str(attr): jsonable(value) for attr, value in values.items()}
                 for member, values in self.member_states.items()
             },
         }
@@ -109,7 +110,3 @@ class SceneBook:
 
     def load(self, items: list[Mapping[str, Any]]) -> None:
         self._scenes = {scene.key: scene for scene in map(GatewayScene.from_dict, items)}
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value

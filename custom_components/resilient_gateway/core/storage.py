@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 
+def jsonable(value: Any) -> Any:
+    """A value as JSON keeps it: tuples (xy colours) become lists."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 def write_json_atomic(path: Path, data: Any, *, mode: int = 0o600) -> None:
     """Write ``data`` as JSON to ``path``: temp file in the same folder, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from typing import Any
 import zigpy.exceptions
 from zigpy.application import ControllerApplication
 from zigpy.device import Device
+from zigpy.types import EUI64
 from zigpy.zcl import Cluster, foundation
 from zigpy.zcl.clusters.general import LevelControl, OnOff, PollControl, Scenes
 from zigpy.zcl.clusters.homeautomation import ElectricalMeasurement
@@ -335,10 +336,10 @@ class ZigbeeRadio:
         task.add_done_callback(self._tasks.discard)
 
     def _device(self, device_id: DeviceId) -> Device:
-        for device in self.app.devices.values():
-            if isinstance(device, Device) and str(device.ieee) == device_id:
-                return device
-        raise DeliveryError(f"unknown device {device_id}")
+        device = self.app.devices.get(EUI64.convert(device_id))
+        if not isinstance(device, Device):
+            raise DeliveryError(f"unknown device {device_id}")
+        return device
 
     def _group(self, group_id: int) -> Any:
         try:

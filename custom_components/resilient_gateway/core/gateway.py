@@ -74,6 +74,9 @@ class GatewayListener(Protocol):
 REFRESH_READ_TIMEOUT = 30.0
 """Seconds a background state read may take before it is given up."""
 
+INVENTORY_DEBOUNCE = 0.2
+"""Seconds of quiet before inventory changes (joins, group members) are taken in."""
+
 SAVE_DELAY = 1.0
 """Seconds to gather engine changes before writing them to disk (one write per burst)."""
 
@@ -104,6 +107,7 @@ class Gateway(RadioListener):
         self._rng = rng
         self._engine: ChangeEngine | None = None
         self._save_timer: asyncio.TimerHandle | None = None
+        self._inventory_timer: asyncio.TimerHandle | None = None
         self._save_task: asyncio.Task[None] | None = None
 
     @property
@@ -132,9 +136,10 @@ class Gateway(RadioListener):
 
     async def stop(self) -> None:
         """Stop following changes (they are saved and resume at the next start)."""
-        if self._save_timer is not None:
-            self._save_timer.cancel()
-            self._save_timer = None
+        for timer in (self._save_timer, self._inventory_timer):
+            if timer is not None:
+                timer.cancel()
+        self._save_timer = self._inventory_timer = None
         if self._engine is not None:
             await self._engine.stop()
             await self._save()
@@ -286,6 +291,15 @@ class Gateway(RadioListener):
             self._engine.device_announced(device_id)
 
     def devices_changed(self) -> None:
+        # A network start or a join brings a burst of these (one per device and group
+        # member): describe the whole inventory once per burst, not once per event.
+        if self._inventory_timer is None:
+            self._inventory_timer = asyncio.get_running_loop().call_later(
+                INVENTORY_DEBOUNCE, self._inventory_settled
+            )
+
+    def _inventory_settled(self) -> None:
+        self._inventory_timer = None
         self._refresh_inventory()
         for listener in tuple(self._listeners):
             listener.inventory_changed()

@@ -89,7 +89,6 @@ class GatewayCoordinator:
             policy=ChangePolicy.from_options(entry.options),
         )
         self._device_callbacks: dict[DeviceId, list[UpdateCallback]] = {}
-        self._any_callbacks: list[UpdateCallback] = []
         self._inventory_callbacks: list[UpdateCallback] = []
         self._counts_callbacks: list[UpdateCallback] = []
         self._unsubscribe_gateway = self.gateway.add_listener(self)
@@ -169,9 +168,13 @@ class GatewayCoordinator:
         if self.air is not None:
             await self.air.save()
 
+    def group_unique_id(self, group_id: int) -> str:
+        """The unique id of the light entity of a radio group."""
+        return f"{self.entry.entry_id}-group-{group_id}"
+
     def group_id_of(self, unique_id: str) -> int | None:
         """The radio group behind a group light entity's unique id (None: not a group)."""
-        prefix = f"{self.entry.entry_id}-group-"
+        prefix = self.group_unique_id(0).removesuffix("0")
         return int(unique_id.removeprefix(prefix)) if unique_id.startswith(prefix) else None
 
     def light_target(self, unique_id: str) -> Callable[[AttributeValues, float | None], Any]:
@@ -215,14 +218,10 @@ class GatewayCoordinator:
 
     @callback
     def async_subscribe_device(
-        self, device_id: DeviceId | None, update: UpdateCallback
+        self, device_id: DeviceId, update: UpdateCallback
     ) -> Callable[[], None]:
-        """Call ``update`` when the device (None: any device) reports something."""
-        callbacks = (
-            self._any_callbacks
-            if device_id is None
-            else self._device_callbacks.setdefault(device_id, [])
-        )
+        """Call ``update`` when the device reports something or its sync state moves."""
+        callbacks = self._device_callbacks.setdefault(device_id, [])
         callbacks.append(update)
         return lambda: callbacks.remove(update)
 
@@ -238,7 +237,7 @@ class GatewayCoordinator:
         return lambda: self._inventory_callbacks.remove(update)
 
     def device_updated(self, device_id: DeviceId) -> None:
-        for update in (*self._device_callbacks.get(device_id, ()), *self._any_callbacks):
+        for update in tuple(self._device_callbacks.get(device_id, ())):
             update()
 
     def inventory_changed(self) -> None:
@@ -250,7 +249,7 @@ class GatewayCoordinator:
             LOGGER.warning("The radio of %s is down", self.entry.title)
         else:
             LOGGER.info("The radio of %s is up", self.entry.title)
-        for callbacks in (*self._device_callbacks.values(), self._any_callbacks):
+        for callbacks in tuple(self._device_callbacks.values()):
             for update in tuple(callbacks):
                 update()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from homeassistant.components.light import (
@@ -141,7 +142,8 @@ class GatewayGroupLight(LightEntity):
         self.coordinator = coordinator
         self.group_id = group.group_id
         self._attr_name = group.name
-        self._attr_unique_id = f"{coordinator.entry.entry_id}-group-{group.group_id}"
+        self._attr_unique_id = coordinator.group_unique_id(group.group_id)
+        self._unsubscribe_members: list[Callable[[], None]] = []
         self._attr_device_info = coordinator.gateway_device_info
 
     @property
@@ -185,8 +187,27 @@ class GatewayGroupLight(LightEntity):
         return {"members": len(self.radio_group.members), ATTR_SYNC: sync}
 
     async def async_added_to_hass(self) -> None:
-        self.async_on_remove(self.coordinator.async_subscribe_device(None, self._handle_update))
-        self.async_on_remove(self.coordinator.async_subscribe_inventory(self._handle_update))
+        self._follow_members()
+        self.async_on_remove(self.coordinator.async_subscribe_inventory(self._members_changed))
+        self.async_on_remove(self._unfollow_members)
+
+    def _follow_members(self) -> None:
+        """Listen to the members only: a report elsewhere cannot change the group."""
+        self._unsubscribe_members = [
+            self.coordinator.async_subscribe_device(member, self._handle_update)
+            for member in self.radio_group.members
+        ]
+
+    def _unfollow_members(self) -> None:
+        for unsubscribe in self._unsubscribe_members:
+            unsubscribe()
+        self._unsubscribe_members = []
+
+    @callback
+    def _members_changed(self) -> None:
+        self._unfollow_members()
+        self._follow_members()
+        self.async_write_ha_state()
 
     @callback
     def _handle_update(self) -> None:

@@ -109,6 +109,18 @@ class NoResponseError(RadioError):
     """A device did not answer in time."""
 
 
+class RadioIdentityError(RadioError):
+    """The radio does not hold this gateway's network: it must be restored, not used."""
+
+
+class BlankRadioError(RadioIdentityError):
+    """The radio holds no network at all (a new or replaced stick, wiped NVRAM)."""
+
+
+class ForeignNetworkError(RadioIdentityError):
+    """The radio runs a network other than this gateway's."""
+
+
 class RadioListener(Protocol):
     """What a radio tells its gateway. Values only ever come from the device itself."""
 

@@ -13,6 +13,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -24,21 +25,34 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 
 from .const import (
+    CONF_AUTO_RESTORE,
+    CONF_BATTERY_INTERVAL,
     CONF_BAUDRATE,
     CONF_DEVICE_PATH,
+    CONF_HEALTH_CHECK_INTERVAL,
+    CONF_HEALTH_CHECK_TIMEOUT,
     CONF_LIGHTS,
+    CONF_MAINS_INTERVAL,
     CONF_NETWORK,
     CONF_RADIO_LIBRARY,
     CONF_RADIO_TYPE,
     CONF_SEED,
     CONF_SENSORS,
     CONF_SLEEPY_SENSORS,
+    CONF_SNAPSHOT_INTERVAL,
+    CONF_SNAPSHOT_KEEP,
+    CONF_STANDBY_PATH,
+    CONF_STANDBY_RADIO,
+    DEFAULT_SNAPSHOT_INTERVAL,
+    DEFAULT_SNAPSHOT_KEEP,
     DOMAIN,
     LOGGER,
     RADIO_VIRTUAL,
     RADIO_ZIGBEE,
     VIRTUAL_LIMITS,
 )
+from .core.availability import AvailabilityPolicy
+from .core.health import HealthPolicy
 from .core.model import DeviceKind, SleepMode
 from .core.policy import DEFAULT_DEADLINES, DEFAULT_KIND_DEADLINES
 from .radios.virtual import VirtualNetworkSpec
@@ -164,6 +178,29 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(step_id="zigbee", data_schema=schema, errors=errors)
 
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Replace radio: point a Zigbee gateway at its new stick. The gateway then finds
+        the stick blank and restores itself from its newest snapshot (or asks to)."""
+        entry = self._get_reconfigure_entry()
+        if entry.data[CONF_RADIO_TYPE] != RADIO_ZIGBEE:
+            return self.async_abort(reason="reconfigure_virtual")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            path = user_input[CONF_DEVICE_PATH].strip()
+            library = RADIO_LIBRARIES[entry.data[CONF_RADIO_LIBRARY]]
+            baudrate = int(entry.data.get(CONF_BAUDRATE) or library.default_baudrate)
+            if await self._probe(library.key, path, baudrate):
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_DEVICE_PATH: path}
+                )
+            errors["base"] = "cannot_connect"
+        schema = vol.Schema(
+            {vol.Required(CONF_DEVICE_PATH, default=entry.data[CONF_DEVICE_PATH]): str}
+        )
+        return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
+
     async def _probe(self, library_key: str, path: str, baudrate: int) -> bool:
         """Whether the radio library can talk to a radio on this port."""
         controller = RADIO_LIBRARIES[library_key].controller_class()
@@ -174,48 +211,77 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             return False
 
 
-# Change deadlines per kind of device, in seconds (option key -> (default, min, max)).
-DEADLINE_OPTIONS: dict[str, tuple[float, float, float]] = {
-    "deadline_always_on": (DEFAULT_DEADLINES[SleepMode.ALWAYS_ON], 10, 3600),
-    "deadline_light_sleeper": (DEFAULT_DEADLINES[SleepMode.LIGHT_SLEEPER], 30, 7200),
-    "deadline_sleepy": (DEFAULT_DEADLINES[SleepMode.SLEEPY], 60, 86400),
-    "deadline_thermostat": (DEFAULT_KIND_DEADLINES[DeviceKind.THERMOSTAT], 60, 86400),
+# Numeric options: key -> (default, min, max, unit). Deadlines per kind of device, then
+# snapshots, radio health and device availability.
+_HEALTH = HealthPolicy()
+_AVAILABILITY = AvailabilityPolicy()
+NUMBER_OPTIONS: dict[str, tuple[float, float, float, str]] = {
+    "deadline_always_on": (DEFAULT_DEADLINES[SleepMode.ALWAYS_ON], 10, 3600, "s"),
+    "deadline_light_sleeper": (DEFAULT_DEADLINES[SleepMode.LIGHT_SLEEPER], 30, 7200, "s"),
+    "deadline_sleepy": (DEFAULT_DEADLINES[SleepMode.SLEEPY], 60, 86400, "s"),
+    "deadline_thermostat": (DEFAULT_KIND_DEADLINES[DeviceKind.THERMOSTAT], 60, 86400, "s"),
+    CONF_SNAPSHOT_INTERVAL: (DEFAULT_SNAPSHOT_INTERVAL, 1, 720, "h"),
+    CONF_SNAPSHOT_KEEP: (DEFAULT_SNAPSHOT_KEEP, 1, 100, ""),
+    CONF_HEALTH_CHECK_INTERVAL: (_HEALTH.check_interval, 5, 3600, "s"),
+    CONF_HEALTH_CHECK_TIMEOUT: (_HEALTH.check_timeout, 1, 120, "s"),
+    CONF_MAINS_INTERVAL: (_AVAILABILITY.mains_interval, 60, 86400, "s"),
+    CONF_BATTERY_INTERVAL: (_AVAILABILITY.battery_interval, 3600, 604800, "s"),
 }
+INTEGER_OPTIONS = frozenset({CONF_SNAPSHOT_KEEP})
 
 
 class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
-    """How long a command may take before it counts as failed, per kind of device."""
+    """Deadlines, snapshots, recovery (automatic restore, a standby radio) and how soon
+    a silent device counts as unavailable."""
+
+    def _flags(self) -> list[str]:
+        """The on/off options: a virtual gateway's standby is simulated, a Zigbee
+        gateway's is a second port."""
+        if self.config_entry.data[CONF_RADIO_TYPE] == RADIO_VIRTUAL:
+            return [CONF_AUTO_RESTORE, CONF_STANDBY_RADIO]
+        return [CONF_AUTO_RESTORE]
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
+        zigbee = self.config_entry.data[CONF_RADIO_TYPE] == RADIO_ZIGBEE
         if user_input is not None:
             errors = {
                 key: "out_of_range"
-                for key, (_, low, high) in DEADLINE_OPTIONS.items()
+                for key, (_, low, high, _) in NUMBER_OPTIONS.items()
                 if not low <= float(user_input[key]) <= high
             }
             if not errors:
-                return self.async_create_entry(
-                    data={key: float(user_input[key]) for key in DEADLINE_OPTIONS}
-                )
-        current = {
-            key: self.config_entry.options.get(key, default)
-            for key, (default, _, _) in DEADLINE_OPTIONS.items()
+                data: dict[str, Any] = {
+                    key: int(user_input[key]) if key in INTEGER_OPTIONS else float(user_input[key])
+                    for key in NUMBER_OPTIONS
+                }
+                data.update({key: bool(user_input.get(key)) for key in self._flags()})
+                if zigbee and (standby := str(user_input.get(CONF_STANDBY_PATH) or "").strip()):
+                    data[CONF_STANDBY_PATH] = standby
+                return self.async_create_entry(data=data)
+        options = self.config_entry.options
+        current: dict[str, Any] = {
+            key: options.get(key, default) for key, (default, _, _, _) in NUMBER_OPTIONS.items()
         }
-        schema = vol.Schema(
-            {
-                vol.Required(key): NumberSelector(
-                    NumberSelectorConfig(
-                        step=1,
-                        mode=NumberSelectorMode.BOX,
-                        unit_of_measurement="s",
-                    )
-                )
-                for key in DEADLINE_OPTIONS
-            }
+        current.update({key: bool(options.get(key, False)) for key in self._flags()})
+        fields: dict[vol.Marker, Any] = {
+            vol.Optional(key, default=current[key]): NumberSelector(
+                NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX, unit_of_measurement=unit)
+                if unit
+                else NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
+            )
+            for key, (_, _, _, unit) in NUMBER_OPTIONS.items()
+        }
+        fields.update(
+            {vol.Optional(key, default=current[key]): BooleanSelector() for key in self._flags()}
         )
+        if zigbee:
+            current[CONF_STANDBY_PATH] = options.get(CONF_STANDBY_PATH, "")
+            fields[vol.Optional(CONF_STANDBY_PATH)] = TextSelector()
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or current),
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(fields), user_input or current
+            ),
             errors=errors,
         )

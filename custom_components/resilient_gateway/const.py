@@ -34,9 +34,26 @@ VIRTUAL_LIMITS: Final[dict[str, tuple[int, int] | tuple[float, float]]] = {
     CONF_GROUP_MISS: (0.0, 0.9),
 }
 
+# Options: snapshots, recovery, availability
+CONF_SNAPSHOT_KEEP: Final = "snapshot_keep"
+CONF_SNAPSHOT_INTERVAL: Final = "snapshot_interval_hours"
+CONF_AUTO_RESTORE: Final = "auto_restore"
+CONF_STANDBY_PATH: Final = "standby_path"  # a Zigbee gateway's standby radio port
+CONF_STANDBY_RADIO: Final = "standby_radio"  # a virtual gateway's simulated standby
+CONF_HEALTH_CHECK_INTERVAL: Final = "health_check_interval"
+CONF_HEALTH_CHECK_TIMEOUT: Final = "health_check_timeout"
+CONF_MAINS_INTERVAL: Final = "mains_interval"
+CONF_BATTERY_INTERVAL: Final = "battery_interval"
+DEFAULT_SNAPSHOT_KEEP: Final = 7
+DEFAULT_SNAPSHOT_INTERVAL: Final = 24.0
+
 ATTR_SYNC: Final = "sync"
 EVENT_CHANGE_FAILED: Final = "resilient_gateway_change_failed"
+EVENT_RADIO_STATE: Final = "resilient_gateway_radio_state"
+EVENT_RESTORE_PROGRESS: Final = "resilient_gateway_restore_progress"
+EVENT_RESTORE_DONE: Final = "resilient_gateway_restore_done"
 
 # Where the integration keeps its files, below Home Assistant's config directory (so every
 # Home Assistant backup contains them).
 STORAGE_DIR: Final = "resilient_gateway"
+SNAPSHOT_DIR: Final = "snapshots"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -15,6 +16,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from .const import (
+    CONF_AUTO_RESTORE,
     CONF_BAUDRATE,
     CONF_DEVICE_PATH,
     CONF_FLOW_CONTROL,
@@ -27,14 +29,26 @@ from .const import (
     CONF_SEED,
     CONF_SENSORS,
     CONF_SLEEPY_SENSORS,
+    CONF_SNAPSHOT_INTERVAL,
+    CONF_SNAPSHOT_KEEP,
+    CONF_STANDBY_PATH,
+    CONF_STANDBY_RADIO,
+    DEFAULT_SNAPSHOT_INTERVAL,
+    DEFAULT_SNAPSHOT_KEEP,
     DOMAIN,
     EVENT_CHANGE_FAILED,
+    EVENT_RADIO_STATE,
+    EVENT_RESTORE_DONE,
+    EVENT_RESTORE_PROGRESS,
     LOGGER,
     RADIO_VIRTUAL,
+    SNAPSHOT_DIR,
     STORAGE_DIR,
 )
+from .core.availability import AvailabilityPolicy
 from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
-from .core.gateway import Gateway, RadioLink
+from .core.gateway import Gateway, GatewayListener, RadioLink
+from .core.health import HealthEvent, HealthPolicy, RadioStatus
 from .core.model import (
     AttributeValues,
     DeviceDescription,
@@ -43,6 +57,8 @@ from .core.model import (
     RadioState,
 )
 from .core.policy import ChangePolicy
+from .core.restore import RestoreProgress, RestoreReport
+from .core.snapshot import SnapshotCorrupt, SnapshotInfo, SnapshotStore, decode_snapshot
 from .core.storage import AtomicJsonFile, jsonable
 from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNetworkSpec
 from .radios.zigbee.libraries import RADIO_LIBRARIES
@@ -71,7 +87,24 @@ type ResilientGatewayConfigEntry = ConfigEntry[GatewayCoordinator]
 type UpdateCallback = Callable[[], None]
 
 
-class GatewayCoordinator:
+def read_restore_source(path: Path, password: str | None) -> dict[str, Any]:
+    """The payload to restore from ``path``: one of our snapshots, or an Open Coordinator
+    Backup (ZHA, Zigbee2MQTT) as the network part alone. Raises SnapshotError."""
+    data = path.read_bytes()
+    try:
+        document = json.loads(data)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and "metadata" in document and "format" not in document:
+        return {"sections": {"zigbee": {"network": document}}}
+    return dict(decode_snapshot(data, path=path, password=password).payload)
+
+
+ISSUE_RESTORE_NEEDED = "restore_needed"
+ISSUE_RADIO_FAILED = "radio_failed"
+
+
+class GatewayCoordinator(GatewayListener):
     """The Home Assistant side of one gateway (one radio, one config entry)."""
 
     def __init__(self, hass: HomeAssistant, entry: ResilientGatewayConfigEntry) -> None:
@@ -82,15 +115,29 @@ class GatewayCoordinator:
         self._stopped = False
         # The entity that takes commands for each device (light, switch, climate).
         self.command_entity_ids: dict[DeviceId, str] = {}
+        options = entry.options
         self.gateway = Gateway(
             self._build_radio,
+            name=entry.title,
             changes_file=AtomicJsonFile(self.storage_path / "changes.json"),
             scenes_file=AtomicJsonFile(self.storage_path / "scenes.json"),
-            policy=ChangePolicy.from_options(entry.options),
+            snapshots=SnapshotStore(
+                self.storage_path / SNAPSHOT_DIR,
+                keep=int(options.get(CONF_SNAPSHOT_KEEP, DEFAULT_SNAPSHOT_KEEP)),
+            ),
+            snapshot_interval=3600.0
+            * float(options.get(CONF_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_INTERVAL)),
+            options=options,
+            policy=ChangePolicy.from_options(options),
+            health_policy=HealthPolicy.from_options(options),
+            availability_policy=AvailabilityPolicy.from_options(options),
         )
+        self.restore_progress: RestoreProgress | None = None
+        self.last_snapshot: SnapshotInfo | None = None
         self._device_callbacks: dict[DeviceId, list[UpdateCallback]] = {}
         self._inventory_callbacks: list[UpdateCallback] = []
         self._counts_callbacks: list[UpdateCallback] = []
+        self._status_callbacks: list[UpdateCallback] = []
         self._unsubscribe_gateway = self.gateway.add_listener(self)
 
     @property
@@ -106,15 +153,31 @@ class GatewayCoordinator:
         data = self.entry.data
         config: dict[str, Any] = {"database_path": str(self.storage_path / "zigbee.db")}
         if self.is_virtual:
-            config["device"] = {"path": f"virtual://{data[CONF_NETWORK]}"}
-            return ZigbeeRadio(VirtualControllerApplication, config, listener)
+            path = f"virtual://{data[CONF_NETWORK]}"
+            config["device"] = {"path": path}
+            standby = (
+                {"path": f"{path}/standby"} if self.entry.options.get(CONF_STANDBY_RADIO) else None
+            )
+            return ZigbeeRadio(
+                VirtualControllerApplication, config, listener, standby_device=standby
+            )
         library = RADIO_LIBRARIES[data[CONF_RADIO_LIBRARY]]
-        config["device"] = {
-            "path": data[CONF_DEVICE_PATH],
-            "baudrate": data.get(CONF_BAUDRATE, library.default_baudrate),
-            "flow_control": data.get(CONF_FLOW_CONTROL),
-        }
-        return ZigbeeRadio(library.controller_class(), config, listener)
+
+        def port(path: str) -> dict[str, Any]:
+            return {
+                "path": path,
+                "baudrate": data.get(CONF_BAUDRATE, library.default_baudrate),
+                "flow_control": data.get(CONF_FLOW_CONTROL),
+            }
+
+        config["device"] = port(data[CONF_DEVICE_PATH])
+        standby_path = self.entry.options.get(CONF_STANDBY_PATH)
+        return ZigbeeRadio(
+            library.controller_class(),
+            config,
+            listener,
+            standby_device=port(standby_path) if standby_path else None,
+        )
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -125,11 +188,16 @@ class GatewayCoordinator:
         )
         if self.is_virtual:
             spec = spec_from_entry_data(self.entry.data)
+            spec.standby_radio = bool(self.entry.options.get(CONF_STANDBY_RADIO))
             self.air = await VirtualAir.load_or_create(
                 spec, Path(self.hass.config.path(STORAGE_DIR, "virtual", f"{spec.network}.json"))
             )
+        snapshots = self.gateway.snapshots
+        assert snapshots is not None
+        self.last_snapshot = await snapshots.async_newest()
         try:
-            await self.gateway.start()
+            # A gateway that never took a snapshot is new: it may form its network.
+            await self.gateway.start(form_new_network=self.last_snapshot is None)
         except Exception as exc:
             await self._stop_radio_parts()
             LOGGER.debug("Radio start failed", exc_info=True)
@@ -146,6 +214,8 @@ class GatewayCoordinator:
             model=self.gateway_model,
         )
         self.gateway_device_id = gateway_device.id
+        if self.gateway.needs_restore:
+            self._async_restore_needed()
 
     async def async_stop(self) -> None:
         if self._stopped:
@@ -163,10 +233,82 @@ class GatewayCoordinator:
             await self.air.stop()
 
     async def async_flush(self) -> None:
-        """Write everything that lives in memory to disk (before a Home Assistant backup)."""
+        """Write everything that lives in memory to disk and take a fresh snapshot
+        (before a Home Assistant backup, so the backup holds a current one)."""
         await self.gateway.flush()
+        if self.gateway.radio_up and not self.gateway.needs_restore:
+            await self.gateway.take_snapshot()
         if self.air is not None:
             await self.air.save()
+
+    # -- backup and restore ----------------------------------------------------------
+
+    async def async_restore(
+        self, path: Path | None = None, *, password: str | None = None, force: bool = False
+    ) -> RestoreReport:
+        """Restore a snapshot (default: the newest) or an Open Coordinator Backup.
+
+        Raises SnapshotError for a bad file, core radio errors for a refused or failed
+        restore; the caller translates them.
+        """
+        snapshots = self.gateway.snapshots
+        assert snapshots is not None
+        if path is None:
+            newest = await snapshots.async_newest()
+            if newest is None:
+                raise SnapshotCorrupt("there is no snapshot of this gateway yet")
+            path = newest.path
+        payload = await self.hass.async_add_executor_job(read_restore_source, path, password)
+        LOGGER.info("Restoring %s from %s", self.entry.title, path.name)
+        report = await self.gateway.restore(payload, force=force, on_progress=self._progress)
+        self.restore_progress = None
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_RESTORE_NEEDED))
+        self.hass.bus.async_fire(
+            EVENT_RESTORE_DONE, {"config_entry_id": self.entry.entry_id, **report.as_dict()}
+        )
+        self._status_updated()
+        return report
+
+    def _progress(self, progress: RestoreProgress) -> None:
+        self.restore_progress = progress
+        self.hass.bus.async_fire(
+            EVENT_RESTORE_PROGRESS, {"config_entry_id": self.entry.entry_id, **progress.as_dict()}
+        )
+        self._status_updated()
+
+    def _issue_id(self, kind: str) -> str:
+        return f"{kind}_{self.entry.entry_id}"
+
+    @callback
+    def _async_restore_needed(self) -> None:
+        """The radio does not hold the network: restore at once (``auto_restore``) or
+        ask the user through a fixable repair issue. Never start silently on it."""
+        if self.entry.options.get(CONF_AUTO_RESTORE) and self.last_snapshot is not None:
+            self.entry.async_create_background_task(
+                self.hass, self._async_auto_restore(), f"{DOMAIN} auto restore"
+            )
+            return
+        self._async_create_restore_issue()
+
+    @callback
+    def _async_create_restore_issue(self) -> None:
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id(ISSUE_RESTORE_NEEDED),
+            is_fixable=True,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_RESTORE_NEEDED,
+            translation_placeholders={"gateway": self.entry.title},
+            data={"entry_id": self.entry.entry_id},
+        )
+
+    async def _async_auto_restore(self) -> None:
+        try:
+            await self.async_restore()
+        except Exception:
+            LOGGER.exception("Automatic restore of %s failed", self.entry.title)
+            self._async_create_restore_issue()
 
     def group_unique_id(self, group_id: int) -> str:
         """The unique id of the light entity of a radio group."""
@@ -236,6 +378,50 @@ class GatewayCoordinator:
         self._inventory_callbacks.append(update)
         return lambda: self._inventory_callbacks.remove(update)
 
+    @callback
+    def async_subscribe_status(self, update: UpdateCallback) -> Callable[[], None]:
+        """Call ``update`` when the radio status, run status, snapshots or a restore move."""
+        self._status_callbacks.append(update)
+        return lambda: self._status_callbacks.remove(update)
+
+    def _status_updated(self) -> None:
+        for update in tuple(self._status_callbacks):
+            update()
+
+    def health_changed(self, event: HealthEvent) -> None:
+        self.hass.bus.async_fire(
+            EVENT_RADIO_STATE,
+            {
+                "config_entry_id": self.entry.entry_id,
+                "status": str(event.status),
+                "step": None if event.step is None else str(event.step),
+                "reason": event.reason,
+                "needs_restore": event.needs_restore,
+            },
+        )
+        if event.needs_restore:
+            self._async_restore_needed()
+        elif event.status is RadioStatus.FAILED:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_id(ISSUE_RADIO_FAILED),
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_RADIO_FAILED,
+                translation_placeholders={"gateway": self.entry.title, "reason": event.reason},
+            )
+        elif event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_RADIO_FAILED))
+        self._status_updated()
+
+    def run_status_changed(self) -> None:
+        self._status_updated()
+
+    def snapshot_taken(self, info: SnapshotInfo) -> None:
+        self.last_snapshot = info
+        self._status_updated()
+
     def device_updated(self, device_id: DeviceId) -> None:
         for update in tuple(self._device_callbacks.get(device_id, ())):
             update()
@@ -245,13 +431,8 @@ class GatewayCoordinator:
             update()
 
     def radio_state_changed(self, state: RadioState) -> None:
-        if state is RadioState.DOWN:
-            LOGGER.warning("The radio of %s is down", self.entry.title)
-        else:
-            LOGGER.info("The radio of %s is up", self.entry.title)
-        for callbacks in tuple(self._device_callbacks.values()):
-            for update in tuple(callbacks):
-                update()
+        # (The supervisor logs the outage and each recovery step once.)
+        self._status_updated()
 
     def change_finished(self, result: ChangeResult) -> None:
         """Announce failures (an event per attribute, a repair issue for a device that

@@ -10,6 +10,7 @@ from homeassistant.helpers.entity import Entity
 
 from .const import ATTR_SYNC
 from .coordinator import GatewayCoordinator
+from .core.availability import Availability
 from .core.model import AttributeValues, DeviceDescription
 
 
@@ -31,7 +32,11 @@ class GatewayEntity(Entity):
 
     @property
     def available(self) -> bool:
-        return self.coordinator.gateway.radio_up
+        """Unavailable only when the device is known to be unreachable. While the radio is
+        down or a device is not re-confirmed yet it stays available (commands queue) with
+        an unknown state: never a stale one."""
+        gateway = self.coordinator.gateway
+        return gateway.device_availability(self.device.device_id) is not Availability.OFFLINE
 
     @property
     def values(self) -> dict[str, Any]:

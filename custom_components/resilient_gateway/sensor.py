@@ -1,4 +1,4 @@
-"""Measurements of a gateway's devices."""
+"""Measurements of a gateway's devices, and the gateway's own status."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.change_results import ChangeCounts
+from .core.gateway import RunStatus
+from .core.health import RadioStatus
 from .core.model import Attr, DeviceDescription, DeviceKind
 from .entity import GatewayEntity, async_add_device_entities
 
@@ -81,6 +83,9 @@ async def async_setup_entry(
     coordinator = entry.runtime_data
     async_add_entities(
         GatewayChangesSensor(coordinator, description) for description in CHANGE_SENSORS
+    )
+    async_add_entities(
+        GatewayStatusSensor(coordinator, description) for description in STATUS_SENSORS
     )
     async_add_device_entities(
         coordinator, async_add_entities, lambda device: _sensors_for(coordinator, device)
@@ -150,3 +155,93 @@ class GatewaySensor(GatewayEntity, SensorEntity):
     @property
     def native_value(self) -> Any:
         return self.values.get(self.entity_description.attr)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusSensorDescription(SensorEntityDescription):
+    value: Callable[[GatewayCoordinator], Any]
+    attributes: Callable[[GatewayCoordinator], dict[str, Any]] = lambda _: {}
+
+
+def _restore_percent(coordinator: GatewayCoordinator) -> int | None:
+    progress = coordinator.restore_progress
+    if progress is None:
+        return None
+    return 100 if progress.total == 0 else round(100 * progress.done / progress.total)
+
+
+def _last_snapshot_attributes(coordinator: GatewayCoordinator) -> dict[str, Any]:
+    info = coordinator.last_snapshot
+    if info is None:
+        return {}
+    return {"device_count": info.device_count, "size": info.size, "file": info.path.name}
+
+
+STATUS_SENSORS: tuple[StatusSensorDescription, ...] = (
+    StatusSensorDescription(
+        key="radio_status",
+        translation_key="radio_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[str(status) for status in RadioStatus],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value=lambda coordinator: str(coordinator.gateway.radio_status),
+    ),
+    StatusSensorDescription(
+        key="run_status",
+        translation_key="run_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[str(status) for status in RunStatus],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value=lambda coordinator: str(coordinator.gateway.current_status),
+        attributes=lambda coordinator: {"target_status": str(coordinator.gateway.target_status)},
+    ),
+    StatusSensorDescription(
+        key="last_snapshot",
+        translation_key="last_snapshot",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value=lambda coordinator: (
+            coordinator.last_snapshot.created_at if coordinator.last_snapshot else None
+        ),
+        attributes=_last_snapshot_attributes,
+    ),
+    StatusSensorDescription(
+        key="restore_progress",
+        translation_key="restore_progress",
+        native_unit_of_measurement=PERCENTAGE,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value=_restore_percent,
+        attributes=lambda coordinator: {
+            "phase": str(coordinator.restore_progress.phase)
+            if coordinator.restore_progress
+            else None
+        },
+    ),
+)
+
+
+class GatewayStatusSensor(SensorEntity):
+    """The gateway's radio health, run status, last snapshot and restore progress."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description: StatusSensorDescription
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, description: StatusSensorDescription
+    ) -> None:
+        self.coordinator = coordinator
+        self.entity_description = description
+        self._attr_unique_id = f"{coordinator.entry.entry_id}-{description.key}"
+        self._attr_device_info = coordinator.gateway_device_info
+
+    @property
+    def native_value(self) -> Any:
+        return self.entity_description.value(self.coordinator)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        return self.entity_description.attributes(self.coordinator)
+
+    async def async_added_to_hass(self) -> None:
+        self.async_on_remove(self.coordinator.async_subscribe_status(self.async_write_ha_state))

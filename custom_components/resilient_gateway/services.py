@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import probatio as vol
@@ -23,17 +24,20 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import color as color_util
 from homeassistant.util.json import JsonValueType
 
-from .const import DOMAIN
+from .const import DOMAIN, STORAGE_DIR
 from .coordinator import GatewayCoordinator
 from .core.change_results import ChangeResult, ChangeStatus, GroupResult
-from .core.model import Attr
+from .core.model import Attr, ForeignNetworkError, RadioError
+from .core.restore import SnapshotMismatch
+from .core.snapshot import SnapshotError, SnapshotInfo
+from .core.storage import write_json_atomic
 from .light import light_values
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -107,8 +111,37 @@ STORE_SCENE_SCHEMA = vol.Schema(
 )
 
 
+ATTR_PATH = "path"
+ATTR_PASSWORD = "password"
+ATTR_FORCE = "force"
+
+ENTRY_SCHEMA = vol.Schema({vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
+BACKUP_SCHEMA = ENTRY_SCHEMA.extend(
+    {vol.Optional(ATTR_PASSWORD): vol.All(cv.string, vol.Length(min=1, max=256))}
+)
+RESTORE_SCHEMA = ENTRY_SCHEMA.extend(
+    {
+        vol.Optional(ATTR_PATH): cv.string,
+        vol.Optional(ATTR_PASSWORD): vol.All(cv.string, vol.Length(min=1, max=256)),
+        vol.Optional(ATTR_FORCE, default=False): cv.boolean,
+    }
+)
+OPEN_COORDINATOR_BACKUP_FILE = "open_coordinator_backup.json"
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
+    for name, handler, schema, response in (
+        ("backup", _async_backup, BACKUP_SCHEMA, SupportsResponse.OPTIONAL),
+        ("restore", _async_restore, RESTORE_SCHEMA, SupportsResponse.OPTIONAL),
+        ("list_snapshots", _async_list_snapshots, ENTRY_SCHEMA, SupportsResponse.ONLY),
+        ("export_network", _async_export_network, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
+        ("pause", _async_pause, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
+        ("resume", _async_resume, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
+    ):
+        hass.services.async_register(
+            DOMAIN, name, handler, schema=schema, supports_response=response
+        )
     hass.services.async_register(
         DOMAIN,
         "simulate_fault",
@@ -278,3 +311,140 @@ async def _async_simulate_fault(call: ServiceCall) -> None:
         )
     action: Any = getattr(air, fault)
     action(ieee)
+
+
+# -- backup, restore, export ---------------------------------------------------------
+
+
+def _snapshot_response(info: SnapshotInfo) -> dict[str, Any]:
+    return {
+        "path": str(info.path),
+        "created_at": info.created_at.isoformat(),
+        "device_count": info.device_count,
+        "size": info.size,
+        "encrypted": info.encrypted,
+    }
+
+
+def _radio_running(coordinator: GatewayCoordinator) -> None:
+    if not coordinator.gateway.radio_up or coordinator.gateway.needs_restore:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="radio_not_running",
+            translation_placeholders={"title": coordinator.entry.title},
+        )
+
+
+async def _async_backup(call: ServiceCall) -> ServiceResponse:
+    """Write a snapshot of the gateway now (optionally encrypted with a password)."""
+    coordinator = _coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    _radio_running(coordinator)
+    info = await coordinator.gateway.take_snapshot(password=call.data.get(ATTR_PASSWORD))
+    return _snapshot_response(info) if call.return_response else None
+
+
+async def _async_list_snapshots(call: ServiceCall) -> ServiceResponse:
+    coordinator = _coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    snapshots = coordinator.gateway.snapshots
+    infos = await snapshots.async_list() if snapshots is not None else []
+    return {"snapshots": [_snapshot_response(info) for info in infos]}
+
+
+def _allowed_path(hass: HomeAssistant, raw: str) -> Path:
+    """``raw`` (relative to the config folder) if Home Assistant lets us read it: our own
+    folder, or one of the folders allowed in ``allowlist_external_dirs``."""
+    path = Path(hass.config.path(raw)).resolve()
+    own = Path(hass.config.path(STORAGE_DIR)).resolve()
+    if not (path.is_relative_to(own) or hass.config.is_allowed_path(str(path))):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="path_not_allowed",
+            translation_placeholders={"path": raw},
+        )
+    return path
+
+
+async def _async_restore(call: ServiceCall) -> ServiceResponse:
+    """Restore a snapshot (default: the newest) or an Open Coordinator Backup onto the
+    gateway's radio, in two phases; answers with the per-device report."""
+    hass = call.hass
+    coordinator = _coordinator(hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    path = _allowed_path(hass, call.data[ATTR_PATH]) if ATTR_PATH in call.data else None
+    if path is not None and not await hass.async_add_executor_job(path.is_file):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="snapshot_not_found",
+            translation_placeholders={"path": call.data[ATTR_PATH]},
+        )
+    try:
+        report = await coordinator.async_restore(
+            path, password=call.data.get(ATTR_PASSWORD), force=call.data[ATTR_FORCE]
+        )
+    except SnapshotError as exc:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=exc.translation_key,
+            translation_placeholders={"error": str(exc)},
+        ) from exc
+    except ForeignNetworkError as exc:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="foreign_network",
+            translation_placeholders={"error": str(exc)},
+        ) from exc
+    except SnapshotMismatch as exc:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="snapshot_wrong_radio",
+            translation_placeholders={"error": str(exc)},
+        ) from exc
+    except RadioError as exc:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="restore_failed",
+            translation_placeholders={"error": str(exc)},
+        ) from exc
+    return report.as_dict() if call.return_response else None
+
+
+async def _async_export_network(call: ServiceCall) -> ServiceResponse:
+    """Write the network identity as Open Coordinator Backup JSON (for ZHA, Zigbee2MQTT,
+    zigpy) next to the gateway's other files; answers with its path (never the keys)."""
+    hass = call.hass
+    coordinator = _coordinator(hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    _radio_running(coordinator)
+    document = await coordinator.gateway.radio.export_network()
+    path = coordinator.storage_path / OPEN_COORDINATOR_BACKUP_FILE
+    await hass.async_add_executor_job(write_json_atomic, path, document)
+    if not call.return_response:
+        return None
+    return {"path": str(path), "network_id": coordinator.gateway.radio.network_id()}
+
+
+# -- pause / resume ------------------------------------------------------------------
+
+
+def _run_status(coordinator: GatewayCoordinator) -> dict[str, Any]:
+    gateway = coordinator.gateway
+    return {"current_status": gateway.current_status, "target_status": gateway.target_status}
+
+
+async def _async_pause(call: ServiceCall) -> ServiceResponse:
+    """Release the radio for other software; returns once its port is free."""
+    coordinator = _coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    await coordinator.gateway.pause()
+    return _run_status(coordinator) if call.return_response else None
+
+
+async def _async_resume(call: ServiceCall) -> ServiceResponse:
+    """Take the radio back and deliver the commands queued meanwhile."""
+    coordinator = _coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    try:
+        await coordinator.gateway.resume()
+    except RadioError as exc:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="resume_failed",
+            translation_placeholders={"error": str(exc)},
+        ) from exc
+    return _run_status(coordinator) if call.return_response else None

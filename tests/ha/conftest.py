@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Generator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -26,6 +27,17 @@ def isolated_config_dir(hass: HomeAssistant, tmp_path: Path) -> None:
     hass.config.config_dir = str(tmp_path)
     # advance() moves the loop's clock inside a callback; that is not a slow callback.
     hass.loop.slow_callback_duration = 3600
+
+
+@pytest.fixture(autouse=True)
+async def unload_gateways(hass: HomeAssistant) -> AsyncGenerator[None]:
+    """Unload every gateway at the end of a test, as a user would: the radio closes and
+    zigpy's database shuts down before the harness looks for leftover tasks."""
+    yield
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
 
 
 VIRTUAL_DATA: dict[str, Any] = {

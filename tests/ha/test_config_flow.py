@@ -146,4 +146,21 @@ async def test_options_set_the_deadlines(hass: HomeAssistant) -> None:
     assert bad["errors"] == {"deadline_always_on": "out_of_range"}
     done = await hass.config_entries.options.async_configure(result["flow_id"], options)
     assert done["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {key: float(value) for key, value in options.items()}
+    assert {key: entry.options[key] for key in options} == {
+        key: float(value) for key, value in options.items()
+    }
+    # Options not given keep their defaults: daily snapshots, seven kept, no standby.
+    assert entry.options["snapshot_interval_hours"] == 24.0
+    assert entry.options["snapshot_keep"] == 7
+    assert entry.options["standby_radio"] is False
+
+
+async def test_options_refuse_out_of_range_snapshot_settings(hass: HomeAssistant) -> None:
+    entry = virtual_entry()
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    bad = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"snapshot_keep": 0, "mains_interval": 5}
+    )
+    assert bad["errors"] == {"snapshot_keep": "out_of_range", "mains_interval": "out_of_range"}
+    assert entry.options == {}

@@ -139,7 +139,8 @@ async def test_simulated_device_faults(hass: HomeAssistant, freezer: FrozenDateT
     )
     await hass.async_block_till_done()
     assert truth(hass, entry)["radio"]["state"] == "failed"
-    assert hass.states.get(light_entities(hass, entry)[ieee]).state == "unavailable"
+    # Nothing the light showed before the outage is trusted; it still takes commands.
+    assert hass.states.get(light_entities(hass, entry)[ieee]).state == "unknown"
 
 
 @pytest.mark.parametrize(
@@ -186,4 +187,10 @@ async def test_the_house_survives_a_restart(
     assert after["devices"][ieee]["state"]["on"] is True
     # zigpy's database knew every device: nothing was interviewed again, entities kept ids
     assert light_entities(hass, entry) == lights
+    # After a restart nothing is shown until the device itself confirms it (no stale
+    # state), and every device is re-confirmed promptly.
+    assert hass.states.get(entity_id).state == "unknown"
+    await advance(hass, freezer, 3)
     assert hass.states.get(entity_id).state == STATE_ON
+    for other in lights.values():
+        assert hass.states.get(other).state in (STATE_ON, STATE_OFF)

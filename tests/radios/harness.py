@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import probatio
 import zigpy.device
 import zigpy.endpoint
 
+from custom_components.resilient_gateway.core.virtual_time import VirtualTimeEventLoop
 from custom_components.resilient_gateway.radios.virtual import (
+    PRIMARY,
     DeviceKind,
+    RadioSlot,
     VirtualAir,
     VirtualControllerApplication,
     VirtualNetworkSpec,
+    network_path,
 )
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 from custom_components.resilient_gateway.radios.virtual.transport import PAIRING_TIME
@@ -23,20 +29,89 @@ from custom_components.resilient_gateway.radios.virtual.transport import PAIRING
 # Past the pairing window (lossless) and the frames still on their way.
 SETTLE = PAIRING_TIME + 5.0
 
+# zigpy validates its configuration with probatio, which compiles a schema once it has
+# validated 50 times; the compiled form of zigpy's schema fails ("NameError: name 'inf'
+# is not defined"), so a process that starts more apps than that must keep it
+# interpreted (the same validation, only not generated code).
+probatio.set_compile_policy(probatio.CompilePolicy.OFF)
+
+
+def app_config(
+    air: VirtualAir, database: Path | None = None, slot: RadioSlot = PRIMARY, **config: Any
+) -> dict[str, Any]:
+    """zigpy's configuration for an app on the radio in ``slot`` of ``air``."""
+    return {
+        "device": {"path": network_path(air.name, slot)},
+        "database_path": str(database) if database is not None else None,
+        **config,
+    }
+
+
+@contextlib.contextmanager
+def clock_held() -> Iterator[None]:
+    """Simulated time stands still inside (on the virtual-time loop; real time elsewhere).
+
+    zigpy's database works in aiosqlite's own thread, which the virtual clock does not wait
+    for (it waits for executor jobs only): while an app awaits its database, the loop would
+    jump through simulated days, running the air's timers (drift, reports and their
+    retries) all the while and starving that thread of the GIL.
+    """
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, VirtualTimeEventLoop):
+        yield
+        return
+    loop.executor_jobs += 1
+    try:
+        yield
+    finally:
+        loop.executor_jobs -= 1
+
+
+async def loaded_app(
+    air: VirtualAir, database: Path | None = None, *, slot: RadioSlot = PRIMARY, **config: Any
+) -> VirtualControllerApplication:
+    """An app on the radio in ``slot`` with zigpy's database loaded, not connected yet."""
+    with clock_held():
+        app = await VirtualControllerApplication.new(
+            config=app_config(air, database, slot, **config), auto_form=False, start_radio=False
+        )
+    return cast(VirtualControllerApplication, app)
+
 
 async def new_app(
-    air: VirtualAir, database: Path | None = None, **config: Any
+    air: VirtualAir, database: Path | None = None, *, slot: RadioSlot = PRIMARY, **config: Any
 ) -> VirtualControllerApplication:
-    app = await VirtualControllerApplication.new(
-        config={
-            "device": {"path": air.path},
-            "database_path": str(database) if database is not None else None,
-            **config,
-        },
-        auto_form=False,
-        start_radio=True,
-    )
-    return cast(VirtualControllerApplication, app)
+    """A started app on the radio in ``slot`` (zigpy's database loaded)."""
+    app = await loaded_app(air, database, slot=slot, **config)
+    await app.startup()  # which shuts the app down if it fails, as zigpy's new() does
+    return app
+
+
+async def connected_app(
+    air: VirtualAir, database: Path | None = None, *, slot: RadioSlot = PRIMARY
+) -> VirtualControllerApplication:
+    """An app connected to the radio in ``slot`` whose network it has not started (as
+    before a restore onto a blank radio)."""
+    app = await loaded_app(air, database, slot=slot)
+    try:
+        await app.connect()
+    except BaseException:
+        await shut_down(app)
+        raise
+    return app
+
+
+_SHUT_DOWN: weakref.WeakSet[VirtualControllerApplication] = weakref.WeakSet()
+
+
+async def shut_down(app: VirtualControllerApplication) -> None:
+    """Shut ``app`` down unless this did already (zigpy's database closes once), the clock
+    held while zigpy saves its database."""
+    if app in _SHUT_DOWN:
+        return
+    _SHUT_DOWN.add(app)
+    with clock_held():
+        await app.shutdown()
 
 
 @contextlib.asynccontextmanager
@@ -59,7 +134,7 @@ async def running(
         yield air, app
     finally:
         if app is not None:
-            await app.shutdown()
+            await shut_down(app)
         await air.stop()
 
 

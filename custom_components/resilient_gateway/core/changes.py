@@ -364,6 +364,29 @@ class ChangeEngine:
     def pending_results(self) -> list[ChangeResult]:
         return [self._result(c) for c in self._open.values()]
 
+    def has_desired_states(self) -> bool:
+        """Whether anything was ever commanded (a restore keeps this engine's own)."""
+        return any(device.desired for device in self._devices.values())
+
+    def reassert(self, device_id: DeviceId, shown: Mapping[str, Any]) -> ChangeHandle | None:
+        """The device came back (power returned, it rejoined): where what it shows now
+        differs from its last desired state and nothing is pending, set it again."""
+        device = self._devices.get(device_id)
+        if self._stopped or device is None or device.owners:
+            return None
+        tolerances = self.policy.tolerances
+        desired = device.desired
+        if desired.get(Attr.ON) is False:
+            desired = {Attr.ON: False}  # the rest of an off light's state is not shown
+        drifted = {
+            attr: value
+            for attr, value in desired.items()
+            if attr in shown and not value_matches(attr, value, shown[attr], tolerances)
+        }
+        if not drifted:
+            return None
+        return self.set_state(device_id, drifted, priority=Priority.REPAIR)
+
     def add_result_listener(self, listener: Callable[[ChangeResult], None]) -> Unsubscribe:
         """Called once per change when it ends verified, failed or superseded."""
         return _subscribe(self._result_listeners, listener)

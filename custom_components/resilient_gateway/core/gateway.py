@@ -7,13 +7,17 @@ Assistant glue (``coordinator.py``) builds one per config entry and only adapts 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from enum import StrEnum
 from typing import Any, Protocol
 
+from .availability import Availability, AvailabilityPolicy, AvailabilityTracker
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
 from .changes import ChangeEngine
+from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor
 from .model import (
     Attr,
     AttributeValues,
@@ -21,13 +25,17 @@ from .model import (
     DeviceId,
     GroupDescription,
     Radio,
+    RadioError,
+    RadioIdentityError,
     RadioListener,
     RadioState,
     SleepMode,
 )
 from .policy import ChangePolicy
+from .restore import DeviceConfiguration, ProgressCallback, RestoreReport, RestoreRun
 from .scenes import GatewayScene, SceneBook, scene_state
 from .scheduler import Priority, Ticket
+from .snapshot import SnapshotInfo, SnapshotStore
 from .storage import AtomicJsonFile
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,7 +49,9 @@ class RadioLink(Radio, Protocol):
     @property
     def state(self) -> RadioState: ...
 
-    async def start(self) -> None: ...
+    async def start(self, *, form_new_network: bool = False) -> None:
+        """Start the radio; BlankRadioError/ForeignNetworkError when it does not hold
+        this gateway's network (a new gateway may form one instead)."""
 
     async def stop(self) -> None: ...
 
@@ -56,19 +66,97 @@ class RadioLink(Radio, Protocol):
         caller redacts them)."""
         ...
 
+    # Health and recovery (the supervisor's ladder).
+    async def probe(self) -> None:
+        """End to end: the radio answers and holds this gateway's network."""
 
-class GatewayListener(Protocol):
-    """What the gateway tells its users (entities, services, the benchmark)."""
+    async def reconnect(self) -> None: ...
 
-    def device_updated(self, device_id: DeviceId) -> None: ...
+    async def restart(self) -> None: ...
 
-    def inventory_changed(self) -> None: ...
+    @property
+    def has_standby(self) -> bool: ...
 
-    def radio_state_changed(self, state: RadioState) -> None: ...
+    async def failover(self, section: Mapping[str, Any]) -> None:
+        """Move to the standby radio, writing this snapshot section's network to it."""
 
-    def change_finished(self, result: ChangeResult) -> None: ...
+    async def ping(self, device_id: DeviceId) -> None:
+        """The cheapest question the device answers (availability)."""
 
-    def counts_changed(self, counts: ChangeCounts) -> None: ...
+    async def configure_device(
+        self,
+        device_id: DeviceId,
+        groups: Collection[int],
+        scenes: Collection[tuple[int, int, AttributeValues]],
+    ) -> None:
+        """Make the device hold its groups, scene entries, bindings and reporting."""
+
+    # Snapshots (the radio's own section: Tuya's "put/get config file").
+    @property
+    def section_name(self) -> str: ...
+
+    def network_id(self) -> str | None: ...
+
+    async def export_section(self) -> dict[str, Any]: ...
+
+    async def export_network(self) -> dict[str, Any]:
+        """The network identity in the radio kind's interchange format."""
+        ...
+
+    async def restore_network(self, section: Mapping[str, Any], *, force: bool = False) -> None:
+        """Phase 1 of a restore, with the radio stopped."""
+
+    async def adopt(self, section: Mapping[str, Any]) -> list[DeviceId]:
+        """Devices and groups of the section the running radio does not know yet."""
+        ...
+
+    async def flush(self) -> None: ...
+
+
+class SnapshotSection(Protocol):
+    """Private data another part of the gateway keeps in every snapshot, under ``name``."""
+
+    name: str
+
+    async def export_section(self) -> Mapping[str, Any]: ...
+
+    async def import_section(self, data: Mapping[str, Any]) -> None: ...
+
+
+class RunStatus(StrEnum):
+    """Whether the gateway holds its radio (paused: released for other software)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+class GatewayListener:
+    """What the gateway tells its users (entities, services, the benchmark); override
+    what you need."""
+
+    def device_updated(self, device_id: DeviceId) -> None:
+        """The device's values, sync state or availability moved."""
+
+    def inventory_changed(self) -> None:
+        """Devices, groups or scenes were added or removed."""
+
+    def radio_state_changed(self, state: RadioState) -> None:
+        """The radio link went up or down."""
+
+    def health_changed(self, event: HealthEvent) -> None:
+        """The radio's status moved (ok, degraded, recovering, failed over, failed)."""
+
+    def run_status_changed(self) -> None:
+        """Pause or resume was asked for, or took effect."""
+
+    def change_finished(self, result: ChangeResult) -> None:
+        """A change verified, failed or was superseded."""
+
+    def counts_changed(self, counts: ChangeCounts) -> None:
+        """The number of pending or failed changes moved."""
+
+    def snapshot_taken(self, info: SnapshotInfo) -> None:
+        """A snapshot was written."""
 
 
 REFRESH_READ_TIMEOUT = 30.0
@@ -80,21 +168,36 @@ INVENTORY_DEBOUNCE = 0.2
 SAVE_DELAY = 1.0
 """Seconds to gather engine changes before writing them to disk (one write per burst)."""
 
+SNAPSHOT_DEBOUNCE = 60.0
+"""Seconds of quiet after a meaningful change (join, leave, group, scene) before the
+automatic snapshot, so pairing ten devices makes one snapshot, not ten."""
+
+SNAPSHOT_FORMAT = 1
+"""Version of the payload layout inside a snapshot file."""
+
 
 class Gateway(RadioListener):
-    """Runs one radio, follows every command with the change engine, and keeps the last
-    values each device itself reported."""
+    """Runs one radio, follows every command with the change engine, keeps the last
+    values each device itself reported, supervises the radio's health and each device's
+    availability, and snapshots and restores itself."""
 
     def __init__(
         self,
         radio_factory: Callable[[RadioListener], RadioLink],
         *,
+        name: str = "gateway",
         changes_file: AtomicJsonFile | None = None,
         scenes_file: AtomicJsonFile | None = None,
+        snapshots: SnapshotStore | None = None,
+        snapshot_interval: float | None = None,
+        options: Mapping[str, Any] | None = None,
         policy: ChangePolicy | None = None,
+        health_policy: HealthPolicy | None = None,
+        availability_policy: AvailabilityPolicy | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.radio: RadioLink = radio_factory(self)
+        self.name = name
         self.devices: dict[DeviceId, DeviceDescription] = {}
         self.groups: dict[int, GroupDescription] = {}
         self._values: dict[DeviceId, dict[str, Any]] = {}
@@ -102,13 +205,38 @@ class Gateway(RadioListener):
         self._listeners: list[GatewayListener] = []
         self._changes_file = changes_file
         self._scenes_file = scenes_file
+        self.snapshots = snapshots
+        self._snapshot_interval = snapshot_interval
+        self.options: Mapping[str, Any] = dict(options or {})
+        self._sections: dict[str, SnapshotSection] = {}
         self.scenes = SceneBook()
         self._policy = policy
         self._rng = rng
         self._engine: ChangeEngine | None = None
         self._save_timer: asyncio.TimerHandle | None = None
         self._inventory_timer: asyncio.TimerHandle | None = None
+        self._snapshot_timer: asyncio.TimerHandle | None = None
+        self._periodic_snapshot_timer: asyncio.TimerHandle | None = None
         self._save_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._snapshot_lock = asyncio.Lock()
+        self._latest_section: Mapping[str, Any] | None = None
+        self._awaiting_wake: dict[DeviceId, DeviceConfiguration] = {}
+        self.supervisor = RadioSupervisor(
+            _RecoveryActions(self), health_policy or HealthPolicy(), on_event=self._health_event
+        )
+        self.availability = AvailabilityTracker(
+            self._ping,
+            availability_policy or AvailabilityPolicy(),
+            on_change=self._availability_changed,
+            on_returned=self._device_returned,
+        )
+        self.needs_restore = False
+        self._stopping = False
+        self._supervising = False
+        self.target_status = RunStatus.RUNNING
+        self.current_status = RunStatus.RUNNING
+        self._run_lock = asyncio.Lock()
 
     @property
     def engine(self) -> ChangeEngine:
@@ -116,10 +244,17 @@ class Gateway(RadioListener):
             raise RuntimeError("the gateway is not started")
         return self._engine
 
-    async def start(self) -> None:
-        """Start the radio, then resume the changes that were pending at the last stop."""
-        await self.radio.start()
-        self._refresh_inventory()
+    def register_section(self, section: SnapshotSection) -> None:
+        """Keep ``section``'s data in every snapshot (and give it back on restore)."""
+        self._sections[section.name] = section
+
+    async def start(self, *, form_new_network: bool = False) -> None:
+        """Resume the changes pending at the last stop, then start the radio.
+
+        A radio that does not hold this gateway's network (blank or replaced) does not
+        raise: the gateway comes up with ``needs_restore`` set, queues commands, and waits
+        for a restore. Other radio failures raise (the caller retries later).
+        """
         engine = ChangeEngine(
             self.radio, describe=self.devices.get, policy=self._policy, rng=self._rng
         )
@@ -131,19 +266,67 @@ class Gateway(RadioListener):
             engine.restore(saved)
         if self._scenes_file is not None and (scenes := await self._scenes_file.load()):
             self.scenes.load(scenes)
+        try:
+            await self.radio.start(form_new_network=form_new_network)
+        except RadioIdentityError as exc:
+            _LOGGER.warning("%s: %s; restore a snapshot onto it", self.name, exc)
+            self.needs_restore = True
+            self.supervisor.mark_needs_restore(str(exc))
+            return
+        await self._radio_started()
+        self._start_supervision()
+        if self.snapshots is not None:
+            self._spawn(self.take_snapshot())
+
+    def _start_supervision(self) -> None:
+        self._supervising = True
+        self.supervisor.start()
+        self.availability.start()
+        self._schedule_periodic_snapshot()
+
+    async def _radio_started(self) -> None:
+        """The radio runs (again): take its inventory in and re-confirm every device."""
+        self._refresh_inventory()
+        self.availability.track(self.devices.values())
         for device in self.devices.values():
-            self._refresh(device)
+            self.refresh_state(device.device_id)
+        self.engine.scheduler.retry_now()
 
     async def stop(self) -> None:
         """Stop following changes (they are saved and resume at the next start)."""
-        for timer in (self._save_timer, self._inventory_timer):
+        self._stopping = True
+        for timer in (
+            self._save_timer,
+            self._inventory_timer,
+            self._snapshot_timer,
+            self._periodic_snapshot_timer,
+        ):
             if timer is not None:
                 timer.cancel()
         self._save_timer = self._inventory_timer = None
+        self._snapshot_timer = self._periodic_snapshot_timer = None
+        await self.supervisor.stop()
+        await self.availability.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._engine is not None:
             await self._engine.stop()
             await self._save()
         await self.radio.stop()
+
+    def _spawn(self, coro: Any) -> None:
+        if self._stopping:
+            coro.close()
+            return
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.warning("%s: background work failed: %s", self.name, error)
 
     def _save_soon(self) -> None:
         if self._changes_file is None or self._save_timer is not None:
@@ -160,8 +343,11 @@ class Gateway(RadioListener):
             await self._changes_file.save(self._engine.snapshot())
 
     async def flush(self) -> None:
-        """Write the pending changes now (before a Home Assistant backup)."""
+        """Write the pending changes and a fresh network backup now (before a Home
+        Assistant backup)."""
         await self._save()
+        if self.radio_up:
+            await self.radio.flush()
 
     def sync_state(self, device_id: DeviceId) -> SyncState:
         """Whether the device shows what it was last told: verified, pending or failed."""
@@ -245,11 +431,15 @@ class Gateway(RadioListener):
         ]
         scene = GatewayScene(group_id, scene_id, name, states)
         self.scenes.put(scene)
-        if self._scenes_file is not None:
-            await self._scenes_file.save(self.scenes.as_list())
+        await self._save_scenes()
         for listener in tuple(self._listeners):
             listener.inventory_changed()
+        self._snapshot_soon()
         return scene, not_written
+
+    async def _save_scenes(self) -> None:
+        if self._scenes_file is not None:
+            await self._scenes_file.save(self.scenes.as_list())
 
     def recall_scene(self, group_id: int, scene_id: int) -> GroupHandle:
         """One scene-recall groupcast, then every member checked against the scene's
@@ -269,6 +459,7 @@ class Gateway(RadioListener):
 
     def _heard(self, device_id: DeviceId) -> None:
         self._last_heard[device_id] = asyncio.get_running_loop().time()
+        self.availability.heard(device_id)
 
     def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
         self._heard(device_id)
@@ -277,41 +468,73 @@ class Gateway(RadioListener):
         self._values.setdefault(device_id, {}).update(values)
         if self._engine is not None:
             self._engine.attributes_reported(device_id, values)
-        for listener in tuple(self._listeners):
-            listener.device_updated(device_id)
+        self._device_updated(device_id)
 
     def device_seen(self, device_id: DeviceId) -> None:
         self._heard(device_id)
         if self._engine is not None:
             self._engine.device_seen(device_id)
+            if (config := self._awaiting_wake.pop(device_id, None)) is not None:
+                self._spawn(self._configure_awake(device_id, config))
 
     def device_announced(self, device_id: DeviceId) -> None:
         _LOGGER.debug("Device %s announced itself", device_id)
+        self._heard(device_id)
+        self.availability.announced(device_id)
         if self._engine is not None:
             self._engine.device_announced(device_id)
 
     def devices_changed(self) -> None:
         # A network start or a join brings a burst of these (one per device and group
         # member): describe the whole inventory once per burst, not once per event.
-        if self._inventory_timer is None:
+        if self._inventory_timer is None and not self._stopping:
             self._inventory_timer = asyncio.get_running_loop().call_later(
                 INVENTORY_DEBOUNCE, self._inventory_settled
             )
 
     def _inventory_settled(self) -> None:
         self._inventory_timer = None
+        self.take_inventory()
+
+    def take_inventory(self) -> None:
+        """Describe the radio's devices and groups now and tell the listeners if that
+        changed anything (a join, a leave, a new group member: worth a snapshot)."""
+        before = (set(self.devices), self.groups)
         self._refresh_inventory()
+        self.availability.track(self.devices.values())
+        if (set(self.devices), self.groups) != before:
+            self._snapshot_soon()
         for listener in tuple(self._listeners):
             listener.inventory_changed()
 
     def radio_state_changed(self, state: RadioState) -> None:
+        if state is RadioState.DOWN:
+            # Nothing the devices showed before the outage can be trusted any more.
+            self._values.clear()
+            if self.target_status is RunStatus.RUNNING:
+                self.supervisor.report_failure("the radio link was lost")
         for listener in tuple(self._listeners):
             listener.radio_state_changed(state)
+        for device_id in self.devices:
+            self._device_updated(device_id)
 
-    def _refresh(self, device: DeviceDescription) -> None:
+    def _device_updated(self, device_id: DeviceId) -> None:
+        for listener in tuple(self._listeners):
+            listener.device_updated(device_id)
+
+    # -- state and availability -------------------------------------------------------
+
+    def device_availability(self, device_id: DeviceId) -> Availability:
+        """Online, offline, or unknown until a frame or a ping answer proves it."""
+        if not self.radio_up:
+            return Availability.UNKNOWN
+        return self.availability.availability(device_id)
+
+    def refresh_state(self, device_id: DeviceId) -> None:
         """Ask an awake device for its state, in the background (sleepers report by
         themselves when they wake)."""
-        if device.sleep_mode is SleepMode.SLEEPY or not device.attributes:
+        device = self.devices.get(device_id)
+        if device is None or device.sleep_mode is SleepMode.SLEEPY or not device.attributes:
             return
         ticket = self.engine.scheduler.read(
             device.device_id,
@@ -321,17 +544,303 @@ class Gateway(RadioListener):
         )
         ticket.add_done_callback(_log_failed_refresh)
 
+    async def _ping(self, device_id: DeviceId) -> None:
+        """Availability's question: a state read where there is state (so a returning
+        device's state is re-confirmed with the same frame), else the radio's ping."""
+        device = self.devices.get(device_id)
+        scheduler = self.engine.scheduler
+        if device is not None and device.attributes:
+            await scheduler.read(
+                device_id,
+                device.attributes,
+                priority=Priority.BACKGROUND,
+                timeout=REFRESH_READ_TIMEOUT,
+            )
+        else:
+            await scheduler.call(
+                lambda: self.radio.ping(device_id), device_id=device_id, retry_delivery=False
+            )
+
+    def _availability_changed(self, device_id: DeviceId, availability: Availability) -> None:
+        if availability is not Availability.ONLINE:
+            self._values.pop(device_id, None)
+        self._device_updated(device_id)
+
+    def _device_returned(self, device_id: DeviceId) -> None:
+        """Back after silence or a power loss: read its state and, once known, re-apply
+        the desired state where the device drifted (lights come back on after power)."""
+        device = self.devices.get(device_id)
+        if device is None or self._engine is None or not device.attributes:
+            return
+        ticket = self.engine.scheduler.read(
+            device_id, device.attributes, priority=Priority.REPAIR, timeout=REFRESH_READ_TIMEOUT
+        )
+
+        def reassert(done: Ticket[dict[Attr, Any]]) -> None:
+            if done.cancelled() or done.exception() is not None or self._engine is None:
+                return
+            self._engine.reassert(device_id, self.values(device_id))
+
+        ticket.add_done_callback(reassert)
+
+    # -- health (the supervisor's ladder acts through these) --------------------------
+
+    @property
+    def radio_status(self) -> RadioStatus:
+        return self.supervisor.status
+
+    def _health_event(self, event: HealthEvent) -> None:
+        if event.needs_restore:
+            self.needs_restore = True
+        if event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
+            self._spawn(self._radio_started())
+        for listener in tuple(self._listeners):
+            listener.health_changed(event)
+
+    async def _failover(self) -> bool:
+        if not self.radio.has_standby:
+            return False
+        section = self._latest_section
+        if section is None and self.snapshots is not None:
+            newest = await self.snapshots.async_newest()
+            if newest is not None:
+                snapshot = await self.snapshots.async_read(newest.path)
+                section = snapshot.payload.get("sections", {}).get(self.radio.section_name)
+        if section is None:
+            raise RadioError("no snapshot to bring the standby radio up from")
+        await self.radio.failover(section)
+        return True
+
+    # -- pause / resume (free the radio for other software) ---------------------------
+
+    async def pause(self) -> None:
+        """Release the radio (its port is free once this returns); commands queue."""
+        async with self._run_lock:
+            self.target_status = RunStatus.PAUSED
+            self._run_status_changed()
+            if self.current_status is RunStatus.PAUSED:
+                return
+            self.supervisor.pause()
+            self.availability.pause()
+            await self.radio.stop()
+            self._values.clear()
+            self.current_status = RunStatus.PAUSED
+            self._run_status_changed()
+            for device_id in self.devices:
+                self._device_updated(device_id)
+
+    async def resume(self) -> None:
+        """Take the radio back and deliver what was queued meanwhile."""
+        async with self._run_lock:
+            self.target_status = RunStatus.RUNNING
+            self._run_status_changed()
+            if self.current_status is RunStatus.RUNNING:
+                return
+            try:
+                await self.radio.start()
+            except RadioError:
+                raise
+            except Exception as exc:
+                raise RadioError(f"the radio did not start: {exc}") from exc
+            self.current_status = RunStatus.RUNNING
+            self._run_status_changed()
+            self.supervisor.resume()
+            self.availability.resume()
+            await self._radio_started()
+
+    def _run_status_changed(self) -> None:
+        for listener in tuple(self._listeners):
+            listener.run_status_changed()
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    async def snapshot_payload(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Everything needed to rebuild this gateway, and a summary that is not secret."""
+        section = await self.radio.export_section()
+        sections: dict[str, Any] = {self.radio.section_name: section}
+        for name, extra in self._sections.items():
+            sections[name] = dict(await extra.export_section())
+        payload = {
+            "format": SNAPSHOT_FORMAT,
+            "network_id": self.radio.network_id(),
+            "devices": [_description_dict(d) for d in self.devices.values()],
+            "groups": [
+                {"group_id": g.group_id, "name": g.name, "members": list(g.members)}
+                for g in self.groups.values()
+            ],
+            "scenes": self.scenes.as_list(),
+            "changes": self.engine.snapshot(),
+            "options": dict(self.options),
+            "sections": sections,
+        }
+        summary = {
+            "name": self.name,
+            "radio_kind": self.radio.section_name,
+            "network_id": self.radio.network_id(),
+            "device_count": len(self.devices),
+            "group_count": len(self.groups),
+            "scene_count": len(self.scenes),
+        }
+        self._latest_section = section
+        return payload, summary
+
+    async def take_snapshot(self, *, password: str | None = None) -> SnapshotInfo:
+        """Write a snapshot now (one at a time); raises RadioError when the radio is down."""
+        if self.snapshots is None:
+            raise RuntimeError("this gateway keeps no snapshots")
+        if not self.radio_up:
+            raise RadioError("the radio is not running")
+        async with self._snapshot_lock:
+            payload, summary = await self.snapshot_payload()
+            info = await self.snapshots.async_write(payload, summary, password=password)
+        _LOGGER.debug("%s: snapshot %s written", self.name, info.path.name)
+        for listener in tuple(self._listeners):
+            listener.snapshot_taken(info)
+        return info
+
+    def _snapshot_soon(self) -> None:
+        """A meaningful change happened: snapshot once things have been quiet a while."""
+        if self.snapshots is None or self._engine is None or self._stopping:
+            return
+        if self._snapshot_timer is not None:
+            self._snapshot_timer.cancel()
+        self._snapshot_timer = asyncio.get_running_loop().call_later(
+            SNAPSHOT_DEBOUNCE, self._automatic_snapshot
+        )
+
+    def _automatic_snapshot(self) -> None:
+        self._snapshot_timer = None
+        if self.radio_up and not self.needs_restore:
+            self._spawn(self.take_snapshot())
+
+    def _schedule_periodic_snapshot(self) -> None:
+        if not self._snapshot_interval or self._stopping:
+            return
+
+        def fire() -> None:
+            self._automatic_snapshot()
+            self._schedule_periodic_snapshot()
+
+        self._periodic_snapshot_timer = asyncio.get_running_loop().call_later(
+            self._snapshot_interval, fire
+        )
+
+    # -- restore ------------------------------------------------------------------------
+
+    async def restore(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        force: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> RestoreReport:
+        """Two-phase restore of a snapshot's payload onto this gateway's radio."""
+        report = await RestoreRun(self, payload, force=force, on_progress=on_progress).run()
+        for name, extra in self._sections.items():
+            if (data := payload.get("sections", {}).get(name)) is not None:
+                await extra.import_section(data)
+        if self.snapshots is not None:
+            self._spawn(self.take_snapshot())
+        return report
+
+    async def restore_network(self, section: Mapping[str, Any], *, force: bool) -> None:
+        """Phase 1: stop the radio, write the network identity, start it again. If the
+        radio refuses (another network, no force), it is started as it was."""
+        self.supervisor.pause()
+        self.availability.pause()
+        await self.radio.stop()
+        try:
+            await self.radio.restore_network(section, force=force)
+        except BaseException:
+            if not self.needs_restore:
+                await self.radio.start()
+                self.supervisor.resume()
+                self.availability.resume()
+            raise
+        await self.radio.start()
+        self.needs_restore = False
+        self.supervisor.reset()
+        self.supervisor.resume()
+        self.availability.resume()
+        if not self._supervising:
+            self._start_supervision()
+        self._refresh_inventory()
+
+    async def merge_scenes(self, scenes: list[GatewayScene]) -> int:
+        """Scenes of a snapshot this gateway does not have; returns how many were added."""
+        added = 0
+        for scene in scenes:
+            if self.scenes.get(scene.group_id, scene.scene_id) is None:
+                self.scenes.put(scene)
+                added += 1
+        if added:
+            await self._save_scenes()
+        return added
+
+    def requeue_changes(self, saved: Mapping[str, Any] | None) -> int:
+        """A snapshot's desired states and pending changes, when this gateway has none of
+        its own (a new machine); otherwise its own, newer ones stand."""
+        if not saved or self.engine.counts.pending_changes or self.engine.has_desired_states():
+            return 0
+        self.engine.restore(saved)
+        return len(saved.get("changes", ()))
+
+    async def configure_device(
+        self, device_id: DeviceId, config: DeviceConfiguration, priority: Priority
+    ) -> None:
+        """Make the device hold its groups, scenes, bindings and reporting (paced)."""
+        scenes = [(g, s, dict(v)) for g, s, v in config.scenes]
+        await self.engine.scheduler.call(
+            lambda: self.radio.configure_device(device_id, config.groups, scenes),
+            device_id=device_id,
+            priority=priority,
+        )
+
+    def configure_when_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
+        self._awaiting_wake[device_id] = config
+
+    @property
+    def awaiting_wake(self) -> list[DeviceId]:
+        return sorted(self._awaiting_wake)
+
+    async def _configure_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
+        try:
+            await self.configure_device(device_id, config, Priority.USER)
+        except RadioError as exc:
+            _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
+            self._awaiting_wake.setdefault(device_id, config)
+
     def _refresh_inventory(self) -> None:
-        previous = self.devices
         self.devices = {device.device_id: device for device in self.radio.devices()}
-        if self._engine is not None:
-            for device_id, device in self.devices.items():
-                if device_id not in previous:
-                    self._refresh(device)
         self.groups = {group.group_id: group for group in self.radio.groups()}
-        for device_id in self.devices:
-            if device_id not in self._values:
-                self._values[device_id] = self.radio.cached_values(device_id)
+
+
+class _RecoveryActions:
+    """The supervisor's ladder, acting on the gateway's radio."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    async def probe(self) -> None:
+        await self._gateway.radio.probe()
+
+    async def reconnect(self) -> None:
+        await self._gateway.radio.reconnect()
+
+    async def restart(self) -> None:
+        await self._gateway.radio.restart()
+
+    async def failover(self) -> bool:
+        return await self._gateway._failover()
+
+    def has_standby(self) -> bool:
+        return self._gateway.radio.has_standby
+
+
+def _description_dict(device: DeviceDescription) -> dict[str, Any]:
+    data = dataclasses.asdict(device)
+    data["attributes"] = sorted(device.attributes)
+    return data
 
 
 def _log_failed_refresh(ticket: Ticket[dict[Attr, Any]]) -> None:

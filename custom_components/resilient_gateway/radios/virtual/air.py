@@ -1,24 +1,35 @@
-"""The simulated Zigbee network ("air"): its devices, the radio attached to it, faults,
+"""The simulated Zigbee network ("air"): its devices, the radios attached to it, faults,
 statistics and persistence.
 
-An air exists on its own; a zigpy app reaches it through its device path
-``virtual://<network>`` (see ``find_air``) and drives whatever radio is attached to it at
-the time. All simulated time is the running loop's time, so the air runs on Home
-Assistant's loop and on ``run_virtual`` alike. ``stop()`` cancels every timer it started.
+An air exists on its own; a zigpy app reaches it through a device path (see
+``find_air``): ``virtual://<network>`` drives whatever radio is in the primary slot at the
+time, ``virtual://<network>/standby`` the standby radio (``spec.standby_radio``: a second,
+blank stick plugged in beside the primary). All simulated time is the running loop's time,
+so the air runs on Home Assistant's loop and on ``run_virtual`` alike. ``stop()`` cancels
+every timer it started.
 
 Radio faults behave as hardware does: after ``radio_failure()`` the app's link is gone
 (``connection_lost`` is called; sends raise ``DeliveryError``) and a new app must connect
 once ``radio_recovered()``; ``radio_replaced()`` puts a blank stick in place, which reaches
 no device until the network identity is written to it (``write_network_info``, as
-zigpy's ``restore_backup`` does; an IEEE address written with it is adopted).
+zigpy's ``restore_backup`` does; an IEEE address written with it is adopted). Each takes
+the slot of the radio it hits (default: the primary).
+
+The air has one coordinator (``active_radio()``): the radio that holds the identity the
+devices joined, answers, has an app and has started its network. Devices answer it and
+their frames go to its app; nothing reaches them when no radio qualifies. When both do
+(the old primary came back while the standby runs the network), the one started last
+wins and the other's sends are refused: so moving the network onto the standby is writing
+the primary's backup to it and starting an app there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -30,10 +41,18 @@ from zigpy.zcl.clusters import general, security
 from ...core.storage import AtomicJsonFile
 from . import readings, zcl, ztypes
 from .device import SimDevice
-from .house import ALL_LIGHTS_GROUP_ID, create_house, random_eui64
+from .house import ALL_LIGHTS_GROUP_ID, create_house, create_standby_radio, random_eui64
 from .kinds import SleepMode
 from .radio import NetworkIdentity, RadioHost, VirtualRadio
-from .spec import VirtualNetworkSpec, network_from_path, network_path
+from .spec import (
+    PRIMARY,
+    STANDBY,
+    RadioSlot,
+    VirtualNetworkSpec,
+    network_from_path,
+    network_path,
+    radio_slot,
+)
 from .stats import AirStats
 from .timers import Timer, Timers
 from .transport import JOIN_AWAKE, Transport
@@ -47,7 +66,7 @@ _MAX_FIRMWARE: Final = 0xFFFFFFFF
 
 
 def find_air(path: str) -> VirtualAir:
-    """The running air a ``virtual://<network>`` device path names."""
+    """The running air a ``virtual://<network>[/standby]`` device path names."""
     name = network_from_path(path)
     try:
         return _REGISTRY[name]
@@ -67,10 +86,13 @@ class VirtualAir:
         devices: list[SimDevice],
         loop: asyncio.AbstractEventLoop,
         state_path: Path | None = None,
+        standby: VirtualRadio | None = None,
     ) -> None:
         self.spec = spec
         self.identity = identity
-        self.radio = radio
+        self.radio = radio  # the primary slot
+        self.standby = standby
+        self._start_numbers = itertools.count(1)
         self.devices: dict[t.EUI64, SimDevice] = {device.ieee: device for device in devices}
         self._by_nwk = {device.nwk: device for device in devices}
         self.stats = AirStats()
@@ -97,20 +119,32 @@ class VirtualAir:
     ) -> VirtualAir:
         """The house saved at ``state_path``, or a new one made from ``spec``.
 
-        The saved house keeps its devices, identity and states; ``spec`` supplies the
-        fault settings. The air is registered so apps find it unless ``register`` is False.
+        The saved house keeps its devices, identity, radios and states; ``spec`` supplies
+        the fault settings, and a blank standby radio if it asks for one the house lacks (a
+        saved standby stays). The air is registered so apps find it unless ``register`` is
+        False.
         """
         spec.validate()
         loop = asyncio.get_running_loop()
         data = await AtomicJsonFile(state_path).load() if state_path is not None else None
+        standby: VirtualRadio | None = None
         if data is None:
             identity, radio, devices = create_house(spec)
         else:
-            identity, radio, devices = cls._parse_state(spec, data)
+            identity, radio, standby, devices = cls._parse_state(spec, data)
+        added_standby = spec.standby_radio and standby is None
+        if added_standby:
+            standby = create_standby_radio(spec, {radio.ieee, *(d.ieee for d in devices)})
         air = cls(
-            spec, identity=identity, radio=radio, devices=devices, loop=loop, state_path=state_path
+            spec,
+            identity=identity,
+            radio=radio,
+            standby=standby,
+            devices=devices,
+            loop=loop,
+            state_path=state_path,
         )
-        if data is None and state_path is not None:
+        if (data is None or added_standby) and state_path is not None:
             await air.save()
         if register:
             air.register()
@@ -119,16 +153,18 @@ class VirtualAir:
     @staticmethod
     def _parse_state(
         spec: VirtualNetworkSpec, data: Any
-    ) -> tuple[NetworkIdentity, VirtualRadio, list[SimDevice]]:
+    ) -> tuple[NetworkIdentity, VirtualRadio, VirtualRadio | None, list[SimDevice]]:
         if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
             raise ValueError(f"not a virtual network state file (format {STATE_FORMAT})")
         if data.get("network") != spec.network:
             _LOGGER.warning(
                 "State file of network %r loaded as %r", data.get("network"), spec.network
             )
+        standby = data.get("standby")  # absent from files of houses without one
         return (
             NetworkIdentity.from_dict(data["identity"]),
             VirtualRadio.from_dict(data["radio"]),
+            VirtualRadio.from_dict(standby) if standby is not None else None,
             [SimDevice.from_dict(item) for item in data["devices"]],
         )
 
@@ -138,8 +174,55 @@ class VirtualAir:
 
     @property
     def path(self) -> str:
-        """The device path a zigpy app is configured with to use this network."""
+        """The device path a zigpy app is configured with to use this network (through
+        the primary radio)."""
         return network_path(self.name)
+
+    @property
+    def standby_path(self) -> str:
+        """The device path of the standby radio (an app connects to it only if there is
+        one)."""
+        return network_path(self.name, STANDBY)
+
+    # -- radios -------------------------------------------------------------------------
+
+    def radios(self) -> Iterator[tuple[RadioSlot, VirtualRadio]]:
+        """The radios plugged in, by slot (the primary first)."""
+        yield PRIMARY, self.radio
+        if self.standby is not None:
+            yield STANDBY, self.standby
+
+    def radio_in(self, slot: str) -> VirtualRadio:
+        """The radio in ``slot``: ``ValueError`` for no such slot, ``KeyError`` if the
+        network has no standby radio."""
+        if radio_slot(slot) == PRIMARY:
+            return self.radio
+        if self.standby is None:
+            raise KeyError(f"virtual Zigbee network {self.name!r} has no standby radio")
+        return self.standby
+
+    def slot_of(self, radio: VirtualRadio) -> RadioSlot | None:
+        """The slot ``radio`` is plugged into (None: it was replaced)."""
+        return next((slot for slot, plugged in self.radios() if plugged is radio), None)
+
+    def active_radio(self) -> VirtualRadio | None:
+        """The coordinator of the devices: the radio holding their network's identity that
+        answers, has an app and has started its network; of two, the one started last."""
+        running = [
+            radio
+            for _, radio in self.radios()
+            if radio.host is not None
+            and radio.network_up
+            and not radio.failed
+            and self.identity_matches(radio)
+        ]
+        return max(running, key=lambda radio: radio.start_number, default=None)
+
+    def outranked(self, radio: VirtualRadio) -> bool:
+        """True if ``radio`` holds the devices' network but another radio coordinates it
+        (the air has one coordinator)."""
+        active = self.active_radio()
+        return active is not None and active is not radio and self.identity_matches(radio)
 
     def register(self) -> None:
         current = _REGISTRY.get(self.name)
@@ -199,43 +282,57 @@ class VirtualAir:
     def device_left(self, device: SimDevice) -> None:
         self.transport.forget(device)
         self.stats.broadcasts += 1  # the NWK Leave it broadcasts
-        host = self.radio.host
-        if host is not None and self.radio.network_up and self.identity_matches():
-            self.call_later(0, host.handle_leave, ztypes.nwk(device.nwk), device.ieee)
+        active = self.active_radio()
+        if active is not None and active.host is not None:
+            self.call_later(0, active.host.handle_leave, ztypes.nwk(device.nwk), device.ieee)
 
     # -- what the zigpy app needs -----------------------------------------------------
 
-    def attach(self, host: RadioHost) -> VirtualRadio:
-        """Connect an app to the radio (as opening its serial port would)."""
+    def attach(self, host: RadioHost, slot: RadioSlot = PRIMARY) -> VirtualRadio:
+        """Connect an app to the radio in ``slot`` (as opening its serial port would)."""
         if self.stopped:
             raise ConnectionRefusedError(f"virtual Zigbee network {self.name!r} is stopped")
-        radio = self.radio
+        try:
+            radio = self.radio_in(slot)
+        except (KeyError, ValueError) as exc:
+            raise ConnectionRefusedError(str(exc)) from None
         if radio.failed:
-            raise ConnectionRefusedError(f"the virtual radio of {self.name!r} does not answer")
+            raise ConnectionRefusedError(
+                f"the {slot} virtual radio of {self.name!r} does not answer"
+            )
         if radio.host is not None and radio.host is not host:
-            _LOGGER.warning("Another app takes over the virtual radio of %r", self.name)
+            _LOGGER.warning("Another app takes over the %s virtual radio of %r", slot, self.name)
         radio.host = host
         return radio
 
     def detach(self, host: RadioHost) -> None:
-        if self.radio.host is host:
-            self.radio.host = None
-            self.radio.network_up = False
+        for _, radio in self.radios():
+            if radio.host is host:
+                radio.host = None
+                radio.network_up = False
+
+    def _radio_of(self, host: RadioHost) -> VirtualRadio | None:
+        if self.stopped:
+            return None
+        return next((radio for _, radio in self.radios() if radio.host is host), None)
 
     def connected_radio(self, host: RadioHost) -> VirtualRadio:
         """The radio ``host`` is connected to; DeliveryError if the link is gone."""
-        if self.radio.host is not host or self.stopped:
+        radio = self._radio_of(host)
+        if radio is None:
             raise zigpy.exceptions.DeliveryError("the virtual radio is not connected")
-        return self.radio
+        return radio
 
     async def send(self, host: RadioHost, packet: t.ZigbeePacket) -> None:
-        if self.radio.host is not host or self.stopped:
+        radio = self._radio_of(host)
+        if radio is None:
             self.stats.delivery_failures += 1
             raise zigpy.exceptions.DeliveryError("the virtual radio is not connected")
-        await self.transport.send(self.radio, packet)
+        await self.transport.send(radio, packet)
 
     def identity_matches(self, radio: VirtualRadio | None = None) -> bool:
-        """True if the radio holds the network identity the devices joined."""
+        """True if the radio (default: the primary) holds the network identity the
+        devices joined."""
         return (radio or self.radio).identity() == self.identity
 
     def device_at(self, address: t.AddrModeAddress | None) -> SimDevice | None:
@@ -249,10 +346,12 @@ class VirtualAir:
 
     def network_started(self, radio: VirtualRadio) -> None:
         radio.network_up = True
+        radio.start_number = next(self._start_numbers)
 
-    def reachable_devices(self) -> list[SimDevice]:
-        """Devices a radio with the right identity can talk to (joined and powered)."""
-        if not self.identity_matches():
+    def reachable_devices(self, radio: VirtualRadio | None = None) -> list[SimDevice]:
+        """Devices the radio (default: the primary) can talk to if it holds the right
+        identity (joined and powered)."""
+        if not self.identity_matches(radio):
             return []
         return [device for device in self.devices.values() if device.reachable]
 
@@ -261,14 +360,20 @@ class VirtualAir:
         self.transport.pairing(device)
         host.handle_join(ztypes.nwk(device.nwk), device.ieee, ztypes.nwk(0x0000))
 
-    def permit_joining(self) -> None:
-        """Joining is open: devices that left rejoin (as if someone paired them again)."""
+    def permit_joining(self, radio: VirtualRadio | None = None) -> None:
+        """Joining is open: devices that left rejoin (as if someone paired them again).
+        Opened by ``radio``, only if it coordinates the devices' network."""
+        if radio is not None and radio is not self.active_radio():
+            return
         for device in self.devices.values():
             if device.powered and not device.joined:
                 self.transport.pairing(device)
                 device.rejoin()
 
-    def force_leave(self, ieee: t.EUI64) -> None:
+    def force_leave(self, ieee: t.EUI64, radio: VirtualRadio | None = None) -> None:
+        """The device leaves for good (told by ``radio``, only if it coordinates)."""
+        if radio is not None and radio is not self.active_radio():
+            return
         device = self.devices.get(ieee)
         if device is not None and device.joined:
             device.leave(rejoin=False)
@@ -277,7 +382,8 @@ class VirtualAir:
         """The coordinator moves its network; devices that were on it follow."""
         if radio.network_info is None:
             return
-        followed = self.identity_matches(radio)
+        # Only the coordinator takes the devices along.
+        followed = self.identity_matches(radio) and not self.outranked(radio)
         radio.network_info = radio.network_info.replace(
             channel=ztypes.uint8(channel),
             channel_mask=ztypes.channels([channel]),
@@ -315,22 +421,28 @@ class VirtualAir:
         if host is not None:
             self.call_later(0, host.connection_lost, ConnectionError(reason))
 
-    def radio_failure(self) -> None:
-        """The radio stops answering, as an unplugged stick: its app loses the link."""
-        self.radio.failed = True
-        self._lose_radio_link(self.radio, "virtual radio stopped responding")
+    def radio_failure(self, slot: RadioSlot = PRIMARY) -> None:
+        """The radio in ``slot`` stops answering, as an unplugged stick: its app loses the
+        link."""
+        radio = self.radio_in(slot)
+        radio.failed = True
+        self._lose_radio_link(radio, "virtual radio stopped responding")
         self._mark_dirty()
 
-    def radio_recovered(self) -> None:
-        """The radio answers again; an app must connect to it anew."""
-        self.radio.failed = False
+    def radio_recovered(self, slot: RadioSlot = PRIMARY) -> None:
+        """The radio in ``slot`` answers again; an app must connect to it anew."""
+        self.radio_in(slot).failed = False
         self._mark_dirty()
 
-    def radio_replaced(self) -> None:
-        """A blank radio (empty NVRAM, new IEEE) takes the old one's place."""
-        old = self.radio
-        used = {old.ieee, *self.devices}
-        self.radio = VirtualRadio(random_eui64(self._fault_rng, used))
+    def radio_replaced(self, slot: RadioSlot = PRIMARY) -> None:
+        """A blank radio (empty NVRAM, new IEEE) takes the place of the one in ``slot``."""
+        old = self.radio_in(slot)
+        used = {radio.ieee for _, radio in self.radios()} | set(self.devices)
+        new = VirtualRadio(random_eui64(self._fault_rng, used))
+        if slot == PRIMARY:
+            self.radio = new
+        else:
+            self.standby = new
         self._lose_radio_link(old, "virtual radio was replaced")
         self._mark_dirty()
 
@@ -432,16 +544,15 @@ class VirtualAir:
                     device.endpoint.get(general.Ota, "current_file_version", 0)
                 ),
             }
+        radio = self._radio_truth(self.radio)
+        if self.standby is not None:
+            active = self.active_radio()
+            radio["active"] = self.slot_of(active) if active is not None else None
+            radio["standby"] = self._radio_truth(self.standby)
         return {
             "devices": devices,
             "stats": self.stats.as_dict(),
-            "radio": {
-                "state": "failed" if self.radio.failed else "up",
-                "ieee": str(self.radio.ieee),
-                "formed": self.radio.formed,
-                "identity_matches": self.identity_matches(),
-                "connected": self.radio.host is not None,
-            },
+            "radio": radio,
             "network": {
                 "name": self.name,
                 "path": self.path,
@@ -450,19 +561,31 @@ class VirtualAir:
             },
         }
 
+    def _radio_truth(self, radio: VirtualRadio) -> dict[str, Any]:
+        return {
+            "state": "failed" if radio.failed else "up",
+            "ieee": str(radio.ieee),
+            "formed": radio.formed,
+            "identity_matches": self.identity_matches(radio),
+            "connected": radio.host is not None,
+        }
+
     def reset_stats(self) -> None:
         self.stats.reset()
 
     # -- persistence ----------------------------------------------------------------
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "format": STATE_FORMAT,
             "network": self.name,
             "identity": self.identity.as_dict(),
             "radio": self.radio.as_dict(),
             "devices": [device.as_dict() for device in self.devices.values()],
         }
+        if self.standby is not None:
+            data["standby"] = self.standby.as_dict()
+        return data
 
     def _mark_dirty(self) -> None:
         if self._state_file is None or self.spec.save_delay <= 0 or self.stopped:

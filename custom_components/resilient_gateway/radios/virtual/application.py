@@ -1,7 +1,9 @@
 """A zigpy radio library for the simulated network: ``VirtualControllerApplication``.
 
-Configure it with ``{"device": {"path": "virtual://<network>"}}``; the air of that name
-must be running (``VirtualAir.load_or_create``). On start, devices of the network that
+Configure it with ``{"device": {"path": "virtual://<network>"}}`` for the primary radio,
+or ``virtual://<network>/standby`` for the standby radio; the air of that name must be
+running (``VirtualAir.load_or_create``). The app drives that one radio: network settings,
+frames, permits and the watchdog all go to it. On start, devices of the network that
 zigpy does not know yet join through ``handle_join`` and zigpy interviews them over the
 air as it would on a real radio; devices from zigpy's database are not joined again.
 """
@@ -29,6 +31,7 @@ from .device import SimDevice
 from .house import ALL_LIGHTS_GROUP_ID, ALL_LIGHTS_GROUP_NAME
 from .kinds import MANUFACTURER, MANUFACTURER_CODE
 from .radio import RADIO_MODEL, VirtualRadio
+from .spec import PRIMARY, RadioSlot, slot_from_path
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         self._air: VirtualAir | None = None
+        self._slot: RadioSlot = PRIMARY
         self._watcher = _InterviewWatcher(self)
         self.add_listener(self._watcher)
 
@@ -93,10 +97,12 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
         path = self.config[conf.CONF_DEVICE][conf.CONF_DEVICE_PATH]
         try:
             air = find_air(path)
+            slot = slot_from_path(path)
         except (KeyError, ValueError) as exc:
             raise ConnectionRefusedError(str(exc)) from exc
-        air.attach(self)
+        air.attach(self, slot)
         self._air = air
+        self._slot = slot
 
     async def disconnect(self) -> None:
         if self._air is not None:
@@ -114,7 +120,7 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
             raise zigpy.exceptions.NetworkNotFormed("the virtual radio's NVRAM is empty")
         network_info, node_info = stored
         if load_devices and self.air.identity_matches(radio):
-            devices = self.air.reachable_devices()
+            devices = self.air.reachable_devices(radio)
             network_info = network_info.replace(
                 children=[d.ieee for d in devices if not d.profile.is_router],
                 nwk_addresses={d.ieee: ztypes.nwk(d.nwk) for d in devices},
@@ -160,7 +166,7 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
         self.air.network_started(radio)
         for device in list(self.devices.values()):
             self.sync_all_lights_group(device)
-        newcomers = [d for d in self.air.reachable_devices() if d.ieee not in self.devices]
+        newcomers = [d for d in self.air.reachable_devices(radio) if d.ieee not in self.devices]
         if newcomers:
             # Kept in zigpy's task set, so shutdown() cancels it.
             task = asyncio.get_running_loop().create_task(self._join(newcomers))
@@ -223,7 +229,8 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
 
     def interviewed(self) -> bool:
         """True once zigpy knows every reachable device of the network, interviewed."""
-        for simulated in self.air.reachable_devices():
+        radio = self.air.radio_in(self._slot)
+        for simulated in self.air.reachable_devices(radio):
             device = self.devices.get(simulated.ieee)
             if not isinstance(device, zigpy.device.ZigbeeDevice) or not device.is_initialized:
                 return False
@@ -247,9 +254,9 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
             await self._air.send(self, packet)
 
     async def permit_ncp(self, time_s: int = 60) -> None:
-        self._radio()
+        radio = self._radio()
         if time_s > 0:
-            self.air.permit_joining()
+            self.air.permit_joining(radio)
 
     async def permit_with_link_key(
         self, node: t.EUI64, link_key: t.KeyData, time_s: int = 60
@@ -257,8 +264,7 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
         await self.permit_ncp(time_s)
 
     async def force_remove(self, dev: zigpy.device.ZigbeeDevice) -> None:
-        self._radio()
-        self.air.force_leave(dev.ieee)
+        self.air.force_leave(dev.ieee, self._radio())
 
 
 def _coordinator_descriptor() -> zdo_t.NodeDescriptor:

@@ -1,5 +1,6 @@
 """A new simulated house: a seeded network identity, a radio that formed it, and devices
-that joined it (lights already in the "All lights" group)."""
+that joined it (lights already in the "All lights" group); and, when asked for, a blank
+standby radio."""
 
 from __future__ import annotations
 
@@ -56,3 +57,13 @@ def create_house(spec: VirtualNetworkSpec) -> tuple[NetworkIdentity, VirtualRadi
             device.endpoint.groups[ALL_LIGHTS_GROUP_ID] = ALL_LIGHTS_GROUP_NAME
         devices.append(device)
     return identity, radio, devices
+
+
+def create_standby_radio(spec: VirtualNetworkSpec, used: set[t.EUI64]) -> VirtualRadio:
+    """A blank stick for the standby slot, with an IEEE address none of ``used`` has.
+
+    Seeded apart from the house, so adding a standby to a saved house (or not) changes
+    nothing else of it.
+    """
+    rng = random.Random(f"standby:{spec.seed}:{spec.network}")
+    return VirtualRadio(random_eui64(rng, set(used)))

@@ -2,7 +2,8 @@
 
 The radio is separate from the air so it can fail, be unplugged or be swapped for a blank
 one while the devices stay where they are. Devices answer it only when the network
-identity in its NVRAM is the one they joined.
+identity in its NVRAM is the one they joined (and, with a standby stick beside it, only
+while it is the one running that network: see ``VirtualAir.active_radio``).
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ class VirtualRadio:
         self.failed = False
         self.host: RadioHost | None = None
         self.network_up = False
+        # Which network start on the air this radio's was: of two radios running the
+        # devices' network, the one started last is their coordinator.
+        self.start_number = 0
 
     @property
     def formed(self) -> bool:

@@ -13,12 +13,17 @@ Device mix (decided here, used when a house is first created):
 
 Fault knobs (``loss``, ``group_miss``, latency, acknowledgements, budgets, ...) apply to
 every run; the house itself (devices, identity, states) comes from the state file once it exists.
+
+Radios: the primary coordinator stick, and with ``standby_radio`` a second, blank one
+plugged in beside it (2N redundancy: the gateway can move the network onto it when the
+primary dies). A zigpy app picks its stick by device path: ``virtual://<network>`` is the
+primary slot, ``virtual://<network>/standby`` the standby slot.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 from .kinds import DeviceKind
 
@@ -73,6 +78,8 @@ class VirtualNetworkSpec:
     drift_interval: float = 60.0
     # Debounce for automatic saves after a change (seconds); 0 saves only on request.
     save_delay: float = 10.0
+    # A second, blank coordinator stick in the standby slot (kept by the house once saved).
+    standby_radio: bool = False
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first out-of-range setting."""
@@ -122,6 +129,8 @@ class VirtualNetworkSpec:
                 raise ValueError(f"{name} must be in 1..254, got {value}")
         if self.save_delay < 0:
             raise ValueError(f"save_delay must not be negative, got {self.save_delay}")
+        if not isinstance(self.standby_radio, bool):
+            raise ValueError(f"standby_radio must be true or false, got {self.standby_radio!r}")
 
     def device_kinds(self) -> list[DeviceKind]:
         """The kind of every device of a new house, in creation order."""
@@ -134,20 +143,59 @@ class VirtualNetworkSpec:
     def path(self) -> str:
         return network_path(self.network)
 
+    @property
+    def standby_path(self) -> str:
+        return network_path(self.network, STANDBY)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 PATH_SCHEME = "virtual://"
 
+type RadioSlot = Literal["primary", "standby"]
+"""Where a coordinator stick is plugged in."""
 
-def network_path(network: str) -> str:
-    """The device path a zigpy app uses to reach the network called ``network``."""
-    return f"{PATH_SCHEME}{network}"
+PRIMARY: Final = "primary"
+STANDBY: Final = "standby"
+RADIO_SLOTS: Final[tuple[RadioSlot, ...]] = (PRIMARY, STANDBY)
+
+
+def radio_slot(slot: str) -> RadioSlot:
+    """``slot`` if it names a radio slot, else ``ValueError``."""
+    if slot not in RADIO_SLOTS:
+        raise ValueError(f"radio slot must be one of {', '.join(RADIO_SLOTS)}, got {slot!r}")
+    return slot
+
+
+def network_path(network: str, slot: RadioSlot = PRIMARY) -> str:
+    """The device path a zigpy app uses to reach the radio in ``slot`` of the network
+    called ``network``."""
+    if radio_slot(slot) == PRIMARY:
+        return f"{PATH_SCHEME}{network}"
+    return f"{PATH_SCHEME}{network}/{slot}"
+
+
+def parse_path(path: str) -> tuple[str, RadioSlot]:
+    """The network name and radio slot in a ``virtual://<name>[/standby]`` device path."""
+    if not path.startswith(PATH_SCHEME) or len(path) == len(PATH_SCHEME):
+        raise ValueError(
+            f"not a virtual radio path: {path!r} (expected virtual://<name>[/{STANDBY}])"
+        )
+    # Network names hold no '/', so the first one starts the slot.
+    network, separator, slot = path[len(PATH_SCHEME) :].partition("/")
+    if not network or (separator and slot != STANDBY):
+        raise ValueError(
+            f"not a virtual radio path: {path!r} (expected virtual://<name>[/{STANDBY}])"
+        )
+    return network, STANDBY if separator else PRIMARY
 
 
 def network_from_path(path: str) -> str:
-    """The network name in a ``virtual://<name>`` device path."""
-    if not path.startswith(PATH_SCHEME) or len(path) == len(PATH_SCHEME):
-        raise ValueError(f"not a virtual radio path: {path!r} (expected virtual://<name>)")
-    return path[len(PATH_SCHEME) :]
+    """The network name in a ``virtual://<name>[/standby]`` device path."""
+    return parse_path(path)[0]
+
+
+def slot_from_path(path: str) -> RadioSlot:
+    """The radio slot a ``virtual://<name>[/standby]`` device path names."""
+    return parse_path(path)[1]

@@ -2,8 +2,9 @@
 indirect queue.
 
 Downlink (radio to devices): the radio is refused with ``DeliveryError`` when it is down,
-has no route (unknown node, or a network the devices did not join), its broadcast budget
-is spent, or its send queue is full; unicasts otherwise wait in the queue for the air
+another radio coordinates the devices' network (``VirtualAir.outranked``), it has no route
+(unknown node, or a network the devices did not join), its broadcast budget is spent, or
+its send queue is full; unicasts otherwise wait in the queue for the air
 budget. Each transmission on air is then lost with probability ``loss`` (and a groupcast
 member misses it with ``group_miss``) without anybody being told, as on a real network.
 
@@ -193,8 +194,11 @@ class Transport:
         self._on_air(radio, packet, mode)
 
     def _check_radio(self, radio: VirtualRadio) -> None:
-        if self.air.stopped or radio is not self.air.radio or radio.failed or not radio.network_up:
+        air = self.air
+        if air.stopped or air.slot_of(radio) is None or radio.failed or not radio.network_up:
             raise self._refuse("virtual radio does not answer")
+        if air.outranked(radio):
+            raise self._refuse("another virtual radio coordinates this network")
 
     async def _wait_for_air(self, now: float) -> None:
         spec = self.air.spec
@@ -488,7 +492,7 @@ class Transport:
             stats.reports += 1
         self._woke_by_tx(device)
         transmissions += 1
-        listening = self._radio_listening()
+        listening = self.air.active_radio() is not None
         arrives = listening and not self._lost(device)
         if not arrives:
             stats.frames_lost += 1
@@ -504,19 +508,11 @@ class Transport:
                 self._ack_wait(), self._uplink, device, packet, transmissions, arrived
             )
 
-    def _radio_listening(self) -> bool:
-        radio = self.air.radio
-        return (
-            radio.host is not None
-            and not radio.failed
-            and radio.network_up
-            and self.air.identity_matches(radio)
-        )
-
     def _arrive_at_radio(self, packet: t.ZigbeePacket) -> None:
-        radio = self.air.radio
-        host = radio.host
-        if host is None or not self._radio_listening():
+        """A frame from a device reaches the coordinator (whichever it is by then)."""
+        radio = self.air.active_radio()
+        host = radio.host if radio is not None else None
+        if host is None:
             self.air.stats.frames_lost += 1
             return
         try:

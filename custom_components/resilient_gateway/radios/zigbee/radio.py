@@ -8,16 +8,19 @@ knows which one it talks to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from typing import Any, Final
 
+import zigpy.config
 import zigpy.exceptions
 from zigpy.application import ControllerApplication
+from zigpy.backups import NetworkBackup
 from zigpy.device import Device
 from zigpy.types import EUI64
 from zigpy.zcl import Cluster, foundation
-from zigpy.zcl.clusters.general import LevelControl, OnOff, PollControl, Scenes
+from zigpy.zcl.clusters.general import Basic, Groups, LevelControl, OnOff, PollControl, Scenes
 from zigpy.zcl.clusters.homeautomation import ElectricalMeasurement
 from zigpy.zcl.clusters.hvac import Thermostat
 from zigpy.zcl.clusters.lighting import Color
@@ -28,10 +31,12 @@ from zigpy.zcl.helpers import ReportingConfig
 from ...core.model import (
     Attr,
     AttributeValues,
+    BlankRadioError,
     DeliveryError,
     DeviceDescription,
     DeviceId,
     DeviceKind,
+    ForeignNetworkError,
     GroupDescription,
     NoResponseError,
     PowerSource,
@@ -41,6 +46,7 @@ from ...core.model import (
     RadioState,
     SleepMode,
 )
+from . import snapshot
 from .attributes import (
     BY_ATTR,
     BY_CLUSTER_AND_NAME,
@@ -54,6 +60,12 @@ _LOGGER = logging.getLogger(__name__)
 
 PLUG_DEVICE_TYPES = frozenset({0x0009, 0x0051, 0x010A})
 APP_ENDPOINTS_EXCLUDED = frozenset({0, 242})  # ZDO and Green Power are not application endpoints
+
+RESTART_SETTLE: Final = 5.0
+"""Seconds a restarted radio gets to come back (a USB stick re-enumerates)."""
+
+RESTORE_COUNTER_INCREMENT: Final = 10000
+"""Frame counters jump by this on restore, so devices never see an old counter again."""
 
 type ClusterCall = Callable[[Cluster], Awaitable[Any]]
 
@@ -129,12 +141,16 @@ class ZigbeeRadio:
         listener: RadioListener,
         *,
         budget: RadioBudget | None = None,
+        standby_device: dict[str, Any] | None = None,
     ) -> None:
         self._app_class = app_class
-        self._config = config
+        # zigpy itself refuses a radio whose network differs from its last backup.
+        self._config = {**config, zigpy.config.CONF_NWK_VALIDATE_SETTINGS: True}
         self._listener = listener
         self._budget = budget or RadioBudget()
+        self._standby_device = standby_device
         self._app: ControllerApplication | None = None
+        self._network: NetworkBackup | None = None
         self._state = RadioState.DOWN
         self._watched: set[DeviceId] = set()
         self._unsubscribers: list[Callable[[], None]] = []
@@ -156,14 +172,47 @@ class ZigbeeRadio:
     def budget(self) -> RadioBudget:
         return self._budget
 
-    async def start(self) -> None:
-        """Start the radio and its network; raises what zigpy raises when it cannot."""
-        self._app = await self._app_class.new(
-            config=self._config, auto_form=False, start_radio=True
-        )
-        self._app.add_listener(self)
-        self._app.groups.add_listener(self)
-        for device in self._app.devices.values():
+    @property
+    def device_path(self) -> str:
+        return str(self._config[zigpy.config.CONF_DEVICE][zigpy.config.CONF_DEVICE_PATH])
+
+    async def start(self, *, form_new_network: bool = False) -> None:
+        """Start the radio and its network.
+
+        A blank radio raises BlankRadioError and one running another network
+        ForeignNetworkError, unless this is a new gateway (``form_new_network`` and no
+        network backup in zigpy's database): then a new network is formed. Other
+        failures raise what zigpy raises.
+        """
+        # A start cancelled half-way (the gateway stops during a reconnect) would leave
+        # zigpy's database open: let it finish, then close what it opened.
+        try:
+            await _to_completion(self._start(form_new_network))
+        except asyncio.CancelledError:
+            await self.stop()
+            raise
+
+    async def _start(self, form_new_network: bool) -> None:
+        app = await self._app_class.new(config=self._config, auto_form=False, start_radio=False)
+        form = form_new_network and app.backups.most_recent_backup() is None
+        try:
+            await app.startup(auto_form=form)
+        except zigpy.exceptions.NetworkNotFormed as exc:
+            await _close(app)
+            raise BlankRadioError(f"the radio at {self.device_path} holds no network") from exc
+        except zigpy.exceptions.NetworkSettingsInconsistent as exc:
+            await _close(app)
+            raise ForeignNetworkError(
+                f"the radio at {self.device_path} runs another network"
+            ) from exc
+        except BaseException:
+            await _close(app)
+            raise
+        self._app = app
+        self._network = app.backups.from_network_state()
+        app.add_listener(self)
+        app.groups.add_listener(self)
+        for device in app.devices.values():
             if isinstance(device, Device):
                 self._watch(device)
         self._set_state(RadioState.UP)
@@ -177,8 +226,121 @@ class ZigbeeRadio:
         self._watched.clear()
         if self._app is not None:
             app, self._app = self._app, None
-            await app.shutdown()
+            await _to_completion(app.shutdown())
+        # Stopping is the gateway's own doing: it needs no news of it.
         self._state = RadioState.DOWN
+
+    async def probe(self) -> None:
+        """End to end: the radio answers and still holds this gateway's network."""
+        app = self.app
+        try:
+            await app.load_network_info(load_devices=False)
+        except zigpy.exceptions.NetworkNotFormed as exc:
+            raise BlankRadioError("the radio lost its network") from exc
+        except (zigpy.exceptions.ZigbeeException, OSError) as exc:
+            raise RadioError(f"the radio does not answer: {exc}") from exc
+        current = app.backups.from_network_state()
+        if self._network is not None and not current.is_compatible_with(self._network):
+            raise ForeignNetworkError("the radio now runs another network")
+
+    async def reconnect(self) -> None:
+        """Open the link anew (zigpy never does by itself)."""
+        await self.stop()
+        await self.start()
+
+    async def restart(self) -> None:
+        """Restart the radio: close, give the stick time to reset, start again."""
+        await self.stop()
+        await asyncio.sleep(RESTART_SETTLE)
+        await self.start()
+
+    @property
+    def has_standby(self) -> bool:
+        return self._standby_device is not None
+
+    async def failover(self, section: Mapping[str, Any]) -> None:
+        """Move to the standby radio: write the network identity to it, start there.
+
+        The standby becomes this radio's port; the failed one becomes the standby.
+        """
+        if self._standby_device is None:
+            raise RadioError("no standby radio is configured")
+        await self.stop()
+        device = zigpy.config.CONF_DEVICE
+        self._config[device], self._standby_device = self._standby_device, self._config[device]
+        await self.restore_network(section, force=True)
+        await self.start()
+
+    # -- snapshots -------------------------------------------------------------------
+
+    @property
+    def section_name(self) -> str:
+        return snapshot.SECTION
+
+    async def export_section(self) -> dict[str, Any]:
+        """Network identity (with current frame counters) and interview data."""
+        app = self.app
+        backup = await app.backups.create_backup(load_devices=True)
+        return {
+            "network": backup.as_dict(),
+            "devices": snapshot.export_devices(app),
+            "groups": snapshot.export_groups(app),
+        }
+
+    def network_id(self) -> str | None:
+        return None if self._network is None else snapshot.network_id(self._network)
+
+    async def export_network(self) -> dict[str, Any]:
+        """The network identity as Open Coordinator Backup JSON (ZHA, Zigbee2MQTT)."""
+        backup = await self.app.backups.create_backup(load_devices=True)
+        return backup.as_open_coordinator_json()
+
+    async def restore_network(self, section: Mapping[str, Any], *, force: bool = False) -> None:
+        """Phase 1 of a restore, with the radio stopped: write the section's network
+        identity. A radio already running a different network is refused unless
+        ``force``. Frame counters are raised so devices accept the restored coordinator.
+        """
+        if self._app is not None:
+            raise RadioError("stop the radio before restoring its network")
+        try:
+            backup = snapshot.parse_network_backup(section.get("network") or {})
+        except ValueError as exc:
+            raise RadioError(str(exc)) from None
+        await _to_completion(self._write_network(backup, force=force))
+
+    async def _write_network(self, backup: NetworkBackup, *, force: bool) -> None:
+        app = await self._app_class.new(config=self._config, auto_form=False, start_radio=False)
+        try:
+            await app.connect()
+            try:
+                await app.load_network_info(load_devices=False)
+            except zigpy.exceptions.NetworkNotFormed:
+                pass  # blank: nothing to protect
+            else:
+                current = app.backups.from_network_state()
+                same = current.network_info.extended_pan_id == backup.network_info.extended_pan_id
+                if not same and not force:
+                    raise ForeignNetworkError(
+                        f"the radio at {self.device_path} runs network "
+                        f"{snapshot.network_id(current)}, not {snapshot.network_id(backup)}"
+                    )
+            await app.backups.restore_backup(
+                backup, counter_increment=RESTORE_COUNTER_INCREMENT, create_new=True
+            )
+        finally:
+            await app.shutdown()
+
+    async def adopt(self, section: Mapping[str, Any]) -> list[DeviceId]:
+        """Phase 2 start: devices and groups of the snapshot that zigpy does not know."""
+        app = self.app
+        adopted = snapshot.adopt_devices(app, list(section.get("devices", ())))
+        snapshot.adopt_groups(app, list(section.get("groups", ())))
+        return adopted
+
+    async def flush(self) -> None:
+        """A fresh network backup into zigpy's database (before a Home Assistant backup)."""
+        if self._app is not None:
+            await self._app.backups.create_backup(load_devices=True)
 
     def _set_state(self, state: RadioState) -> None:
         if state != self._state:
@@ -301,6 +463,35 @@ class ZigbeeRadio:
         if status != foundation.Status.SUCCESS:
             raise RadioError(f"{device_id} refused the scene entry: {status!r}")
 
+    async def ping(self, device_id: DeviceId) -> None:
+        """The cheapest question a device answers (Basic: ZCL version), as Zigbee2MQTT asks."""
+        basic = _find_cluster(self._device(device_id), Basic.cluster_id)
+        await _translate_errors(basic.read_attributes(["zcl_version"], allow_cache=False))
+
+    async def configure_device(
+        self,
+        device_id: DeviceId,
+        groups: Collection[int],
+        scenes: Collection[tuple[int, int, AttributeValues]],
+    ) -> None:
+        """Make the device hold what the gateway expects of it: its group memberships,
+        its scene entries, bindings and attribute reporting (after a restore, or when it
+        rejoined with empty tables). Only what is missing is written."""
+        device = self._device(device_id)
+        if groups:
+            cluster = _find_cluster(device, Groups.cluster_id)
+            response = await _translate_errors(cluster.get_membership(groups=[]))
+            held = {int(group) for group in getattr(response, "groups", ())}
+            for group_id in sorted(set(groups) - held):
+                name = self.app.groups[group_id].name if group_id in self.app.groups else ""
+                await _translate_errors(cluster.add(group_id=group_id, group_name=name or ""))
+        for group_id, scene_id, values in scenes:
+            cluster = _find_cluster(device, Scenes.cluster_id)
+            view = await _translate_errors(cluster.view(group_id=group_id, scene_id=scene_id))
+            if getattr(view, "status", None) != foundation.Status.SUCCESS:
+                await self.store_scene(device_id, group_id, scene_id, values)
+        await self._configure_reporting(device, raise_errors=True)
+
     # -- zigpy events ----------------------------------------------------------------
 
     def device_initialized(self, device: Device) -> None:
@@ -366,7 +557,7 @@ class ZigbeeRadio:
                     lambda c=cluster: c.remove_listener(watcher)  # type: ignore[misc]
                 )
 
-    async def _configure_reporting(self, device: Device) -> None:
+    async def _configure_reporting(self, device: Device, *, raise_errors: bool = False) -> None:
         """Bind and configure reporting, so state changes come to us unasked."""
         for cluster in _app_clusters(device):
             config = {
@@ -380,6 +571,8 @@ class ZigbeeRadio:
                 await cluster.bind()  # type: ignore[no-untyped-call]
                 await cluster.configure_reporting_multiple(config)
             except (TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
+                if raise_errors:
+                    raise NoResponseError(f"reporting set-up for {device.ieee} failed") from exc
                 _LOGGER.debug("Reporting set-up for %s failed: %s", device.ieee, exc)
 
 
@@ -444,6 +637,26 @@ def _decoded(cluster: Cluster, zcl: ZclAttribute, raw: Any) -> Any:
             return None
         return (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
     return zcl.decode(raw)
+
+
+async def _to_completion(work: Awaitable[None]) -> None:
+    """Run ``work`` to its end even if the caller is cancelled meanwhile (then re-raise):
+    a zigpy start or shutdown cut in half leaves its database worker running."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+
+
+async def _close(app: ControllerApplication) -> None:
+    """Release what a failed start left open (zigpy keeps its database open then)."""
+    try:
+        await app.shutdown()
+    except Exception:
+        _LOGGER.debug("Cleaning up after a failed radio start failed", exc_info=True)
 
 
 async def _translate_errors[T](call: Awaitable[T]) -> T:

@@ -1,0 +1,207 @@
+"""Restoring a gateway from a snapshot, in two phases (after Tuya's gateway replacement).
+
+Phase 1 writes the network identity to the radio (frame counters raised) and starts it.
+Phase 2 re-adopts the snapshot's devices and groups without interviewing them, makes
+every device hold its group memberships, scene entries, bindings and reporting again
+(through the send scheduler, so the radio budget holds; sleepers when they wake), reads
+each device's state, and re-queues the snapshot's pending changes when this gateway has
+none of its own. The report says, per device, what was restored, what still waits for a
+sleeper and what failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final
+
+from .model import DeviceId, RadioError, SleepMode
+from .scenes import GatewayScene
+from .scheduler import Priority
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
+
+_LOGGER = logging.getLogger(__name__)
+
+CONFIGURE_ATTEMPTS: Final = 3
+CONFIGURE_RETRY_DELAY: Final = 5.0
+CONFIGURE_TIMEOUT: Final = 60.0
+"""Seconds one device's configuration may take on air before the attempt counts as lost."""
+
+
+class RestorePhase(StrEnum):
+    NETWORK = "network"  # phase 1: identity onto the radio
+    DEVICES = "devices"  # phase 2: devices, groups, scenes, reporting
+    DONE = "done"
+
+
+class DeviceRestoreStatus(StrEnum):
+    RESTORED = "restored"
+    PENDING = "pending"  # a sleeper: configured when it next wakes
+    FAILED = "failed"
+
+
+class SnapshotMismatch(RadioError):
+    """The snapshot is for another kind of radio (it has no section for this one)."""
+
+
+@dataclass(slots=True)
+class RestoreProgress:
+    phase: RestorePhase
+    done: int
+    total: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"phase": str(self.phase), "done": self.done, "total": self.total}
+
+
+@dataclass(slots=True)
+class RestoreReport:
+    """What a restore did, per device."""
+
+    network_id: str | None = None
+    adopted: list[DeviceId] = field(default_factory=list)
+    devices: dict[DeviceId, DeviceRestoreStatus] = field(default_factory=dict)
+    errors: dict[DeviceId, str] = field(default_factory=dict)
+    changes_requeued: int = 0
+    scenes_restored: int = 0
+
+    def ids(self, status: DeviceRestoreStatus) -> list[DeviceId]:
+        return sorted(d for d, s in self.devices.items() if s is status)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "network_id": self.network_id,
+            "restored": self.ids(DeviceRestoreStatus.RESTORED),
+            "pending": self.ids(DeviceRestoreStatus.PENDING),
+            "failed": {d: self.errors.get(d, "") for d in self.ids(DeviceRestoreStatus.FAILED)},
+            "adopted": sorted(self.adopted),
+            "changes_requeued": self.changes_requeued,
+            "scenes_restored": self.scenes_restored,
+        }
+
+
+type ProgressCallback = Callable[[RestoreProgress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfiguration:
+    """What a device must hold for the gateway: groups and scene entries (and reporting)."""
+
+    groups: frozenset[int]
+    scenes: tuple[tuple[int, int, Mapping[str, Any]], ...]
+
+
+def configurations(
+    groups: Mapping[int, tuple[DeviceId, ...]], scenes: list[GatewayScene]
+) -> dict[DeviceId, DeviceConfiguration]:
+    """Per device, the group memberships and scene entries it must hold."""
+    member_of: dict[DeviceId, set[int]] = {}
+    for group_id, members in groups.items():
+        for member in members:
+            member_of.setdefault(member, set()).add(group_id)
+    entries: dict[DeviceId, list[tuple[int, int, Mapping[str, Any]]]] = {}
+    for scene in scenes:
+        for member, state in scene.member_states.items():
+            entries.setdefault(member, []).append((scene.group_id, scene.scene_id, state))
+    return {
+        device_id: DeviceConfiguration(
+            frozenset(member_of.get(device_id, ())), tuple(entries.get(device_id, ()))
+        )
+        for device_id in member_of.keys() | entries.keys()
+    }
+
+
+class RestoreRun:
+    """One restore of ``payload`` (a snapshot's payload) onto the gateway's radio."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        payload: Mapping[str, Any],
+        *,
+        force: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self._gateway = gateway
+        self._payload = payload
+        self._force = force
+        self._on_progress = on_progress or (lambda _: None)
+        self.report = RestoreReport(network_id=payload.get("network_id"))
+
+    def _section(self) -> Mapping[str, Any]:
+        name = self._gateway.radio.section_name
+        section = self._payload.get("sections", {}).get(name)
+        if not isinstance(section, Mapping):
+            raise SnapshotMismatch(f"the snapshot holds no {name} network")
+        return section
+
+    async def run(self) -> RestoreReport:
+        section = self._section()
+        gateway = self._gateway
+        self._on_progress(RestoreProgress(RestorePhase.NETWORK, 0, 1))
+        await gateway.restore_network(section, force=self._force)
+        self._on_progress(RestoreProgress(RestorePhase.NETWORK, 1, 1))
+        self.report.adopted = await gateway.radio.adopt(section)
+        gateway.take_inventory()
+        self.report.scenes_restored = await gateway.merge_scenes(
+            [GatewayScene.from_dict(item) for item in self._payload.get("scenes", ())]
+        )
+        self.report.changes_requeued = gateway.requeue_changes(self._payload.get("changes"))
+        await self._configure_devices()
+        self._on_progress(RestoreProgress(RestorePhase.DONE, 1, 1))
+        return self.report
+
+    async def _configure_devices(self) -> None:
+        gateway = self._gateway
+        groups = {
+            int(item["group_id"]): tuple(item.get("members", ()))
+            for item in self._payload.get("groups", ())
+        }
+        for group in gateway.groups.values():
+            groups.setdefault(group.group_id, group.members)
+        wanted = configurations(groups, list(gateway.scenes))
+        devices = sorted(gateway.devices)
+        total = len(devices)
+        done = 0
+        self._on_progress(RestoreProgress(RestorePhase.DEVICES, 0, total))
+
+        async def configure(device_id: DeviceId) -> None:
+            nonlocal done
+            config = wanted.get(device_id, DeviceConfiguration(frozenset(), ()))
+            device = gateway.devices[device_id]
+            if device.sleep_mode is SleepMode.SLEEPY:
+                # It hears nothing until it wakes: configured then, in the background.
+                gateway.configure_when_awake(device_id, config)
+                self.report.devices[device_id] = DeviceRestoreStatus.PENDING
+            else:
+                error = await self._configure(device_id, config)
+                if error is None:
+                    self.report.devices[device_id] = DeviceRestoreStatus.RESTORED
+                    gateway.refresh_state(device_id)
+                else:
+                    self.report.devices[device_id] = DeviceRestoreStatus.FAILED
+                    self.report.errors[device_id] = error
+            done += 1
+            self._on_progress(RestoreProgress(RestorePhase.DEVICES, done, total))
+
+        await asyncio.gather(*(configure(device_id) for device_id in devices))
+
+    async def _configure(self, device_id: DeviceId, config: DeviceConfiguration) -> str | None:
+        """Configure one device, retrying a lost attempt; the last error, or None."""
+        error = "not attempted"
+        for attempt in range(CONFIGURE_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(CONFIGURE_RETRY_DELAY)
+            try:
+                await self._gateway.configure_device(device_id, config, Priority.REPAIR)
+            except (RadioError, TimeoutError) as exc:
+                error = str(exc) or type(exc).__name__
+                _LOGGER.debug("Configuring %s failed: %s", device_id, error)
+            else:
+                return None
+        return error

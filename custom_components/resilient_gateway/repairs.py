@@ -1,0 +1,70 @@
+"""Repairs: restore a gateway onto a new (blank or replaced) radio from its newest snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import probatio as vol
+from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow, RepairsFlowResult
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+
+from .const import LOGGER
+from .coordinator import ISSUE_RESTORE_NEEDED, GatewayCoordinator
+from .core.model import RadioError
+from .core.snapshot import SnapshotError
+
+
+class RestoreGatewayFlow(RepairsFlow):
+    """Confirm, then restore the newest snapshot onto the radio now in place."""
+
+    def __init__(self, entry_id: str) -> None:
+        self._entry_id = entry_id
+
+    def _coordinator(self) -> GatewayCoordinator | None:
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None or entry.state is not ConfigEntryState.LOADED:
+            return None
+        coordinator: GatewayCoordinator = entry.runtime_data
+        return coordinator
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        coordinator = self._coordinator()
+        if coordinator is None:
+            return self.async_abort(reason="not_loaded")
+        if user_input is None:
+            return self.async_show_form(
+                step_id="confirm",
+                data_schema=vol.Schema({}),
+                description_placeholders={"gateway": coordinator.entry.title},
+            )
+        try:
+            report = await coordinator.async_restore()
+        except SnapshotError as exc:
+            LOGGER.warning("Restore of %s refused: %s", coordinator.entry.title, exc)
+            return self.async_abort(reason=exc.translation_key)
+        except RadioError as exc:
+            LOGGER.warning("Restore of %s failed: %s", coordinator.entry.title, exc)
+            return self.async_abort(reason="restore_failed")
+        summary = report.as_dict()
+        return self.async_create_entry(
+            data={},
+            description_placeholders={
+                "restored": str(len(summary["restored"])),
+                "pending": str(len(summary["pending"])),
+                "failed": str(len(summary["failed"])),
+            },
+        )
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
+) -> RepairsFlow:
+    if issue_id.startswith(ISSUE_RESTORE_NEEDED) and data and "entry_id" in data:
+        return RestoreGatewayFlow(str(data["entry_id"]))
+    return ConfirmRepairFlow()

@@ -63,6 +63,7 @@ from .core.storage import AtomicJsonFile, jsonable
 from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNetworkSpec
 from .radios.zigbee.libraries import RADIO_LIBRARIES
 from .radios.zigbee.radio import ZigbeeRadio
+from .radios.zigbee.snapshot import SECTION as ZIGBEE_SECTION
 
 VIRTUAL_SPEC_KEYS = (
     CONF_NETWORK,
@@ -96,7 +97,7 @@ def read_restore_source(path: Path, password: str | None) -> dict[str, Any]:
     except ValueError:
         document = None
     if isinstance(document, dict) and "metadata" in document and "format" not in document:
-        return {"sections": {"zigbee": {"network": document}}}
+        return {"sections": {ZIGBEE_SECTION: {"network": document}}}
     return dict(decode_snapshot(data, path=path, password=password).payload)
 
 

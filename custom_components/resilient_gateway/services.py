@@ -380,31 +380,28 @@ async def _async_restore(call: ServiceCall) -> ServiceResponse:
         report = await coordinator.async_restore(
             path, password=call.data.get(ATTR_PASSWORD), force=call.data[ATTR_FORCE]
         )
-    except SnapshotError as exc:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key=exc.translation_key,
-            translation_placeholders={"error": str(exc)},
-        ) from exc
-    except ForeignNetworkError as exc:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="foreign_network",
-            translation_placeholders={"error": str(exc)},
-        ) from exc
-    except SnapshotMismatch as exc:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="snapshot_wrong_radio",
-            translation_placeholders={"error": str(exc)},
-        ) from exc
-    except RadioError as exc:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="restore_failed",
-            translation_placeholders={"error": str(exc)},
-        ) from exc
+    except (SnapshotError, RadioError) as exc:
+        raise _restore_error(exc) from exc
     return report.as_dict() if call.return_response else None
+
+
+def _restore_error(exc: SnapshotError | RadioError) -> HomeAssistantError:
+    """A refused restore is the user's to fix (the file, the force flag); a failed one
+    is the radio's."""
+    error: type[HomeAssistantError] = ServiceValidationError
+    if isinstance(exc, SnapshotError):
+        key = exc.translation_key
+    elif isinstance(exc, ForeignNetworkError):
+        key = "foreign_network"
+    elif isinstance(exc, SnapshotMismatch):
+        key = "snapshot_wrong_radio"
+    else:
+        error, key = HomeAssistantError, "restore_failed"
+    return error(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={"error": str(exc)},
+    )
 
 
 async def _async_export_network(call: ServiceCall) -> ServiceResponse:

@@ -110,8 +110,6 @@ class RadioLink(Radio, Protocol):
         """Devices and groups of the section the running radio does not know yet."""
         ...
 
-    async def flush(self) -> None: ...
-
 
 class SnapshotSection(Protocol):
     """Private data another part of the gateway keeps in every snapshot, under ``name``."""
@@ -286,8 +284,7 @@ class Gateway(RadioListener):
 
     async def _radio_started(self) -> None:
         """The radio runs (again): take its inventory in and re-confirm every device."""
-        self._refresh_inventory()
-        self.availability.track(self.devices.values())
+        self.take_inventory()
         for device in self.devices.values():
             self.refresh_state(device.device_id)
         self.engine.scheduler.retry_now()
@@ -343,11 +340,9 @@ class Gateway(RadioListener):
             await self._changes_file.save(self._engine.snapshot())
 
     async def flush(self) -> None:
-        """Write the pending changes and a fresh network backup now (before a Home
-        Assistant backup)."""
+        """Write the pending changes now (before a Home Assistant backup; a snapshot
+        taken then carries a fresh network backup)."""
         await self._save()
-        if self.radio_up:
-            await self.radio.flush()
 
     def sync_state(self, device_id: DeviceId) -> SyncState:
         """Whether the device shows what it was last told: verified, pending or failed."""
@@ -461,6 +456,11 @@ class Gateway(RadioListener):
         self._last_heard[device_id] = asyncio.get_running_loop().time()
         self.availability.heard(device_id)
 
+    def _heard_announcing(self, device_id: DeviceId) -> None:
+        # (An announce is a return by itself: availability.heard would report it twice.)
+        self._last_heard[device_id] = asyncio.get_running_loop().time()
+        self.availability.announced(device_id)
+
     def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
         self._heard(device_id)
         if not values:
@@ -479,8 +479,7 @@ class Gateway(RadioListener):
 
     def device_announced(self, device_id: DeviceId) -> None:
         _LOGGER.debug("Device %s announced itself", device_id)
-        self._heard(device_id)
-        self.availability.announced(device_id)
+        self._heard_announcing(device_id)
         if self._engine is not None:
             self._engine.device_announced(device_id)
 
@@ -620,8 +619,7 @@ class Gateway(RadioListener):
             self._run_status_changed()
             if self.current_status is RunStatus.PAUSED:
                 return
-            self.supervisor.pause()
-            self.availability.pause()
+            self._pause_supervision()
             await self.radio.stop()
             self._values.clear()
             self.current_status = RunStatus.PAUSED
@@ -644,8 +642,7 @@ class Gateway(RadioListener):
                 raise RadioError(f"the radio did not start: {exc}") from exc
             self.current_status = RunStatus.RUNNING
             self._run_status_changed()
-            self.supervisor.resume()
-            self.availability.resume()
+            self._resume_supervision()
             await self._radio_started()
 
     def _run_status_changed(self) -> None:
@@ -690,6 +687,9 @@ class Gateway(RadioListener):
             raise RuntimeError("this gateway keeps no snapshots")
         if not self.radio_up:
             raise RadioError("the radio is not running")
+        if self._snapshot_timer is not None:  # this snapshot covers the pending one
+            self._snapshot_timer.cancel()
+            self._snapshot_timer = None
         async with self._snapshot_lock:
             payload, summary = await self.snapshot_payload()
             info = await self.snapshots.async_write(payload, summary, password=password)
@@ -746,25 +746,30 @@ class Gateway(RadioListener):
     async def restore_network(self, section: Mapping[str, Any], *, force: bool) -> None:
         """Phase 1: stop the radio, write the network identity, start it again. If the
         radio refuses (another network, no force), it is started as it was."""
-        self.supervisor.pause()
-        self.availability.pause()
+        self._pause_supervision()
         await self.radio.stop()
         try:
             await self.radio.restore_network(section, force=force)
         except BaseException:
             if not self.needs_restore:
                 await self.radio.start()
-                self.supervisor.resume()
-                self.availability.resume()
+                self._resume_supervision()
             raise
         await self.radio.start()
         self.needs_restore = False
         self.supervisor.reset()
-        self.supervisor.resume()
-        self.availability.resume()
+        self._resume_supervision()
         if not self._supervising:
             self._start_supervision()
-        self._refresh_inventory()
+
+    def _pause_supervision(self) -> None:
+        """No health checks and no pings while the radio is deliberately closed."""
+        self.supervisor.pause()
+        self.availability.pause()
+
+    def _resume_supervision(self) -> None:
+        self.supervisor.resume()
+        self.availability.resume()
 
     async def merge_scenes(self, scenes: list[GatewayScene]) -> int:
         """Scenes of a snapshot this gateway does not have; returns how many were added."""
@@ -798,10 +803,6 @@ class Gateway(RadioListener):
 
     def configure_when_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
         self._awaiting_wake[device_id] = config
-
-    @property
-    def awaiting_wake(self) -> list[DeviceId]:
-        return sorted(self._awaiting_wake)
 
     async def _configure_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
         try:

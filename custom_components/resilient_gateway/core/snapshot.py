@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 import unicodedata
@@ -31,6 +30,8 @@ from typing import Any, ClassVar, Final, NoReturn, TypedDict, TypeIs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from .storage import write_bytes_atomic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -230,27 +231,6 @@ def read_snapshot_info(path: Path) -> SnapshotInfo:
     the checksum is not (that needs the payload, and a password when encrypted)."""
     data = path.read_bytes()
     return _parse_header(data, path).info(path, size=len(data))
-
-
-def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path``: temp file in the same folder, fsync, rename."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    # The rename is durable only once the folder entry is on disk too.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _utc_now() -> datetime:

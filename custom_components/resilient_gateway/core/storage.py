@@ -15,13 +15,13 @@ def jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def write_json_atomic(path: Path, data: Any, *, mode: int = 0o600) -> None:
-    """Write ``data`` as JSON to ``path``: temp file in the same folder, fsync, rename."""
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path``: temp file in the same folder, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-            json.dump(data, tmp, separators=(",", ":"), sort_keys=True)
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp_name, mode)
@@ -35,6 +35,12 @@ def write_json_atomic(path: Path, data: Any, *, mode: int = 0o600) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_json_atomic(path: Path, data: Any, *, mode: int = 0o600) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (see ``write_bytes_atomic``)."""
+    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
 
 
 def read_json(path: Path) -> Any | None:

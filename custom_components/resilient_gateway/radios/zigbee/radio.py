@@ -337,11 +337,6 @@ class ZigbeeRadio:
         snapshot.adopt_groups(app, list(section.get("groups", ())))
         return adopted
 
-    async def flush(self) -> None:
-        """A fresh network backup into zigpy's database (before a Home Assistant backup)."""
-        if self._app is not None:
-            await self._app.backups.create_backup(load_devices=True)
-
     def _set_state(self, state: RadioState) -> None:
         if state != self._state:
             self._state = state

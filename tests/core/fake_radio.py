@@ -272,6 +272,8 @@ class FakeRadio:
     def _apply(self, device: FakeDevice, values: AttributeValues, transition: float | None) -> None:
         if device.ignores_commands:
             return
+        # A device ignores what it has no cluster for (an on/off bulb and a level).
+        values = {a: v for a, v in values.items() if a in device.state}
         changed = {a: v for a, v in values.items() if device.state.get(a) != v}
         device.state.update(values)
         if not changed or not device.reports or self.rng.random() < self.report_loss:

@@ -526,6 +526,24 @@ def test_a_group_command_is_one_groupcast_and_members_that_missed_it_are_repaire
     assert all(radio.devices[m].state[ON] is True for m in members)
 
 
+def test_an_on_off_member_of_a_dimmed_group_is_verified_on_what_it_can_show() -> None:
+    radio = FakeRadio()
+    dimmable = _group(radio, 2)
+    radio.add(FakeDevice("on-off", groups={5}, state={ON: False}))
+    members = [*dimmable, "on-off"]
+
+    async def main() -> None:
+        engine = _engine(radio)
+        result = await engine.set_group_state(5, members, {ON: True, BRI: 90}).wait()
+        assert result.members_with(ChangeStatus.VERIFIED) == set(members)
+        assert engine.counts.pending_changes == 0
+        await engine.stop()
+
+    run_virtual(main())
+    assert radio.devices["on-off"].state == {ON: True}
+    assert radio.sent("send") == []  # nothing to repair: no level asked of the on/off bulb
+
+
 def test_the_group_report_window_closes_once_members_stop_reporting() -> None:
     radio = FakeRadio()  # groupcast lands after 0.02 s, reports 0.1 s later
     members = _group(radio, 10)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+import asyncio
+import functools
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiosqlite.core
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
@@ -38,6 +41,72 @@ async def unload_gateways(hass: HomeAssistant) -> AsyncGenerator[None]:
         if entry.state is ConfigEntryState.LOADED:
             await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+class ThreadWork:
+    """Work other threads do for the loop: zigpy's database (aiosqlite's own thread) and
+    executor jobs.
+
+    Time is frozen in these tests and moves only when a test advances it, so a thread's
+    work takes no simulated time at all. ``advance`` waits for it (in real time) before
+    moving the clock again, as the virtual-time loop does with executor jobs; otherwise a
+    radio being shut down could wait through simulated minutes for a database write that
+    has not had a real millisecond yet.
+    """
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def begin(self) -> None:
+        self.pending += 1
+        self._idle.clear()
+
+    def end(self) -> None:
+        self.pending -= 1
+        if not self.pending:
+            self._idle.set()
+
+    async def finished(self) -> None:
+        await self._idle.wait()
+
+
+THREAD_WORK_KEY = "resilient_gateway_tests_thread_work"
+
+
+@pytest.fixture(autouse=True)
+def thread_work(hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch) -> ThreadWork:
+    """Count zigpy's database operations and executor jobs while they run."""
+    work = ThreadWork()
+    hass.data[THREAD_WORK_KEY] = work
+
+    def counted[**P, T](
+        operation: Callable[P, Awaitable[T]],
+    ) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(operation)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            work.begin()
+            try:
+                return await operation(*args, **kwargs)
+            finally:
+                work.end()
+
+        return run
+
+    connection = aiosqlite.core.Connection
+    monkeypatch.setattr(connection, "_execute", counted(connection._execute))
+    monkeypatch.setattr(connection, "_connect", counted(connection._connect))
+    run_in_executor = hass.loop.run_in_executor
+
+    def counted_executor_job(*args: Any) -> asyncio.Future[Any]:
+        future = run_in_executor(*args)
+        work.begin()
+        future.add_done_callback(lambda _: work.end())
+        return future
+
+    monkeypatch.setattr(hass.loop, "run_in_executor", counted_executor_job)
+    return work
 
 
 VIRTUAL_DATA: dict[str, Any] = {
@@ -79,8 +148,13 @@ async def advance(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, step: float = 0.1
 ) -> None:
     """Let ``seconds`` of time pass in steps: the loop's clock moves (freezegun moves
-    time.monotonic) and every timer that falls due fires, as real time would."""
+    time.monotonic) and every timer that falls due fires, as real time would; work in
+    other threads finishes before the clock moves on (see ``ThreadWork``)."""
+    work: ThreadWork = hass.data[THREAD_WORK_KEY]
     for _ in range(max(1, round(seconds / step))):
         freezer.tick(timedelta(seconds=step))
         async_fire_time_changed(hass)
         await hass.async_block_till_done()
+        while work.pending:
+            await work.finished()
+            await hass.async_block_till_done()

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tarfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
+from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from zigpy.backups import NetworkBackup
 
-from custom_components.resilient_gateway.const import (
-    DOMAIN,
-)
+from custom_components.resilient_gateway.const import DOMAIN
+from custom_components.resilient_gateway.core.snapshot import decode_snapshot
 
 from .conftest import advance, setup_virtual
-from .test_virtual_gateway import truth
+from .test_changes import apply_state, group_entity
+from .test_virtual_gateway import light_entities, truth
 
 ALL_LIGHTS = 0x0001
 
@@ -65,6 +73,33 @@ async def replace_radio(hass: HomeAssistant, freezer: FrozenDateTimeFactory, ent
         blocking=True,
     )
     await advance(hass, freezer, 60, step=0.5)
+
+
+def _entity_ids(hass: HomeAssistant, entry: Any) -> dict[str, str]:
+    """unique id → entity id of every entity of the gateway, and the devices' ids."""
+    entities = {
+        entity.unique_id: entity.entity_id
+        for entity in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    }
+    devices = {
+        str(sorted(device.identifiers)): device.id
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    }
+    return entities | devices
+
+
+async def _store_evening_scene(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: Any
+) -> None:
+    """A gateway scene on the all-lights group: stored in every bulb."""
+    group = group_entity(hass, entry)
+    await apply_state(hass, freezer, 8, entity_id=group, state="on", brightness=90, timeout=6)
+    await call_over_time(hass, freezer, "store_scene", entity_id=group, name="Evening")
+    assert all(
+        [ALL_LIGHTS, 1] in device["scenes"]
+        for device in truth(hass, entry)["devices"].values()
+        if device["kind"].endswith("light")
+    )
 
 
 def radio_status(hass: HomeAssistant, entry: Any) -> str:
@@ -161,3 +196,144 @@ async def test_exported_network_loads_in_zigpy(
         str(backup_from_file.network_info.extended_pan_id) == ground["network"]["extended_pan_id"]
     )
     assert response["network_id"] == ground["network"]["extended_pan_id"]
+
+
+async def test_a_replaced_radio_is_restored_with_everything_intact(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    lights = light_entities(hass, entry)
+    await _store_evening_scene(hass, freezer, entry)
+    entities_before = _entity_ids(hass, entry)
+    await backup(hass, entry)
+    before = truth(hass, entry)
+
+    await replace_radio(hass, freezer, entry)
+    assert radio_status(hass, entry) == "failed"
+    assert truth(hass, entry)["radio"]["formed"] is False  # nothing started on the blank stick
+    issue_id = f"restore_needed_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    # A command while the gateway waits for its restore is queued, not lost.
+    ieee, entity_id = next(iter(lights.items()))
+    wanted = not before["devices"][ieee]["state"]["on"]
+    await hass.services.async_call(
+        LIGHT_DOMAIN,
+        SERVICE_TURN_ON if wanted else SERVICE_TURN_OFF,
+        {ATTR_ENTITY_ID: entity_id},
+        blocking=True,
+    )
+
+    progress: list[str] = []
+    hass.bus.async_listen(
+        f"{DOMAIN}_restore_progress", lambda event: progress.append(event.data["phase"])
+    )
+    report = await restore(hass, freezer, entry)
+    await advance(hass, freezer, 10, step=0.25)
+
+    after = truth(hass, entry)
+    assert after["radio"]["formed"] and after["radio"]["identity_matches"]
+    assert after["network"]["extended_pan_id"] == before["network"]["extended_pan_id"]
+    assert progress[0] == "network" and "devices" in progress and progress[-1] == "done"
+    assert report["failed"] == {}
+    assert not set(report["restored"]) & set(report["pending"])
+    assert set(report["restored"]) | set(report["pending"]) == set(before["devices"])
+    for device_ieee, device in before["devices"].items():
+        assert after["devices"][device_ieee]["groups"] == device["groups"]
+        assert after["devices"][device_ieee]["scenes"] == device["scenes"]
+    assert after["devices"][ieee]["state"]["on"] is wanted  # the queued command arrived
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert radio_status(hass, entry) == "ok"
+    assert _entity_ids(hass, entry) == entities_before
+
+    # Every light answers commands on the restored network.
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: list(lights.values())}, blocking=True
+    )
+    await advance(hass, freezer, 10, step=0.25)
+    devices = truth(hass, entry)["devices"]
+    assert all(devices[light]["state"]["on"] for light in lights)
+    assert all(hass.states.get(light).state == STATE_ON for light in lights.values())
+
+
+async def test_auto_restore_brings_a_replaced_radio_back_without_asking(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    hass.config_entries.async_update_entry(entry, options={**entry.options, "auto_restore": True})
+    await hass.async_block_till_done()
+    await backup(hass, entry)
+    network = truth(hass, entry)["network"]["extended_pan_id"]
+    done: list[dict[str, Any]] = []
+    hass.bus.async_listen(f"{DOMAIN}_restore_done", lambda event: done.append(event.data))
+
+    await replace_radio(hass, freezer, entry)
+    await advance(hass, freezer, 30, step=0.25)
+
+    assert len(done) == 1 and done[0]["failed"] == {}
+    radio = truth(hass, entry)["radio"]
+    assert radio["identity_matches"]
+    assert truth(hass, entry)["network"]["extended_pan_id"] == network
+    assert radio_status(hass, entry) == "ok"
+    assert not ir.async_get(hass).async_get_issue(DOMAIN, f"restore_needed_{entry.entry_id}")
+    lights = light_entities(hass, entry)
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: list(lights.values())}, blocking=True
+    )
+    await advance(hass, freezer, 10, step=0.25)
+    assert all(truth(hass, entry)["devices"][light]["state"]["on"] for light in lights)
+
+
+async def test_a_radio_running_another_network_is_overwritten_only_with_force(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """A used stick still runs the network of the home it came from: the gateway does
+    not start on it, and a restore overwrites that network only when told to."""
+    entry = await setup_virtual(hass, freezer)
+    await backup(hass, entry)
+    network = truth(hass, entry)["network"]["extended_pan_id"]
+    entry.runtime_data.air.radio_replaced(used=True)
+    await advance(hass, freezer, 60, step=0.5)
+    assert radio_status(hass, entry) == "failed"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"restore_needed_{entry.entry_id}")
+    radio_before = truth(hass, entry)["radio"]
+    assert radio_before["formed"] and not radio_before["identity_matches"]
+
+    with pytest.raises(ServiceValidationError) as caught:
+        await restore(hass, freezer, entry)
+    assert caught.value.translation_key == "foreign_network"
+    assert truth(hass, entry)["radio"] == radio_before
+
+    report = await restore(hass, freezer, entry, force=True)
+    assert report["failed"] == {}
+    assert truth(hass, entry)["radio"]["identity_matches"]
+    assert truth(hass, entry)["network"]["extended_pan_id"] == network
+    assert radio_status(hass, entry) == "ok"
+
+
+async def test_home_assistant_backups_hold_a_current_snapshot(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    assert await async_setup_component(hass, "backup", {})
+    await hass.async_block_till_done()
+    await _store_evening_scene(hass, freezer, entry)  # newer than any snapshot so far
+    started = dt_util.utcnow()
+
+    await hass.services.async_call("backup", "create", blocking=True)
+
+    archives = list(Path(hass.config.path("backups")).glob("*.tar"))
+    assert len(archives) == 1
+    with tarfile.open(archives[0]) as outer:
+        (inner_name,) = (n for n in outer.getnames() if n.endswith("homeassistant.tar.gz"))
+        inner_file = outer.extractfile(inner_name)
+        assert inner_file is not None
+        with tarfile.open(fileobj=inner_file, mode="r:gz") as inner:
+            folder = f"data/resilient_gateway/{entry.entry_id}/snapshots/"
+            names = sorted(n for n in inner.getnames() if folder in n)
+            assert names
+            member = inner.extractfile(names[-1])
+            assert member is not None
+            newest = decode_snapshot(member.read(), path=Path(names[-1]))
+    assert newest.info.created_at >= started - timedelta(seconds=1)
+    assert newest.info.device_count == len(truth(hass, entry)["devices"])
+    assert newest.info.summary["scene_count"] == 1

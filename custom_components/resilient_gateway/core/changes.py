@@ -265,7 +265,8 @@ class ChangeEngine:
         self._check_running()
         op = _GroupOp(group_id, None, values_dict(values), transition)
         for member in dict.fromkeys(members):
-            self._join(op, member, values, deadline)
+            if shown := self._showable(member, values):
+                self._join(op, member, shown, deadline)
         self._start_groupcast(
             op,
             lambda on_air: self.scheduler.send_group(
@@ -557,6 +558,14 @@ class ChangeEngine:
         if description is None:
             return DeviceDescription(device_id, device_id, DeviceKind.OTHER)
         return description
+
+    def _showable(self, device_id: DeviceId, values: CommandValues) -> dict[str, Any]:
+        """The part of a groupcast's ``values`` a member can show: an on/off bulb in a
+        group that is dimmed turns on and ignores the level, so only ``on`` is followed."""
+        description = self._describe(device_id)
+        if description is None or not description.attributes:
+            return values_dict(values)
+        return {a: v for a, v in values_dict(values).items() if a in description.attributes}
 
     def _sleep_mode(self, device: _Device) -> SleepMode:
         return self._description(device.device_id).sleep_mode

@@ -254,7 +254,7 @@ class Gateway(RadioListener):
         for a restore. Other radio failures raise (the caller retries later).
         """
         engine = ChangeEngine(
-            self.radio, describe=self.devices.get, policy=self._policy, rng=self._rng
+            self.radio, describe=self.description, policy=self._policy, rng=self._rng
         )
         self._engine = engine
         engine.add_device_listener(self._sync_changed)
@@ -810,6 +810,11 @@ class Gateway(RadioListener):
         except RadioError as exc:
             _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
             self._awaiting_wake.setdefault(device_id, config)
+
+    def description(self, device_id: DeviceId) -> DeviceDescription | None:
+        """The device as last inventoried (the inventory is replaced as a whole, so the
+        engine looks it up here, never in a dict it kept)."""
+        return self.devices.get(device_id)
 
     def _refresh_inventory(self) -> None:
         self.devices = {device.device_id: device for device in self.radio.devices()}

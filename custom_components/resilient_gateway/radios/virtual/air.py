@@ -43,7 +43,7 @@ from . import readings, zcl, ztypes
 from .device import SimDevice
 from .house import ALL_LIGHTS_GROUP_ID, create_house, create_standby_radio, random_eui64
 from .kinds import SleepMode
-from .radio import NetworkIdentity, RadioHost, VirtualRadio
+from .radio import NetworkIdentity, RadioHost, VirtualRadio, coordinator_node_info
 from .spec import (
     PRIMARY,
     STANDBY,
@@ -434,11 +434,16 @@ class VirtualAir:
         self.radio_in(slot).failed = False
         self._mark_dirty()
 
-    def radio_replaced(self, slot: RadioSlot = PRIMARY) -> None:
-        """A blank radio (empty NVRAM, new IEEE) takes the place of the one in ``slot``."""
+    def radio_replaced(self, slot: RadioSlot = PRIMARY, *, used: bool = False) -> None:
+        """A blank radio (empty NVRAM, new IEEE) takes the place of the one in ``slot``;
+        a ``used`` one still runs the network of the home it came from."""
         old = self.radio_in(slot)
-        used = {radio.ieee for _, radio in self.radios()} | set(self.devices)
-        new = VirtualRadio(random_eui64(self._fault_rng, used))
+        taken = {radio.ieee for _, radio in self.radios()} | set(self.devices)
+        new = VirtualRadio(random_eui64(self._fault_rng, taken))
+        if used:
+            other_home = NetworkIdentity.generate(self._fault_rng)
+            new.network_info = other_home.network_info(coordinator=new.ieee)
+            new.node_info = coordinator_node_info(new.ieee)
         if slot == PRIMARY:
             self.radio = new
         else:

@@ -58,7 +58,7 @@ from .core.model import (
 )
 from .core.policy import ChangePolicy
 from .core.restore import RestoreProgress, RestoreReport
-from .core.snapshot import SnapshotCorrupt, SnapshotInfo, SnapshotStore, decode_snapshot
+from .core.snapshot import SnapshotInfo, SnapshotMissing, SnapshotStore, decode_snapshot
 from .core.storage import AtomicJsonFile, jsonable
 from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNetworkSpec
 from .radios.zigbee.libraries import RADIO_LIBRARIES
@@ -257,7 +257,7 @@ class GatewayCoordinator(GatewayListener):
         if path is None:
             newest = await snapshots.async_newest()
             if newest is None:
-                raise SnapshotCorrupt("there is no snapshot of this gateway yet")
+                raise SnapshotMissing("there is no snapshot of this gateway yet")
             path = newest.path
         payload = await self.hass.async_add_executor_job(read_restore_source, path, password)
         LOGGER.info("Restoring %s from %s", self.entry.title, path.name)

@@ -16,7 +16,8 @@ from .core.snapshot import SnapshotError
 
 
 class RestoreGatewayFlow(RepairsFlow):
-    """Confirm, then restore the newest snapshot onto the radio now in place."""
+    """Confirm, then restore the newest snapshot onto the radio now in place, whatever
+    network it held."""
 
     def __init__(self, entry_id: str) -> None:
         self._entry_id = entry_id
@@ -44,7 +45,8 @@ class RestoreGatewayFlow(RepairsFlow):
                 description_placeholders={"gateway": coordinator.entry.title},
             )
         try:
-            report = await coordinator.async_restore()
+            # Confirming is the explicit consent a radio that runs another network needs.
+            report = await coordinator.async_restore(force=True)
         except SnapshotError as exc:
             LOGGER.warning("Restore of %s refused: %s", coordinator.entry.title, exc)
             return self.async_abort(reason=exc.translation_key)

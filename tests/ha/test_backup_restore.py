@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
+from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -173,6 +175,19 @@ async def test_passwords_protect_snapshots(
         assert caught.value.translation_key == key
 
 
+async def test_restore_without_any_snapshot_says_so(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    folder = Path(hass.config.path("resilient_gateway", entry.entry_id, "snapshots"))
+    for snapshot in folder.glob("*.json"):
+        snapshot.unlink()
+    with pytest.raises(ServiceValidationError) as caught:
+        await call(hass, "restore", config_entry_id=entry.entry_id)
+    assert caught.value.translation_key == "snapshot_missing"
+    assert entry.runtime_data.gateway.radio_up
+
+
 async def test_paths_outside_allowed_folders_are_refused(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -308,6 +323,38 @@ async def test_a_radio_running_another_network_is_overwritten_only_with_force(
     assert truth(hass, entry)["radio"]["identity_matches"]
     assert truth(hass, entry)["network"]["extended_pan_id"] == network
     assert radio_status(hass, entry) == "ok"
+
+
+async def test_the_repair_issue_restores_onto_the_new_radio(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    assert await async_setup_component(hass, "repairs", {})
+    await backup(hass, entry)
+    lights = light_entities(hass, entry)
+    entry.runtime_data.air.radio_replaced(used=True)  # the stick of another home
+    await advance(hass, freezer, 60, step=0.5)
+    issue_id = f"restore_needed_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+    flows = repairs_flow_manager(hass)
+    assert flows is not None
+    form = await flows.async_init(DOMAIN, data={"issue_id": issue_id})
+    assert form["type"] is FlowResultType.FORM and form["step_id"] == "confirm"
+    task = asyncio.ensure_future(flows.async_configure(form["flow_id"], {}))
+    while not task.done():
+        await advance(hass, freezer, 1, step=0.25)
+    result = await task
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["description_placeholders"]["failed"] == "0"
+    assert truth(hass, entry)["radio"]["identity_matches"]
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: list(lights.values())}, blocking=True
+    )
+    await advance(hass, freezer, 10, step=0.25)
+    assert all(truth(hass, entry)["devices"][light]["state"]["on"] for light in lights)
 
 
 async def test_home_assistant_backups_hold_a_current_snapshot(

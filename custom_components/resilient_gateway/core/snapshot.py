@@ -105,6 +105,12 @@ class SnapshotError(Exception):
         self.translation_placeholders: dict[str, str] = placeholders
 
 
+class SnapshotMissing(SnapshotError):
+    """There is no snapshot to restore: the gateway has not written one yet."""
+
+    translation_key = "snapshot_missing"
+
+
 class SnapshotCorrupt(SnapshotError):
     """Not a snapshot, or a damaged one: not JSON, truncated, missing or ill-typed keys."""
 

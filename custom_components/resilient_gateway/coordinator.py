@@ -53,6 +53,7 @@ from .core.model import (
     AttributeValues,
     DeviceDescription,
     DeviceId,
+    ForeignNetworkError,
     RadioListener,
     RadioState,
 )
@@ -307,6 +308,10 @@ class GatewayCoordinator(GatewayListener):
     async def _async_auto_restore(self) -> None:
         try:
             await self.async_restore()
+        except ForeignNetworkError as exc:
+            # Possibly another home's stick on the wrong port: only a person may erase it.
+            LOGGER.warning("Not restoring %s automatically: %s", self.entry.title, exc)
+            self._async_create_restore_issue()
         except Exception:
             LOGGER.exception("Automatic restore of %s failed", self.entry.title)
             self._async_create_restore_issue()

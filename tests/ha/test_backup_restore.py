@@ -298,6 +298,18 @@ async def test_auto_restore_brings_a_replaced_radio_back_without_asking(
     assert all(truth(hass, entry)["devices"][light]["state"]["on"] for light in lights)
 
 
+async def test_auto_restore_does_not_erase_another_homes_network(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    hass.config_entries.async_update_entry(entry, options={**entry.options, "auto_restore": True})
+    await backup(hass, entry)
+    entry.runtime_data.air.radio_replaced(used=True)
+    await advance(hass, freezer, 60, step=0.5)
+    assert not truth(hass, entry)["radio"]["identity_matches"]  # left as it was
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"restore_needed_{entry.entry_id}")
+
+
 async def test_a_radio_running_another_network_is_overwritten_only_with_force(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
-import probatio
 import zigpy.device
 import zigpy.endpoint
 
@@ -28,12 +27,6 @@ from custom_components.resilient_gateway.radios.virtual.transport import PAIRING
 
 # Past the pairing window (lossless) and the frames still on their way.
 SETTLE = PAIRING_TIME + 5.0
-
-# zigpy validates its configuration with probatio, which compiles a schema once it has
-# validated 50 times; the compiled form of zigpy's schema fails ("NameError: name 'inf'
-# is not defined"), so a process that starts more apps than that must keep it
-# interpreted (the same validation, only not generated code).
-probatio.set_compile_policy(probatio.CompilePolicy.OFF)
 
 
 def app_config(

@@ -20,6 +20,7 @@ from homeassistant.util import color as color_util
 
 from .const import ATTR_SYNC
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
+from .core.availability import Availability
 from .core.change_results import SyncState
 from .core.model import Attr, DeviceDescription, DeviceKind, GroupDescription
 from .entity import GatewayEntity, async_add_device_entities, async_add_new_entities
@@ -155,7 +156,14 @@ class GatewayGroupLight(LightEntity):
 
     @property
     def available(self) -> bool:
-        return self.coordinator.gateway.radio_up
+        """As its members: available unless every member is known to be unreachable.
+        While the radio is down it stays available, so its commands queue (Home Assistant
+        drops service calls to unavailable entities)."""
+        gateway = self.coordinator.gateway
+        members = self.radio_group.members
+        return not members or any(
+            gateway.device_availability(member) is not Availability.OFFLINE for member in members
+        )
 
     def _member_values(self) -> list[dict[str, Any]]:
         gateway = self.coordinator.gateway

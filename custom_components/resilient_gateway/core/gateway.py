@@ -511,6 +511,8 @@ class Gateway(RadioListener):
             # Nothing the devices showed before the outage can be trusted any more.
             self._values.clear()
             if self.target_status is RunStatus.RUNNING:
+                # No pings while nothing can answer; the recovery re-confirms every device.
+                self.availability.pause()
                 self.supervisor.report_failure("the radio link was lost")
         for listener in tuple(self._listeners):
             listener.radio_state_changed(state)
@@ -549,12 +551,16 @@ class Gateway(RadioListener):
         device = self.devices.get(device_id)
         scheduler = self.engine.scheduler
         if device is not None and device.attributes:
-            await scheduler.read(
-                device_id,
-                device.attributes,
-                priority=Priority.BACKGROUND,
-                timeout=REFRESH_READ_TIMEOUT,
-            )
+            attributes = sorted(device.attributes)
+
+            async def read() -> None:
+                # (The answer reaches the gateway as attribute events, as every read does.)
+                async with asyncio.timeout(REFRESH_READ_TIMEOUT):
+                    await self.radio.read(device_id, attributes)
+
+            # Not a queued read: that one is retried after every delivery failure, so an
+            # unpowered device (which acknowledges nothing) would never fail its ping.
+            await scheduler.call(read, device_id=device_id, retry_delivery=False)
         else:
             await scheduler.call(
                 lambda: self.radio.ping(device_id), device_id=device_id, retry_delivery=False
@@ -592,7 +598,14 @@ class Gateway(RadioListener):
         if event.needs_restore:
             self.needs_restore = True
         if event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
+            # Back from an outage: whatever happened meanwhile, every device is proven
+            # again, and one that drifted from its desired state gets it re-applied.
+            if self.current_status is RunStatus.RUNNING:
+                self.availability.resume()
             self._spawn(self._radio_started())
+        elif event.status in (RadioStatus.RECOVERING, RadioStatus.FAILED):
+            # A ping now would fail for the radio's sake, not the device's.
+            self.availability.pause()
         for listener in tuple(self._listeners):
             listener.health_changed(event)
 

@@ -297,6 +297,43 @@ def test_other_operations_are_paced_and_retry_now_skips_the_backoff() -> None:
     run_virtual(main())
 
 
+def test_an_operation_of_several_frames_spends_a_token_per_frame() -> None:
+    """A device configuration (checks, binds, reporting: 5 frames here) keeps the radio's
+    unicast budget on average, whatever the number of operations in flight."""
+    budget = RadioBudget(unicasts_per_s=10.0, max_in_flight=8)
+    radio = _radio(0, budget=budget)
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        started: list[float] = []
+
+        async def configure() -> None:
+            started.append(loop.time())
+
+        await asyncio.gather(*(scheduler.call(configure, frames=5) for _ in range(20)))
+        await scheduler.stop()
+        return started
+
+    started = run_virtual(main())
+    # 100 frames at 10 per second: about 10 s from the first operation to the last (less
+    # the bucket's first burst), and never more than a burst and a second's worth of
+    # frames in any one second (charged per operation, they would all start at once).
+    assert started[-1] - started[0] >= 8.0
+    per_second = max(sum(1 for t in started if s <= t < s + 1.0) for s in started)
+    assert per_second * 5 <= 25
+
+
+def test_an_operation_sends_at_least_one_frame() -> None:
+    async def main() -> None:
+        scheduler = SendScheduler(_radio(0), rng=random.Random(1))
+        with pytest.raises(ValueError, match="at least one frame"):
+            scheduler.call(asyncio.sleep, frames=0)
+        await scheduler.stop()
+
+    run_virtual(main())
+
+
 def test_a_harness_firing_at_a_constant_offset_still_drains_the_queue() -> None:
     # Home Assistant tests often fire "now + N seconds" again and again while the loop's
     # clock stands still: timers must be set from the loop's clock, not run ahead of it.

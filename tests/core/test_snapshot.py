@@ -431,6 +431,16 @@ def test_listing_is_newest_first_with_counts_and_sizes(tmp_path: Path) -> None:
     assert store.newest() == listed[0]
 
 
+def test_a_folder_given_relative_to_the_working_directory_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = SnapshotStore(Path("snapshots"), clock=FakeClock(), kdf_cost=FAST)
+    info = store.write(_payload(2), _summary(2))
+    assert info.path.is_absolute()
+    assert store.read(store.list()[0].path).payload == _payload(2)
+
+
 def test_listing_skips_unreadable_files_and_says_so_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -97,6 +97,7 @@ def thread_work(hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch) -> ThreadW
     connection = aiosqlite.core.Connection
     monkeypatch.setattr(connection, "_execute", counted(connection._execute))
     monkeypatch.setattr(connection, "_connect", counted(connection._connect))
+    monkeypatch.setattr(connection, "close", counted(connection.close))
     run_in_executor = hass.loop.run_in_executor
 
     def counted_executor_job(*args: Any) -> asyncio.Future[Any]:

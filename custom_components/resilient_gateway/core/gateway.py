@@ -91,6 +91,12 @@ class RadioLink(Radio, Protocol):
     ) -> None:
         """Make the device hold its groups, scene entries, bindings and reporting."""
 
+    def configuration_frames(
+        self, device_id: DeviceId, groups: Collection[int], scene_count: int
+    ) -> int:
+        """The frames ``configure_device`` sends to a device that holds everything (its
+        checks, bindings and reporting): what the send scheduler charges for it."""
+
     # Snapshots (the radio's own section: Tuya's "put/get config file").
     @property
     def section_name(self) -> str: ...
@@ -577,6 +583,15 @@ class Gateway(RadioListener):
         device = self.devices.get(device_id)
         if device is None or self._engine is None or not device.attributes:
             return
+        if device.sleep_mode is SleepMode.SLEEPY:
+            # Asleep again before a read could reach it; it reports what it shows, and the
+            # engine sends it what it must change when it next wakes.
+            return
+        if device.attributes <= self._values.get(device_id, {}).keys():
+            # What brought it back was its whole state (a re-confirmation read): values
+            # are cleared when a device or the radio goes away, so these are fresh.
+            self.engine.reassert(device_id, self.values(device_id))
+            return
         ticket = self.engine.scheduler.read(
             device_id, device.attributes, priority=Priority.REPAIR, timeout=REFRESH_READ_TIMEOUT
         )
@@ -804,7 +819,12 @@ class Gateway(RadioListener):
         return len(saved.get("changes", ()))
 
     async def configure_device(
-        self, device_id: DeviceId, config: DeviceConfiguration, priority: Priority
+        self,
+        device_id: DeviceId,
+        config: DeviceConfiguration,
+        priority: Priority,
+        *,
+        retry_delivery: bool = True,
     ) -> None:
         """Make the device hold its groups, scenes, bindings and reporting (paced)."""
         scenes = [(g, s, dict(v)) for g, s, v in config.scenes]
@@ -812,14 +832,18 @@ class Gateway(RadioListener):
             lambda: self.radio.configure_device(device_id, config.groups, scenes),
             device_id=device_id,
             priority=priority,
+            retry_delivery=retry_delivery,
+            frames=self.radio.configuration_frames(device_id, config.groups, len(scenes)),
         )
 
     def configure_when_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
         self._awaiting_wake[device_id] = config
 
     async def _configure_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
+        # Urgent (it is awake only briefly) but tried once per wake: retrying a sleeper
+        # that dozed off again would hold a frame slot for nothing, starving the others.
         try:
-            await self.configure_device(device_id, config, Priority.USER)
+            await self.configure_device(device_id, config, Priority.USER, retry_delivery=False)
         except RadioError as exc:
             _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
             self._awaiting_wake.setdefault(device_id, config)

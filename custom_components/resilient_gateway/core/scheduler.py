@@ -134,6 +134,7 @@ class _Entry:
     key: Hashable | None  # requests with the same key coalesce while queued
     run: Callable[[_Entry], Awaitable[Any]]
     retry_delivery: bool
+    frames: int  # the frames it puts on air (its cost in tokens)
     values: dict[str, Any]  # a send's merged values, newer winning
     attributes: set[Attr]  # a read's merged attributes
     transition: float | None = None
@@ -328,14 +329,16 @@ class SendScheduler:
         airtime: Airtime = Airtime.UNICAST,
         priority: Priority = Priority.BACKGROUND,
         retry_delivery: bool = True,
+        frames: int = 1,
     ) -> Ticket[T]:
-        """Any other radio operation (configure reporting, a ping), paced like the rest."""
+        """Any other radio operation (configure reporting, a ping), paced like the rest;
+        one that sends several ``frames`` spends a token for each."""
 
         async def run(_: _Entry) -> T:
             return await operation()
 
         entry = self._new_entry(
-            airtime, priority, device_id, None, run, retry_delivery=retry_delivery
+            airtime, priority, device_id, None, run, retry_delivery=retry_delivery, frames=frames
         )
         return self._issue(entry, None)
 
@@ -406,9 +409,12 @@ class SendScheduler:
         values: CommandValues | None = None,
         attributes: Collection[Attr] = (),
         retry_delivery: bool = True,
+        frames: int = 1,
     ) -> _Entry:
         if self._stopped:
             raise SchedulerStopped
+        if frames < 1:
+            raise ValueError(f"an operation sends at least one frame, not {frames}")
         self._seq += 1
         entry = _Entry(
             seq=self._seq,
@@ -418,6 +424,7 @@ class SendScheduler:
             key=key,
             run=run,
             retry_delivery=retry_delivery,
+            frames=frames,
             values=values_dict(values or {}),
             attributes=set(attributes),
             tickets=[],
@@ -530,7 +537,7 @@ class SendScheduler:
             if best is None:
                 break
             wake_at = None
-            self._buckets[best.airtime].take(now)
+            self._buckets[best.airtime].take(now, best.frames)
             self._launch(best)
         if len(self._tasks) >= budget.max_in_flight:
             wake_at = None  # a finishing operation pumps again

@@ -260,7 +260,7 @@ class SnapshotStore:
     ) -> None:
         if keep < 1:
             raise ValueError(f"keep must be at least 1, not {keep}")
-        self.folder = folder
+        self.folder = folder.absolute()  # listings hand out paths that must stay valid
         self.keep = keep
         self._clock = clock
         self._kdf_cost = kdf_cost

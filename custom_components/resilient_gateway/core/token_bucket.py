@@ -25,9 +25,11 @@ class TokenBucket:
         self._refill(now)
         return self._tokens >= 1.0 - _EPSILON
 
-    def take(self, now: float) -> None:
+    def take(self, now: float, tokens: int = 1) -> None:
+        """Spend ``tokens`` (an operation that sends several frames): what the bucket does
+        not hold is a debt, paid back before the next operation gets a token."""
         self._refill(now)
-        self._tokens = max(0.0, self._tokens - 1.0)
+        self._tokens = max(self._tokens - tokens, 1.0 - tokens)
 
     def grant(self) -> None:
         """Make one token available now: its timer fired (possibly early, in a test harness

@@ -261,6 +261,13 @@ def _thermostat(rng: random.Random) -> Mapping[type[Cluster], Mapping[str, Any]]
         general.Basic: _basic(PROFILES[DeviceKind.THERMOSTAT].model, battery=True),
         general.PowerConfiguration: _battery(rng),
         general.Identify: _identify(),
+        # Quarter seconds: checks in every hour, polls its parent every 5 s.
+        general.PollControl: {
+            "checkin_interval": 14400,
+            "long_poll_interval": 20,
+            "short_poll_interval": 2,
+            "fast_poll_timeout": 40,
+        },
         hvac.Thermostat: {
             "local_temperature": rng.randint(1800, 2200),
             "abs_min_heat_setpoint_limit": 500,
@@ -384,6 +391,7 @@ PROFILES: Final[dict[DeviceKind, KindProfile]] = {
             general.Basic.cluster_id,
             general.PowerConfiguration.cluster_id,
             general.Identify.cluster_id,
+            general.PollControl.cluster_id,  # how a coordinator tells a light sleeper
             hvac.Thermostat.cluster_id,
         ),
         out_clusters=_OTA_OUT,

@@ -150,6 +150,7 @@ class ZigbeeRadio:
         self._budget = budget or RadioBudget()
         self._standby_device = standby_device
         self._app: ControllerApplication | None = None
+        self._adopting = False  # snapshot devices are being adopted (see adopt)
         self._network: NetworkBackup | None = None
         self._state = RadioState.DOWN
         self._watched: set[DeviceId] = set()
@@ -333,7 +334,13 @@ class ZigbeeRadio:
     async def adopt(self, section: Mapping[str, Any]) -> list[DeviceId]:
         """Phase 2 start: devices and groups of the snapshot that zigpy does not know."""
         app = self.app
-        adopted = snapshot.adopt_devices(app, list(section.get("devices", ())))
+        # Phase 2 configures them through the send scheduler, paced: zigpy's
+        # device_initialized event must not start an unpaced reporting set-up as well.
+        self._adopting = True
+        try:
+            adopted = snapshot.adopt_devices(app, list(section.get("devices", ())))
+        finally:
+            self._adopting = False
         snapshot.adopt_groups(app, list(section.get("groups", ())))
         return adopted
 
@@ -487,12 +494,21 @@ class ZigbeeRadio:
                 await self.store_scene(device_id, group_id, scene_id, values)
         await self._configure_reporting(device, raise_errors=True)
 
+    def configuration_frames(
+        self, device_id: DeviceId, groups: Collection[int], scene_count: int
+    ) -> int:
+        """Get Group Membership, a View Scene per entry, a bind and a Configure Reporting
+        per reporting cluster (what is missing costs more, rarely)."""
+        reporting = sum(1 for _ in _reporting_clusters(self._device(device_id)))
+        return max(1, (1 if groups else 0) + scene_count + 2 * reporting)
+
     # -- zigpy events ----------------------------------------------------------------
 
     def device_initialized(self, device: Device) -> None:
         """A device finished its interview: watch it and ask it to report."""
         self._watch(device)
-        self._spawn(self._configure_reporting(device))
+        if not self._adopting:
+            self._spawn(self._configure_reporting(device))
         self._listener.devices_changed()
 
     def device_removed(self, device: Device) -> None:
@@ -554,14 +570,7 @@ class ZigbeeRadio:
 
     async def _configure_reporting(self, device: Device, *, raise_errors: bool = False) -> None:
         """Bind and configure reporting, so state changes come to us unasked."""
-        for cluster in _app_clusters(device):
-            config = {
-                cluster.find_attribute(zcl.name): ReportingConfig(*zcl.reporting)
-                for (cluster_id, _), zcl in BY_CLUSTER_AND_NAME.items()
-                if cluster_id == cluster.cluster_id
-            }
-            if not config:
-                continue
+        for cluster, config in _reporting_clusters(device):
             try:
                 await cluster.bind()  # type: ignore[no-untyped-call]
                 await cluster.configure_reporting_multiple(config)
@@ -614,6 +623,18 @@ def _app_clusters(device: Device) -> Iterator[Cluster]:
         if endpoint_id in APP_ENDPOINTS_EXCLUDED:
             continue
         yield from endpoint.in_clusters.values()
+
+
+def _reporting_clusters(device: Device) -> Iterator[tuple[Cluster, dict[Any, ReportingConfig]]]:
+    """The device's clusters with attributes we want reported, and their reporting."""
+    for cluster in _app_clusters(device):
+        config = {
+            cluster.find_attribute(zcl.name): ReportingConfig(*zcl.reporting)
+            for (cluster_id, _), zcl in BY_CLUSTER_AND_NAME.items()
+            if cluster_id == cluster.cluster_id
+        }
+        if config:
+            yield cluster, config
 
 
 def _find_cluster(device: Device, cluster_id: int) -> Cluster:

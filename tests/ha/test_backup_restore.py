@@ -270,6 +270,32 @@ async def test_a_replaced_radio_is_restored_with_everything_intact(
     assert all(hass.states.get(light).state == STATE_ON for light in lights.values())
 
 
+async def test_an_open_coordinator_backup_restores_the_network(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """A network identity exported for (or from) ZHA or Zigbee2MQTT is enough to bring a
+    replaced radio back: the devices zigpy knows keep their groups and entities."""
+    entry = await setup_virtual(hass, freezer)
+    exported = await call(hass, "export_network", config_entry_id=entry.entry_id)
+    network = truth(hass, entry)["network"]["extended_pan_id"]
+    lights = light_entities(hass, entry)
+    await replace_radio(hass, freezer, entry)
+    assert radio_status(hass, entry) == "failed"
+
+    report = await restore(hass, freezer, entry, path=exported["path"])
+
+    assert report["failed"] == {}
+    assert truth(hass, entry)["radio"]["identity_matches"]
+    assert truth(hass, entry)["network"]["extended_pan_id"] == network
+    assert radio_status(hass, entry) == "ok"
+    assert light_entities(hass, entry) == lights
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: list(lights.values())}, blocking=True
+    )
+    await advance(hass, freezer, 10, step=0.25)
+    assert all(truth(hass, entry)["devices"][light]["state"]["on"] for light in lights)
+
+
 async def test_auto_restore_brings_a_replaced_radio_back_without_asking(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -10,6 +10,7 @@ from homeassistant.config_entries import SOURCE_USB, SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.resilient_gateway.const import DOMAIN
 
@@ -105,6 +106,67 @@ async def test_same_zigbee_port_twice_aborts(hass: HomeAssistant) -> None:
             result = await hass.config_entries.flow.async_configure(flow_id, ZIGBEE_FORM)
         assert result["type"] is expected
     assert result["reason"] == "already_configured"
+
+
+def _zigbee_entry(hass: HomeAssistant) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Zigbee /dev/ttyUSB7",
+        unique_id="zigbee:/dev/ttyUSB7",
+        data={
+            "radio_type": "zigbee",
+            "radio_library": "znp",
+            "path": "/dev/ttyUSB7",
+            "baudrate": 115200,
+        },
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def test_replace_radio_points_the_gateway_at_its_new_stick(
+    hass: HomeAssistant, no_setup: AsyncMock
+) -> None:
+    entry = _zigbee_entry(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM and result["step_id"] == "reconfigure"
+    with patch(
+        "zigpy_znp.zigbee.application.ControllerApplication.probe",
+        AsyncMock(return_value={"path": "/dev/ttyUSB9"}),
+    ) as probe:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"path": "/dev/ttyUSB9"}
+        )
+    await hass.async_block_till_done()
+    probe.assert_awaited_once_with({"path": "/dev/ttyUSB9", "baudrate": 115200})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data["path"] == "/dev/ttyUSB9"
+    assert entry.data["radio_library"] == "znp"
+    assert no_setup.await_count == 1  # reloaded onto the new stick
+
+
+async def test_replace_radio_refuses_a_port_without_a_radio(hass: HomeAssistant) -> None:
+    entry = _zigbee_entry(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    with patch(
+        "zigpy_znp.zigbee.application.ControllerApplication.probe",
+        AsyncMock(return_value=False),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"path": "/dev/ttyUSB9"}
+        )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert entry.data["path"] == "/dev/ttyUSB7"
+
+
+async def test_a_virtual_gateway_has_no_radio_to_replace(hass: HomeAssistant) -> None:
+    entry = virtual_entry()
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_virtual"
 
 
 async def test_usb_discovery_prefills_the_port(hass: HomeAssistant) -> None:

@@ -169,6 +169,9 @@ REFRESH_READ_TIMEOUT = 30.0
 INVENTORY_DEBOUNCE = 0.2
 """Seconds of quiet before inventory changes (joins, group members) are taken in."""
 
+# Sleepers configured at the same time (each may hold a frame slot for the parent's 7.68 s).
+SLEEPERS_CONFIGURED_AT_ONCE = 2
+
 SAVE_DELAY = 1.0
 """Seconds to gather engine changes before writing them to disk (one write per burst)."""
 
@@ -226,6 +229,7 @@ class Gateway(RadioListener):
         self._snapshot_lock = asyncio.Lock()
         self._latest_section: Mapping[str, Any] | None = None
         self._awaiting_wake: dict[DeviceId, DeviceConfiguration] = {}
+        self._sleeper_slots = asyncio.Semaphore(SLEEPERS_CONFIGURED_AT_ONCE)
         self.supervisor = RadioSupervisor(
             _RecoveryActions(self), health_policy or HealthPolicy(), on_event=self._health_event
         )
@@ -840,13 +844,20 @@ class Gateway(RadioListener):
         self._awaiting_wake[device_id] = config
 
     async def _configure_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
-        # Urgent (it is awake only briefly) but tried once per wake: retrying a sleeper
-        # that dozed off again would hold a frame slot for nothing, starving the others.
-        try:
-            await self.configure_device(device_id, config, Priority.USER, retry_delivery=False)
-        except RadioError as exc:
-            _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
-            self._awaiting_wake.setdefault(device_id, config)
+        # Urgent (it is awake only briefly) but tried once per wake, by a few at a time: a
+        # sleeper that dozed off again holds its frame slot until the parent drops the
+        # frame, and the awake devices must not wait behind a crowd of those.
+        if self._sleeper_slots.locked():
+            self._awaiting_wake.setdefault(device_id, config)  # the next wake, then
+            return
+        async with self._sleeper_slots:
+            try:
+                await self.configure_device(
+                    device_id, config, Priority.USER, retry_delivery=False
+                )
+            except RadioError as exc:
+                _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
+                self._awaiting_wake.setdefault(device_id, config)
 
     def description(self, device_id: DeviceId) -> DeviceDescription | None:
         """The device as last inventoried (the inventory is replaced as a whole, so the

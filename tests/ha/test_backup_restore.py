@@ -104,6 +104,19 @@ async def _store_evening_scene(
     )
 
 
+async def every_light_comes_on(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: Any, lights: dict[str, str]
+) -> None:
+    """Turn every light on from Home Assistant: each bulb comes on and shows it."""
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: list(lights.values())}, blocking=True
+    )
+    await advance(hass, freezer, 10, step=0.25)
+    devices = truth(hass, entry)["devices"]
+    assert all(devices[light]["state"]["on"] for light in lights)
+    assert all(hass.states.get(light).state == STATE_ON for light in lights.values())
+
+
 def radio_status(hass: HomeAssistant, entry: Any) -> str:
     entity_id = er.async_get(hass).async_get_entity_id(
         "sensor", DOMAIN, f"{entry.entry_id}-radio_status"
@@ -261,13 +274,7 @@ async def test_a_replaced_radio_is_restored_with_everything_intact(
     assert _entity_ids(hass, entry) == entities_before
 
     # Every light answers commands on the restored network.
-    await hass.services.async_call(
-        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: list(lights.values())}, blocking=True
-    )
-    await advance(hass, freezer, 10, step=0.25)
-    devices = truth(hass, entry)["devices"]
-    assert all(devices[light]["state"]["on"] for light in lights)
-    assert all(hass.states.get(light).state == STATE_ON for light in lights.values())
+    await every_light_comes_on(hass, freezer, entry, lights)
 
 
 async def test_an_open_coordinator_backup_restores_the_network(
@@ -289,11 +296,7 @@ async def test_an_open_coordinator_backup_restores_the_network(
     assert truth(hass, entry)["network"]["extended_pan_id"] == network
     assert radio_status(hass, entry) == "ok"
     assert light_entities(hass, entry) == lights
-    await hass.services.async_call(
-        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: list(lights.values())}, blocking=True
-    )
-    await advance(hass, freezer, 10, step=0.25)
-    assert all(truth(hass, entry)["devices"][light]["state"]["on"] for light in lights)
+    await every_light_comes_on(hass, freezer, entry, lights)
 
 
 async def test_auto_restore_brings_a_replaced_radio_back_without_asking(
@@ -317,11 +320,7 @@ async def test_auto_restore_brings_a_replaced_radio_back_without_asking(
     assert radio_status(hass, entry) == "ok"
     assert not ir.async_get(hass).async_get_issue(DOMAIN, f"restore_needed_{entry.entry_id}")
     lights = light_entities(hass, entry)
-    await hass.services.async_call(
-        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: list(lights.values())}, blocking=True
-    )
-    await advance(hass, freezer, 10, step=0.25)
-    assert all(truth(hass, entry)["devices"][light]["state"]["on"] for light in lights)
+    await every_light_comes_on(hass, freezer, entry, lights)
 
 
 async def test_auto_restore_does_not_erase_another_homes_network(
@@ -388,11 +387,7 @@ async def test_the_repair_issue_restores_onto_the_new_radio(
     assert result["description_placeholders"]["failed"] == "0"
     assert truth(hass, entry)["radio"]["identity_matches"]
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
-    await hass.services.async_call(
-        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: list(lights.values())}, blocking=True
-    )
-    await advance(hass, freezer, 10, step=0.25)
-    assert all(truth(hass, entry)["devices"][light]["state"]["on"] for light in lights)
+    await every_light_comes_on(hass, freezer, entry, lights)
 
 
 async def test_home_assistant_backups_hold_a_current_snapshot(

@@ -169,8 +169,8 @@ REFRESH_READ_TIMEOUT = 30.0
 INVENTORY_DEBOUNCE = 0.2
 """Seconds of quiet before inventory changes (joins, group members) are taken in."""
 
-# Sleepers configured at the same time (each may hold a frame slot for the parent's 7.68 s).
 SLEEPERS_CONFIGURED_AT_ONCE = 2
+"""Sleepers configured at the same time (each may hold a frame slot for the parent's 7.68 s)."""
 
 SAVE_DELAY = 1.0
 """Seconds to gather engine changes before writing them to disk (one write per burst)."""
@@ -852,9 +852,7 @@ class Gateway(RadioListener):
             return
         async with self._sleeper_slots:
             try:
-                await self.configure_device(
-                    device_id, config, Priority.USER, retry_delivery=False
-                )
+                await self.configure_device(device_id, config, Priority.USER, retry_delivery=False)
             except RadioError as exc:
                 _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
                 self._awaiting_wake.setdefault(device_id, config)

@@ -299,6 +299,37 @@ async def test_an_open_coordinator_backup_restores_the_network(
     await every_light_comes_on(hass, freezer, entry, lights)
 
 
+class _BridgeSettings:
+    """Private data of another part of the gateway (a Wi-Fi bridge's pairing list, say)."""
+
+    name = "wifi_bridge"
+
+    def __init__(self) -> None:
+        self.settings: dict[str, Any] = {"paired": ["node-1", "node-2"]}
+        self.imported: list[dict[str, Any]] = []
+
+    async def export_section(self) -> dict[str, Any]:
+        return dict(self.settings)
+
+    async def import_section(self, data: Any) -> None:
+        self.imported.append(dict(data))
+
+
+async def test_other_parts_keep_their_own_section_in_snapshots(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    section = _BridgeSettings()
+    entry.runtime_data.gateway.register_section(section)
+    await backup(hass, entry)
+    section.settings = {"paired": []}  # lost with the old hardware
+
+    await replace_radio(hass, freezer, entry)
+    await restore(hass, freezer, entry)
+
+    assert section.imported == [{"paired": ["node-1", "node-2"]}]
+
+
 async def test_auto_restore_brings_a_replaced_radio_back_without_asking(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

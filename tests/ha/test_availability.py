@@ -30,6 +30,8 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.resilient_gateway.const import DOMAIN, EVENT_RADIO_STATE
+from custom_components.resilient_gateway.core.model import SleepMode
+from custom_components.resilient_gateway.radios.zigbee.attributes import BY_ATTR
 
 from .conftest import advance, setup_virtual, virtual_entry
 from .test_virtual_gateway import light_entities, truth
@@ -231,6 +233,36 @@ async def test_a_radio_that_answers_again_is_reconnected(
         hass, freezer, lambda: all(shows(hass, entity, True) for entity in lights.values()), 20
     )
     assert all(is_on(hass, entry, device) for device in lights)
+
+
+async def test_after_an_outage_each_device_is_read_once(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Re-confirmation after a lost link costs one state read per awake device (the
+    availability pings of mains devices are those reads), not one per mechanism."""
+    entry = await setup_virtual(hass, freezer)
+    gateway = entry.runtime_data.gateway
+    # One state read: a Read Attributes request per cluster holding the device's state.
+    one_read_each = sum(
+        len({zcl.cluster_id for attr in device.attributes for zcl in BY_ATTR.get(attr, ())})
+        for device in gateway.devices.values()
+        if device.sleep_mode is not SleepMode.SLEEPY
+    )
+    lights = light_entities(hass, entry)
+    await fault(hass, entry, "radio_failure")
+    await advance(hass, freezer, 1)
+    reads_before = truth(hass, entry)["stats"]["reads"]
+    await fault(hass, entry, "radio_recovered")
+
+    await advance_until(
+        hass,
+        freezer,
+        lambda: all(state_of(hass, e).state in (STATE_ON, STATE_OFF) for e in lights.values()),
+        30,
+    )
+    await advance(hass, freezer, 30)  # and whatever else it would read
+    assert radio_status(hass, entry) == "ok"
+    assert truth(hass, entry)["stats"]["reads"] - reads_before == one_read_each
 
 
 async def test_a_health_check_without_answer_degrades_the_radio_until_it_answers(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 from enum import StrEnum
 from typing import Any, Protocol
 
-from .availability import Availability, AvailabilityPolicy, AvailabilityTracker
+from .availability import Availability, AvailabilityPolicy, AvailabilityTracker, is_pinged
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
 from .changes import ChangeEngine
 from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor
@@ -229,6 +229,7 @@ class Gateway(RadioListener):
         self._snapshot_lock = asyncio.Lock()
         self._latest_section: Mapping[str, Any] | None = None
         self._awaiting_wake: dict[DeviceId, DeviceConfiguration] = {}
+        self._state_reads: dict[DeviceId, Ticket[Any]] = {}  # whole-state reads under way
         self._sleeper_slots = asyncio.Semaphore(SLEEPERS_CONFIGURED_AT_ONCE)
         self.supervisor = RadioSupervisor(
             _RecoveryActions(self), health_policy or HealthPolicy(), on_event=self._health_event
@@ -292,11 +293,13 @@ class Gateway(RadioListener):
         self.availability.start()
         self._schedule_periodic_snapshot()
 
-    async def _radio_started(self) -> None:
-        """The radio runs (again): take its inventory in and re-confirm every device."""
+    async def _radio_started(self, *, pings_reconfirm: bool = False) -> None:
+        """The radio runs (again): take its inventory in and re-confirm every device (by
+        a state read, unless the availability tracker's pings read it anyway)."""
         self.take_inventory()
         for device in self.devices.values():
-            self.refresh_state(device.device_id)
+            if not (pings_reconfirm and is_pinged(device)):
+                self.refresh_state(device.device_id)
         self.engine.scheduler.retry_now()
 
     async def stop(self) -> None:
@@ -547,13 +550,33 @@ class Gateway(RadioListener):
         device = self.devices.get(device_id)
         if device is None or device.sleep_mode is SleepMode.SLEEPY or not device.attributes:
             return
+        if device_id in self._state_reads:
+            return  # one is under way
         ticket = self.engine.scheduler.read(
             device.device_id,
             device.attributes,
             priority=Priority.BACKGROUND,
             timeout=REFRESH_READ_TIMEOUT,
         )
+        self._reading_state(device_id, ticket)
         ticket.add_done_callback(_log_failed_refresh)
+
+    def knows_state(self, device_id: DeviceId) -> bool:
+        """Whether the device has shown its whole state since it (or the radio) was last
+        away: values are cleared then, so these came since."""
+        device = self.devices.get(device_id)
+        return device is not None and device.attributes <= self._values.get(device_id, {}).keys()
+
+    def _reading_state(self, device_id: DeviceId, ticket: Ticket[Any]) -> None:
+        """A read of the device's whole state is under way: a device that returns while
+        it is (its first answer arrives cluster by cluster) waits for it, not for another."""
+        self._state_reads[device_id] = ticket
+
+        def done(_: Ticket[Any]) -> None:
+            if self._state_reads.get(device_id) is ticket:
+                del self._state_reads[device_id]
+
+        ticket.add_done_callback(done)
 
     async def _ping(self, device_id: DeviceId) -> None:
         """Availability's question: a state read where there is state (so a returning
@@ -570,7 +593,9 @@ class Gateway(RadioListener):
 
             # Not a queued read: that one is retried after every delivery failure, so an
             # unpowered device (which acknowledges nothing) would never fail its ping.
-            await scheduler.call(read, device_id=device_id, retry_delivery=False)
+            ticket = scheduler.call(read, device_id=device_id, retry_delivery=False)
+            self._reading_state(device_id, ticket)
+            await ticket
         else:
             await scheduler.call(
                 lambda: self.radio.ping(device_id), device_id=device_id, retry_delivery=False
@@ -591,20 +616,22 @@ class Gateway(RadioListener):
             # Asleep again before a read could reach it; it reports what it shows, and the
             # engine sends it what it must change when it next wakes.
             return
-        if device.attributes <= self._values.get(device_id, {}).keys():
-            # What brought it back was its whole state (a re-confirmation read): values
-            # are cleared when a device or the radio goes away, so these are fresh.
+
+        def reassert(done: Ticket[Any]) -> None:
+            if done.cancelled() or done.exception() is not None or self._engine is None:
+                return
+            self._engine.reassert(device_id, self.values(device_id))
+
+        if (under_way := self._state_reads.get(device_id)) is not None:
+            under_way.add_done_callback(reassert)  # (its answer is what brought it back)
+            return
+        if self.knows_state(device_id):
             self.engine.reassert(device_id, self.values(device_id))
             return
         ticket = self.engine.scheduler.read(
             device_id, device.attributes, priority=Priority.REPAIR, timeout=REFRESH_READ_TIMEOUT
         )
-
-        def reassert(done: Ticket[dict[Attr, Any]]) -> None:
-            if done.cancelled() or done.exception() is not None or self._engine is None:
-                return
-            self._engine.reassert(device_id, self.values(device_id))
-
+        self._reading_state(device_id, ticket)
         ticket.add_done_callback(reassert)
 
     # -- health (the supervisor's ladder acts through these) --------------------------
@@ -619,9 +646,12 @@ class Gateway(RadioListener):
         if event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
             # Back from an outage: whatever happened meanwhile, every device is proven
             # again, and one that drifted from its desired state gets it re-applied.
-            if self.current_status is RunStatus.RUNNING:
+            running = self.current_status is RunStatus.RUNNING
+            if running:
+                # Re-confirms every device if it was paused (the link was lost); if not,
+                # the link stayed up and nothing shown was lost.
                 self.availability.resume()
-            self._spawn(self._radio_started())
+            self._spawn(self._radio_started(pings_reconfirm=running))
         elif event.status in (RadioStatus.RECOVERING, RadioStatus.FAILED):
             # A ping now would fail for the radio's sake, not the device's.
             self.availability.pause()
@@ -675,7 +705,7 @@ class Gateway(RadioListener):
             self.current_status = RunStatus.RUNNING
             self._run_status_changed()
             self._resume_supervision()
-            await self._radio_started()
+            await self._radio_started(pings_reconfirm=True)
 
     def _run_status_changed(self) -> None:
         for listener in tuple(self._listeners):

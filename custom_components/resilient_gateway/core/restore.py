@@ -182,7 +182,8 @@ class RestoreRun:
                 error = await self._configure(device_id, config)
                 if error is None:
                     self.report.devices[device_id] = DeviceRestoreStatus.RESTORED
-                    gateway.refresh_state(device_id)
+                    if not gateway.knows_state(device_id):
+                        gateway.refresh_state(device_id)
                 else:
                     self.report.devices[device_id] = DeviceRestoreStatus.FAILED
                     self.report.errors[device_id] = error

@@ -175,6 +175,12 @@ class FakeRadio:
         finally:
             self.in_flight -= 1
 
+    def frames_to_send(self, values: AttributeValues) -> int:
+        return 1  # one frame carries every attribute here
+
+    def frames_to_read(self, attributes: Collection[Attr]) -> int:
+        return 1
+
     async def send_group(
         self, group_id: int, values: AttributeValues, *, transition: float | None = None
     ) -> None:

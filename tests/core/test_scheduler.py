@@ -324,6 +324,33 @@ def test_an_operation_of_several_frames_spends_a_token_per_frame() -> None:
     assert per_second * 5 <= 25
 
 
+def test_reads_and_sends_are_charged_the_frames_the_radio_needs_for_them() -> None:
+    """A radio that reads a colour light's state in three requests (one per cluster) gets
+    a third as many such reads per second as single-frame ones."""
+    budget = RadioBudget(unicasts_per_s=6.0, max_in_flight=8)
+    radio = _radio(10, budget=budget)
+    radio.frames_to_read = len  # type: ignore[method-assign]  # one frame per attribute
+    radio.frames_to_send = len  # type: ignore[method-assign]
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        reads = [
+            scheduler.read(f"light-{i}", [Attr.ON, Attr.BRIGHTNESS, Attr.COLOR_TEMP])
+            for i in range(5)
+        ]
+        sends = [
+            scheduler.send(f"light-{i}", {Attr.ON: True, Attr.BRIGHTNESS: 9}) for i in range(5, 10)
+        ]
+        await asyncio.gather(*reads, *sends)
+        await scheduler.stop()
+
+    run_virtual(main())
+    starts = _starts(radio.sent("read")) + _starts(radio.sent("send"))
+    frames = 5 * 3 + 5 * 2
+    # 25 frames at 6 per second: about 4 s, not the 10 operations' 1.7 s.
+    assert max(starts) - min(starts) >= (frames - 3) / 6 - EPSILON
+
+
 def test_an_operation_sends_at_least_one_frame() -> None:
     async def main() -> None:
         scheduler = SendScheduler(_radio(0), rng=random.Random(1))

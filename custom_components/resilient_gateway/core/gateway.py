@@ -593,7 +593,12 @@ class Gateway(RadioListener):
 
             # Not a queued read: that one is retried after every delivery failure, so an
             # unpowered device (which acknowledges nothing) would never fail its ping.
-            ticket = scheduler.call(read, device_id=device_id, retry_delivery=False)
+            ticket = scheduler.call(
+                read,
+                device_id=device_id,
+                retry_delivery=False,
+                frames=self.radio.frames_to_read(attributes),
+            )
             self._reading_state(device_id, ticket)
             await ticket
         else:

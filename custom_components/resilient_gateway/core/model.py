@@ -180,6 +180,13 @@ class Radio(Protocol):
     ) -> None:
         """One groupcast that sets ``values`` on every member of a radio group."""
 
+    def frames_to_send(self, values: AttributeValues) -> int:
+        """The frames one ``send`` or ``send_group`` of ``values`` puts on air (a radio
+        may need one per cluster: on and level in one, colour in another)."""
+
+    def frames_to_read(self, attributes: Collection[Attr]) -> int:
+        """The frames one ``read`` of ``attributes`` puts on air."""
+
     async def recall_scene(self, group_id: int, scene_id: int) -> None:
         """One groupcast recalling a scene stored on the members."""
 

@@ -537,7 +537,7 @@ class SendScheduler:
             if best is None:
                 break
             wake_at = None
-            self._buckets[best.airtime].take(now, best.frames)
+            self._buckets[best.airtime].take(now, self._frames(best))
             self._launch(best)
         if len(self._tasks) >= budget.max_in_flight:
             wake_at = None  # a finishing operation pumps again
@@ -545,6 +545,14 @@ class SendScheduler:
             first = self._delayed[0][0]
             wake_at = first if wake_at is None else min(wake_at, first)
         self._set_timer(wake_at)
+
+    def _frames(self, entry: _Entry) -> int:
+        """What ``entry`` puts on air now (a queued send or read may have grown)."""
+        if entry.is_read:
+            return max(1, self._radio.frames_to_read(entry.attributes))
+        if entry.values:
+            return max(1, self._radio.frames_to_send(entry.values))
+        return entry.frames
 
     def _set_timer(self, when: float | None) -> None:
         if self._timer is not None:

@@ -417,12 +417,15 @@ class ZigbeeRadio:
         for cluster_id, call in zcl_calls(values, transition):
             await _translate_errors(call(endpoint[cluster_id]))
 
+    def frames_to_send(self, values: AttributeValues) -> int:
+        return max(1, len(zcl_calls(values, None)))
+
+    def frames_to_read(self, attributes: Collection[Attr]) -> int:
+        return max(1, len(_by_cluster(attributes)))
+
     async def read(self, device_id: DeviceId, attributes: Collection[Attr]) -> dict[Attr, Any]:
         device = self._device(device_id)
-        by_cluster: dict[int, list[int | str | foundation.ZCLAttributeDef]] = {}
-        for attr in attributes:
-            for zcl in BY_ATTR.get(attr, ()):
-                by_cluster.setdefault(zcl.cluster_id, []).append(zcl.name)
+        by_cluster = _by_cluster(attributes)
         values: dict[Attr, Any] = {}
         for cluster_id, names in by_cluster.items():
             cluster = _find_cluster(device, cluster_id)
@@ -623,6 +626,17 @@ def _app_clusters(device: Device) -> Iterator[Cluster]:
         if endpoint_id in APP_ENDPOINTS_EXCLUDED:
             continue
         yield from endpoint.in_clusters.values()
+
+
+def _by_cluster(
+    attributes: Collection[Attr],
+) -> dict[int, list[int | str | foundation.ZCLAttributeDef]]:
+    """The attribute names to read per cluster: one Read Attributes request each."""
+    by_cluster: dict[int, list[int | str | foundation.ZCLAttributeDef]] = {}
+    for attr in attributes:
+        for zcl in BY_ATTR.get(attr, ()):
+            by_cluster.setdefault(zcl.cluster_id, []).append(zcl.name)
+    return by_cluster
 
 
 def _reporting_clusters(device: Device) -> Iterator[tuple[Cluster, dict[Any, ReportingConfig]]]:

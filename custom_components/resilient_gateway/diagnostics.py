@@ -8,6 +8,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .coordinator import ResilientGatewayConfigEntry
+from .core.snapshot import SnapshotInfo
 
 # Network keys and link keys would let anyone join or sniff the Zigbee network.
 TO_REDACT = {
@@ -39,6 +40,7 @@ async def async_get_config_entry_diagnostics(
                 "sleep_mode": device.sleep_mode,
                 "power_source": device.power_source,
                 "attributes": sorted(device.attributes),
+                "availability": gateway.device_availability(device_id),
                 "values": {str(attr): value for attr, value in gateway.values(device_id).items()},
             }
             for device_id, device in gateway.devices.items()
@@ -47,7 +49,28 @@ async def async_get_config_entry_diagnostics(
             str(group.group_id): {"name": group.name, "members": list(group.members)}
             for group in gateway.groups.values()
         },
+        "health": {
+            "radio_status": gateway.radio_status,
+            "needs_restore": gateway.needs_restore,
+            "current_status": gateway.current_status,
+            "target_status": gateway.target_status,
+        },
+        "last_snapshot": _snapshot(coordinator.last_snapshot),
     }
     if coordinator.air is not None:
         data["virtual_network"] = coordinator.air.ground_truth()
     return async_redact_data(data, TO_REDACT)
+
+
+def _snapshot(info: SnapshotInfo | None) -> dict[str, Any] | None:
+    """The newest snapshot as a listing shows it (its summary holds no secret)."""
+    if info is None:
+        return None
+    return {
+        "file": info.path.name,
+        "created_at": info.created_at.isoformat(),
+        "device_count": info.device_count,
+        "size": info.size,
+        "encrypted": info.encrypted,
+        "summary": dict(info.summary),
+    }

@@ -85,6 +85,9 @@ async def test_diagnostics_hold_the_ground_truth_and_no_key(
 ) -> None:
     entry = await setup_virtual(hass, freezer)
     network_key = str(entry.runtime_data.gateway.radio.app.state.network_info.network_key.key)
+    await hass.services.async_call(
+        DOMAIN, "backup", {"config_entry_id": entry.entry_id}, blocking=True
+    )
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
 
     virtual = diagnostics["virtual_network"]
@@ -104,6 +107,15 @@ async def test_diagnostics_hold_the_ground_truth_and_no_key(
     )
     assert 1 in light["groups"]
     assert diagnostics["radio"]["network"]["channel"] in range(11, 27)
+    assert diagnostics["health"] == {
+        "radio_status": "ok",
+        "needs_restore": False,
+        "current_status": "running",
+        "target_status": "running",
+    }
+    assert {d["availability"] for d in diagnostics["devices"].values()} <= {"online", "unknown"}
+    snapshot = diagnostics["last_snapshot"]
+    assert snapshot["device_count"] == len(virtual["devices"]) and not snapshot["encrypted"]
 
     dumped = json.dumps(diagnostics).lower()
     assert network_key.replace(":", "").lower() not in dumped.replace(":", "")

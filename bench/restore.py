@@ -65,9 +65,8 @@ budget"; ``peak/s`` is the largest number of frames handed to the radio in any o
 of the window (zigpy's requests, the radio's own retransmissions not counted), which the
 budget says should not exceed 20.
 
-zigpy's database works in aiosqlite's own thread, which the virtual-time loop does not wait
-for; the benchmark holds the simulated clock while the loop awaits a database operation,
-closing included (as ``tests/radios/harness.py`` and ``tests/ha/conftest.py`` do for theirs),
+zigpy's database works in aiosqlite's own thread, which the virtual-time loop cannot see;
+the benchmark runs inside ``clock_waits_for_database`` (``radios/virtual/database_clock.py``),
 so database work takes no simulated time and does not let timers fire early. Without that,
 closing zigpy's database alone would let about a simulated minute pass in phase 1.
 """
@@ -76,7 +75,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import logging
 import random
@@ -84,13 +82,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiosqlite.core
 import zigpy.types as t
 from zigpy.zcl.clusters.general import Groups, OnOff, Scenes
 
@@ -120,12 +116,14 @@ from custom_components.resilient_gateway.core.restore import (
 from custom_components.resilient_gateway.core.scenes import GatewayScene
 from custom_components.resilient_gateway.core.scheduler import Priority
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
-from custom_components.resilient_gateway.core.virtual_time import VirtualTimeEventLoop
 from custom_components.resilient_gateway.radios.virtual import (
     ALL_LIGHTS_GROUP_ID,
     VirtualAir,
     VirtualControllerApplication,
     VirtualNetworkSpec,
+)
+from custom_components.resilient_gateway.radios.virtual.database_clock import (
+    clock_waits_for_database,
 )
 from custom_components.resilient_gateway.radios.virtual.delivery import DeliveryMode
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
@@ -243,36 +241,6 @@ class Result:
 
 
 # ---- instrumentation --------------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_holds_the_clock() -> Iterator[None]:
-    """While the loop awaits zigpy's database (aiosqlite's thread), simulated time stands
-    still, as it does for executor jobs (``VirtualTimeEventLoop``)."""
-    connection = aiosqlite.core.Connection
-    originals = {name: vars(connection)[name] for name in ("_execute", "_connect", "close")}
-
-    def held(operation: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        @functools.wraps(operation)
-        async def run_held(*args: Any, **kwargs: Any) -> Any:
-            loop = asyncio.get_running_loop()
-            if not isinstance(loop, VirtualTimeEventLoop):
-                return await operation(*args, **kwargs)
-            loop.executor_jobs += 1
-            try:
-                return await operation(*args, **kwargs)
-            finally:
-                loop.executor_jobs -= 1
-
-        return run_held
-
-    for name, operation in originals.items():
-        setattr(connection, name, held(operation))
-    try:
-        yield
-    finally:
-        for name, operation in originals.items():
-            setattr(connection, name, operation)
 
 
 class _TimedGateway(Gateway):
@@ -861,7 +829,7 @@ def table(settings: Settings, results: Sequence[Result], budget: RadioBudget) ->
 
 async def measure_all(settings: Settings, folder: Path) -> list[Result]:
     results = []
-    with sqlite_holds_the_clock():
+    with clock_waits_for_database():
         for devices in settings.devices:
             results.append(await measure(settings, devices, folder / f"devices-{devices}"))
     return results

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
 import zigpy.device
 import zigpy.endpoint
 
-from custom_components.resilient_gateway.core.virtual_time import VirtualTimeEventLoop
 from custom_components.resilient_gateway.radios.virtual import (
     PRIMARY,
     DeviceKind,
@@ -40,34 +39,13 @@ def app_config(
     }
 
 
-@contextlib.contextmanager
-def clock_held() -> Iterator[None]:
-    """Simulated time stands still inside (on the virtual-time loop; real time elsewhere).
-
-    zigpy's database works in aiosqlite's own thread, which the virtual clock does not wait
-    for (it waits for executor jobs only): while an app awaits its database, the loop would
-    jump through simulated days, running the air's timers (drift, reports and their
-    retries) all the while and starving that thread of the GIL.
-    """
-    loop = asyncio.get_running_loop()
-    if not isinstance(loop, VirtualTimeEventLoop):
-        yield
-        return
-    loop.executor_jobs += 1
-    try:
-        yield
-    finally:
-        loop.executor_jobs -= 1
-
-
 async def loaded_app(
     air: VirtualAir, database: Path | None = None, *, slot: RadioSlot = PRIMARY, **config: Any
 ) -> VirtualControllerApplication:
     """An app on the radio in ``slot`` with zigpy's database loaded, not connected yet."""
-    with clock_held():
-        app = await VirtualControllerApplication.new(
-            config=app_config(air, database, slot, **config), auto_form=False, start_radio=False
-        )
+    app = await VirtualControllerApplication.new(
+        config=app_config(air, database, slot, **config), auto_form=False, start_radio=False
+    )
     return cast(VirtualControllerApplication, app)
 
 
@@ -98,13 +76,11 @@ _SHUT_DOWN: weakref.WeakSet[VirtualControllerApplication] = weakref.WeakSet()
 
 
 async def shut_down(app: VirtualControllerApplication) -> None:
-    """Shut ``app`` down unless this did already (zigpy's database closes once), the clock
-    held while zigpy saves its database."""
+    """Shut ``app`` down unless this did already (zigpy's database closes once)."""
     if app in _SHUT_DOWN:
         return
     _SHUT_DOWN.add(app)
-    with clock_held():
-        await app.shutdown()
+    await app.shutdown()
 
 
 @contextlib.asynccontextmanager

@@ -473,6 +473,8 @@ class GatewayCoordinator(GatewayListener):
             {str(k): v for k, v in result.desired.items()},
             {str(k): v for k, v in result.actual.items()},
         )
+        if not self.gateway.radio_up:
+            return  # the radio's fault, not the device's: the radio's status tells it
         if not self.gateway.heard_within(result.device_id, result.elapsed):
             # Silent for the whole change: unplugged, out of range or dead. A human must look.
             ir.async_create_issue(

@@ -174,6 +174,10 @@ async def test_a_failed_radio_climbs_the_ladder_and_comes_back(
     issue_id = f"radio_failed_{entry.entry_id}"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
     assert state_of(hass, light).state == STATE_UNKNOWN  # not falsely on (or off)
+    # The command outlives its deadline, but the radio is to blame, not the light.
+    await advance(hass, freezer, 200, step=1)
+    assert state_of(hass, light).attributes["sync"] == "failed"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"unresponsive_{ieee}") is None
     assert is_on(hass, entry, ieee) is not wanted
 
     # The stick answers again: the next slow retry (every 5 minutes) brings it back.

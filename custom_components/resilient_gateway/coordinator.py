@@ -238,7 +238,7 @@ class GatewayCoordinator(GatewayListener):
         """Write everything that lives in memory to disk and take a fresh snapshot
         (before a Home Assistant backup, so the backup holds a current one)."""
         await self.gateway.flush()
-        if self.gateway.radio_up and not self.gateway.needs_restore:
+        if self.gateway.runs_its_network:
             await self.gateway.take_snapshot()
         if self.air is not None:
             await self.air.save()

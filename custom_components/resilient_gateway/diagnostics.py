@@ -8,7 +8,6 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .coordinator import ResilientGatewayConfigEntry
-from .core.snapshot import SnapshotInfo
 
 # Network keys and link keys would let anyone join or sniff the Zigbee network.
 TO_REDACT = {
@@ -55,22 +54,12 @@ async def async_get_config_entry_diagnostics(
             "current_status": gateway.current_status,
             "target_status": gateway.target_status,
         },
-        "last_snapshot": _snapshot(coordinator.last_snapshot),
+        "last_snapshot": (
+            None
+            if (info := coordinator.last_snapshot) is None
+            else {**info.as_dict(), "summary": dict(info.summary)}  # (nothing secret)
+        ),
     }
     if coordinator.air is not None:
         data["virtual_network"] = coordinator.air.ground_truth()
     return async_redact_data(data, TO_REDACT)
-
-
-def _snapshot(info: SnapshotInfo | None) -> dict[str, Any] | None:
-    """The newest snapshot as a listing shows it (its summary holds no secret)."""
-    if info is None:
-        return None
-    return {
-        "file": info.path.name,
-        "created_at": info.created_at.isoformat(),
-        "device_count": info.device_count,
-        "size": info.size,
-        "encrypted": info.encrypted,
-        "summary": dict(info.summary),
-    }

@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from .const import LOGGER
 from .coordinator import ISSUE_RESTORE_NEEDED, GatewayCoordinator
 from .core.model import RadioError
+from .core.restore import DeviceRestoreStatus
 from .core.snapshot import SnapshotError
 
 
@@ -53,13 +54,10 @@ class RestoreGatewayFlow(RepairsFlow):
         except RadioError as exc:
             LOGGER.warning("Restore of %s failed: %s", coordinator.entry.title, exc)
             return self.async_abort(reason="restore_failed")
-        summary = report.as_dict()
         return self.async_create_entry(
             data={},
             description_placeholders={
-                "restored": str(len(summary["restored"])),
-                "pending": str(len(summary["pending"])),
-                "failed": str(len(summary["failed"])),
+                str(status): str(len(report.ids(status))) for status in DeviceRestoreStatus
             },
         )
 

@@ -36,7 +36,7 @@ from .coordinator import GatewayCoordinator
 from .core.change_results import ChangeResult, ChangeStatus, GroupResult
 from .core.model import Attr, ForeignNetworkError, RadioError
 from .core.restore import SnapshotMismatch
-from .core.snapshot import SnapshotError, SnapshotInfo
+from .core.snapshot import SnapshotError
 from .core.storage import write_json_atomic
 from .light import light_values
 
@@ -316,18 +316,8 @@ async def _async_simulate_fault(call: ServiceCall) -> None:
 # -- backup, restore, export ---------------------------------------------------------
 
 
-def _snapshot_response(info: SnapshotInfo) -> dict[str, Any]:
-    return {
-        "path": str(info.path),
-        "created_at": info.created_at.isoformat(),
-        "device_count": info.device_count,
-        "size": info.size,
-        "encrypted": info.encrypted,
-    }
-
-
 def _radio_running(coordinator: GatewayCoordinator) -> None:
-    if not coordinator.gateway.radio_up or coordinator.gateway.needs_restore:
+    if not coordinator.gateway.runs_its_network:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="radio_not_running",
@@ -340,14 +330,14 @@ async def _async_backup(call: ServiceCall) -> ServiceResponse:
     coordinator = _coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
     _radio_running(coordinator)
     info = await coordinator.gateway.take_snapshot(password=call.data.get(ATTR_PASSWORD))
-    return _snapshot_response(info) if call.return_response else None
+    return info.as_dict() if call.return_response else None
 
 
 async def _async_list_snapshots(call: ServiceCall) -> ServiceResponse:
     coordinator = _coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
     snapshots = coordinator.gateway.snapshots
     infos = await snapshots.async_list() if snapshots is not None else []
-    return {"snapshots": [_snapshot_response(info) for info in infos]}
+    return {"snapshots": [info.as_dict() for info in infos]}
 
 
 def _allowed_path(hass: HomeAssistant, raw: str) -> Path:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Generator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite.core
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
@@ -17,6 +15,9 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.resilient_gateway.const import DOMAIN
+from custom_components.resilient_gateway.radios.virtual.database_clock import (
+    database_work_counted,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -76,28 +77,10 @@ THREAD_WORK_KEY = "resilient_gateway_tests_thread_work"
 
 
 @pytest.fixture(autouse=True)
-def thread_work(hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch) -> ThreadWork:
+def thread_work(hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch) -> Generator[ThreadWork]:
     """Count zigpy's database operations and executor jobs while they run."""
     work = ThreadWork()
     hass.data[THREAD_WORK_KEY] = work
-
-    def counted[**P, T](
-        operation: Callable[P, Awaitable[T]],
-    ) -> Callable[P, Awaitable[T]]:
-        @functools.wraps(operation)
-        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-            work.begin()
-            try:
-                return await operation(*args, **kwargs)
-            finally:
-                work.end()
-
-        return run
-
-    connection = aiosqlite.core.Connection
-    monkeypatch.setattr(connection, "_execute", counted(connection._execute))
-    monkeypatch.setattr(connection, "_connect", counted(connection._connect))
-    monkeypatch.setattr(connection, "close", counted(connection.close))
     run_in_executor = hass.loop.run_in_executor
 
     def counted_executor_job(*args: Any) -> asyncio.Future[Any]:
@@ -107,7 +90,8 @@ def thread_work(hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch) -> ThreadW
         return future
 
     monkeypatch.setattr(hass.loop, "run_in_executor", counted_executor_job)
-    return work
+    with database_work_counted(work.begin, work.end):
+        yield work
 
 
 VIRTUAL_DATA: dict[str, Any] = {

@@ -240,7 +240,6 @@ class Gateway(RadioListener):
             on_change=self._availability_changed,
             on_returned=self._device_returned,
         )
-        self.needs_restore = False
         self._stopping = False
         self._supervising = False
         self.target_status = RunStatus.RUNNING
@@ -279,7 +278,6 @@ class Gateway(RadioListener):
             await self.radio.start(form_new_network=form_new_network)
         except RadioIdentityError as exc:
             _LOGGER.warning("%s: %s; restore a snapshot onto it", self.name, exc)
-            self.needs_restore = True
             self.supervisor.mark_needs_restore(str(exc))
             return
         await self._radio_started()
@@ -465,14 +463,13 @@ class Gateway(RadioListener):
         heard = self._last_heard.get(device_id)
         return heard is not None and heard >= asyncio.get_running_loop().time() - seconds
 
-    def _heard(self, device_id: DeviceId) -> None:
+    def _heard(self, device_id: DeviceId, *, announced: bool = False) -> None:
         self._last_heard[device_id] = asyncio.get_running_loop().time()
-        self.availability.heard(device_id)
-
-    def _heard_announcing(self, device_id: DeviceId) -> None:
         # (An announce is a return by itself: availability.heard would report it twice.)
-        self._last_heard[device_id] = asyncio.get_running_loop().time()
-        self.availability.announced(device_id)
+        if announced:
+            self.availability.announced(device_id)
+        else:
+            self.availability.heard(device_id)
 
     def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
         self._heard(device_id)
@@ -492,7 +489,7 @@ class Gateway(RadioListener):
 
     def device_announced(self, device_id: DeviceId) -> None:
         _LOGGER.debug("Device %s announced itself", device_id)
-        self._heard_announcing(device_id)
+        self._heard(device_id, announced=True)
         if self._engine is not None:
             self._engine.device_announced(device_id)
 
@@ -512,7 +509,9 @@ class Gateway(RadioListener):
         """Describe the radio's devices and groups now and tell the listeners if that
         changed anything (a join, a leave, a new group member: worth a snapshot)."""
         before = (set(self.devices), self.groups)
-        self._refresh_inventory()
+        # Replaced as a whole, never updated in place: see ``description``.
+        self.devices = {device.device_id: device for device in self.radio.devices()}
+        self.groups = {group.group_id: group for group in self.radio.groups()}
         self.availability.track(self.devices.values())
         if (set(self.devices), self.groups) != before:
             self._snapshot_soon()
@@ -645,9 +644,17 @@ class Gateway(RadioListener):
     def radio_status(self) -> RadioStatus:
         return self.supervisor.status
 
+    @property
+    def needs_restore(self) -> bool:
+        """The radio does not hold this gateway's network (blank or another one)."""
+        return self.supervisor.needs_restore
+
+    @property
+    def runs_its_network(self) -> bool:
+        """The radio is up and holds this gateway's network (snapshots make sense)."""
+        return self.radio_up and not self.needs_restore
+
     def _health_event(self, event: HealthEvent) -> None:
-        if event.needs_restore:
-            self.needs_restore = True
         if event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
             # Back from an outage: whatever happened meanwhile, every device is proven
             # again, and one that drifted from its desired state gets it re-applied.
@@ -777,7 +784,7 @@ class Gateway(RadioListener):
 
     def _automatic_snapshot(self) -> None:
         self._snapshot_timer = None
-        if self.radio_up and not self.needs_restore:
+        if self.runs_its_network:
             self._spawn(self.take_snapshot())
 
     def _schedule_periodic_snapshot(self) -> None:
@@ -823,7 +830,6 @@ class Gateway(RadioListener):
                 self._resume_supervision()
             raise
         await self.radio.start()
-        self.needs_restore = False
         self.supervisor.reset()
         self._resume_supervision()
         if not self._supervising:
@@ -896,10 +902,6 @@ class Gateway(RadioListener):
         """The device as last inventoried (the inventory is replaced as a whole, so the
         engine looks it up here, never in a dict it kept)."""
         return self.devices.get(device_id)
-
-    def _refresh_inventory(self) -> None:
-        self.devices = {device.device_id: device for device in self.radio.devices()}
-        self.groups = {group.group_id: group for group in self.radio.groups()}
 
 
 class _RecoveryActions:

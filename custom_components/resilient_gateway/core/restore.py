@@ -29,8 +29,6 @@ _LOGGER = logging.getLogger(__name__)
 
 CONFIGURE_ATTEMPTS: Final = 3
 CONFIGURE_RETRY_DELAY: Final = 5.0
-CONFIGURE_TIMEOUT: Final = 60.0
-"""Seconds one device's configuration may take on air before the attempt counts as lost."""
 
 
 class RestorePhase(StrEnum):

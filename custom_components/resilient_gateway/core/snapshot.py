@@ -156,6 +156,16 @@ class SnapshotInfo:
     encrypted: bool
     summary: Mapping[str, Any]
 
+    def as_dict(self) -> dict[str, Any]:
+        """As a listing shows it (JSON-ready; nothing secret)."""
+        return {
+            "path": str(self.path),
+            "created_at": self.created_at.isoformat(),
+            "device_count": self.device_count,
+            "size": self.size,
+            "encrypted": self.encrypted,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:

@@ -24,30 +24,48 @@ from ...core.virtual_time import VirtualTimeEventLoop
 _OPERATIONS = ("_execute", "_connect", "close")
 
 
-def _counted(operation: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    @functools.wraps(operation)
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        if not isinstance(loop, VirtualTimeEventLoop):
-            return await operation(*args, **kwargs)
-        loop.executor_jobs += 1
-        try:
-            return await operation(*args, **kwargs)
-        finally:
-            loop.executor_jobs -= 1
-
-    return run
-
-
 @contextlib.contextmanager
-def clock_waits_for_database() -> Iterator[None]:
-    """Inside, the virtual clock stands still while zigpy's database works."""
+def database_work_counted(begin: Callable[[], None], end: Callable[[], None]) -> Iterator[None]:
+    """Inside, ``begin()`` and ``end()`` (called on the awaiting loop) bracket every
+    operation zigpy's database waits for."""
+
+    def counted(operation: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(operation)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            begin()
+            try:
+                return await operation(*args, **kwargs)
+            finally:
+                end()
+
+        return run
+
     connection = aiosqlite.core.Connection
     originals = {name: vars(connection)[name] for name in _OPERATIONS}
     for name, operation in originals.items():
-        setattr(connection, name, _counted(operation))
+        setattr(connection, name, counted(operation))
     try:
         yield
     finally:
         for name, operation in originals.items():
             setattr(connection, name, operation)
+
+
+def _virtual_loop() -> VirtualTimeEventLoop | None:
+    loop = asyncio.get_running_loop()
+    return loop if isinstance(loop, VirtualTimeEventLoop) else None
+
+
+def _hold_clock() -> None:
+    if (loop := _virtual_loop()) is not None:
+        loop.executor_jobs += 1
+
+
+def _release_clock() -> None:
+    if (loop := _virtual_loop()) is not None:
+        loop.executor_jobs -= 1
+
+
+def clock_waits_for_database() -> contextlib.AbstractContextManager[None]:
+    """Inside, the virtual clock stands still while zigpy's database works."""
+    return database_work_counted(_hold_clock, _release_clock)

@@ -115,20 +115,25 @@ CHANGE_SENSORS: tuple[ChangesSensorDescription, ...] = (
 )
 
 
-class GatewayChangesSensor(SensorEntity):
-    """How many commands the gateway is still following, or saw fail (on the gateway)."""
+class _GatewaySensor(SensorEntity):
+    """A sensor of the gateway itself (on the gateway's device, one per description)."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
-    entity_description: ChangesSensorDescription
 
     def __init__(
-        self, coordinator: GatewayCoordinator, description: ChangesSensorDescription
+        self, coordinator: GatewayCoordinator, description: SensorEntityDescription
     ) -> None:
         self.coordinator = coordinator
         self.entity_description = description
         self._attr_unique_id = f"{coordinator.entry.entry_id}-{description.key}"
         self._attr_device_info = coordinator.gateway_device_info
+
+
+class GatewayChangesSensor(_GatewaySensor):
+    """How many commands the gateway is still following, or saw fail (on the gateway)."""
+
+    entity_description: ChangesSensorDescription
 
     @property
     def native_value(self) -> int:
@@ -220,20 +225,10 @@ STATUS_SENSORS: tuple[StatusSensorDescription, ...] = (
 )
 
 
-class GatewayStatusSensor(SensorEntity):
+class GatewayStatusSensor(_GatewaySensor):
     """The gateway's radio health, run status, last snapshot and restore progress."""
 
-    _attr_has_entity_name = True
-    _attr_should_poll = False
     entity_description: StatusSensorDescription
-
-    def __init__(
-        self, coordinator: GatewayCoordinator, description: StatusSensorDescription
-    ) -> None:
-        self.coordinator = coordinator
-        self.entity_description = description
-        self._attr_unique_id = f"{coordinator.entry.entry_id}-{description.key}"
-        self._attr_device_info = coordinator.gateway_device_info
 
     @property
     def native_value(self) -> Any:

@@ -11,6 +11,8 @@ from typing import Any, cast
 
 import zigpy.device
 import zigpy.endpoint
+import zigpy.types as t
+from zigpy.zcl import foundation
 
 from custom_components.resilient_gateway.radios.virtual import (
     PRIMARY,
@@ -20,6 +22,7 @@ from custom_components.resilient_gateway.radios.virtual import (
     VirtualControllerApplication,
     VirtualNetworkSpec,
     network_path,
+    ztypes,
 )
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 from custom_components.resilient_gateway.radios.virtual.transport import PAIRING_TIME
@@ -136,3 +139,21 @@ def truth(air: VirtualAir, device: SimDevice) -> dict[str, Any]:
 async def sleep(seconds: float) -> None:
     """Let simulated time pass (instant on the virtual-time loop)."""
     await asyncio.sleep(seconds)
+
+
+def on_command(device: SimDevice, tsn: int, *, default_response: bool = True) -> t.ZigbeePacket:
+    """An On command to ``device`` as zigpy would hand it to the radio (without a default
+    response: only the air acknowledges it)."""
+    header = foundation.ZCLHeader.cluster(tsn=tsn, command_id=0x01)
+    if not default_response:
+        header.frame_control = header.frame_control.replace(disable_default_response=1)
+    return ztypes.packet(
+        src=ztypes.nwk_address(0x0000),
+        src_ep=1,
+        dst=ztypes.nwk_address(device.nwk),
+        dst_ep=1,
+        tsn=tsn,
+        profile_id=0x0104,
+        cluster_id=0x0006,
+        data=header.serialize(),
+    )

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import zigpy.exceptions
 import zigpy.types as t
-from zigpy.zcl import foundation
 from zigpy.zcl.clusters import general
 
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
@@ -20,12 +19,11 @@ from custom_components.resilient_gateway.radios.virtual import (
     DeviceKind,
     VirtualAir,
     VirtualNetworkSpec,
-    ztypes,
 )
 from custom_components.resilient_gateway.radios.virtual.delivery import DeliveryMode
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 
-from .harness import running, sim, sims, sleep, state, zigpy_endpoint
+from .harness import on_command, running, sim, sims, sleep, state, zigpy_endpoint
 
 LOST, ARRIVES = True, False
 
@@ -36,22 +34,6 @@ def _script(air: VirtualAir, outcomes: list[bool]) -> Iterator[bool]:
     remaining = iter(outcomes)
     air.transport._lost = lambda _device: next(remaining, ARRIVES)  # type: ignore[method-assign]
     return remaining
-
-
-def _quiet_on(device: SimDevice, tsn: int) -> t.ZigbeePacket:
-    """An On command that asks for no ZCL answer (only the air acknowledges it)."""
-    header = foundation.ZCLHeader.cluster(tsn=tsn, command_id=0x01)
-    header.frame_control = header.frame_control.replace(disable_default_response=1)
-    return ztypes.packet(
-        src=ztypes.nwk_address(0x0000),
-        src_ep=1,
-        dst=ztypes.nwk_address(device.nwk),
-        dst_ep=1,
-        tsn=tsn,
-        profile_id=0x0104,
-        cluster_id=0x0006,
-        data=header.serialize(),
-    )
 
 
 def _count_receives(device: SimDevice) -> list[Any]:
@@ -83,7 +65,7 @@ def test_a_unicast_whose_acknowledgements_are_lost_fails_after_its_last_attempt(
             _script(air, [ARRIVES, LOST] * air.spec.unicast_attempts)
             start = loop.time()
             with pytest.raises(zigpy.exceptions.DeliveryError, match="no acknowledgement"):
-                await app.send_packet(_quiet_on(light, 7))
+                await app.send_packet(on_command(light, 7, default_response=False))
             # Each copy waited the round trip plus ack_timeout for its acknowledgement.
             assert loop.time() - start == pytest.approx(4 * air.spec.ack_timeout)
             # The device got every copy, took the first and dropped the duplicates.
@@ -105,7 +87,7 @@ def test_a_unicast_lost_twice_is_acknowledged_on_its_third_copy() -> None:
             air.reset_stats()
             _script(air, [LOST, LOST, ARRIVES, ARRIVES])
             start = loop.time()
-            await app.send_packet(_quiet_on(light, 8))
+            await app.send_packet(on_command(light, 8, default_response=False))
             wait = air.spec.ack_timeout + 2 * 0.02
             assert loop.time() - start == pytest.approx(2 * wait + 2 * 0.02)
             assert state(air, light)["on"] is True
@@ -123,7 +105,7 @@ def test_an_unreachable_device_makes_the_radio_report_a_delivery_failure() -> No
             air.device_power_off(str(light.ieee))
             air.reset_stats()
             with pytest.raises(zigpy.exceptions.DeliveryError):
-                await app.send_packet(_quiet_on(light, 9))
+                await app.send_packet(on_command(light, 9, default_response=False))
             assert air.stats.radio_frames == air.spec.unicast_attempts
             assert air.stats.frames_lost == air.spec.unicast_attempts
 
@@ -163,7 +145,7 @@ def test_the_omniscient_radio_resends_a_dropped_unicast_at_once() -> None:
             air.reset_stats()
             remaining = _script(air, [LOST, LOST, ARRIVES, LOST])
             start = loop.time()
-            await app.send_packet(_quiet_on(light, 10))
+            await app.send_packet(on_command(light, 10, default_response=False))
             assert loop.time() - start == pytest.approx(0.03)  # one latency, no ack wait
             assert next(remaining) is LOST  # no acknowledgement was rolled for
             assert air.stats.radio_frames == 3 and air.stats.radio_retries == 2

@@ -20,29 +20,13 @@ from custom_components.resilient_gateway.radios.virtual import (
     VirtualAir,
     VirtualControllerApplication,
     VirtualNetworkSpec,
-    ztypes,
 )
 from custom_components.resilient_gateway.radios.virtual.budget import TokenBucket
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 
-from .harness import new_app, running, sim, sims, sleep, state, truth, zigpy_endpoint
+from .harness import new_app, on_command, running, sim, sims, sleep, state, truth, zigpy_endpoint
 
 Status = foundation.Status
-
-
-def _on_command(device: SimDevice, tsn: int) -> t.ZigbeePacket:
-    """An On command to ``device`` as zigpy would hand it to the radio."""
-    header = foundation.ZCLHeader.cluster(tsn=tsn, command_id=0x01)
-    return ztypes.packet(
-        src=ztypes.nwk_address(0x0000),
-        src_ep=1,
-        dst=ztypes.nwk_address(device.nwk),
-        dst_ep=1,
-        tsn=tsn,
-        profile_id=0x0104,
-        cluster_id=0x0006,
-        data=header.serialize(),
-    )
 
 
 class _Events:
@@ -147,7 +131,7 @@ def test_budget_and_send_queue_refuse_with_delivery_error() -> None:
             lights = list(air.devices.values())[:8]
             start = loop.time()
             results = await asyncio.gather(
-                *(app.send_packet(_on_command(d, 100 + i)) for i, d in enumerate(lights)),
+                *(app.send_packet(on_command(d, 100 + i)) for i, d in enumerate(lights)),
                 return_exceptions=True,
             )
             failures = [r for r in results if isinstance(r, zigpy.exceptions.DeliveryError)]
@@ -367,12 +351,12 @@ def test_a_blank_replacement_radio_reaches_nobody_until_it_holds_the_identity() 
                 assert air.ground_truth()["radio"]["identity_matches"] is False
                 light = sim(air, DeviceKind.DIMMABLE_LIGHT)
                 with pytest.raises(zigpy.exceptions.DeliveryError):
-                    await app.send_packet(_on_command(light, 1))
+                    await app.send_packet(on_command(light, 1))
                 # The identity from the backup: the devices answer again.
                 await app.backups.restore_backup(backup)
                 assert air.ground_truth()["radio"]["identity_matches"] is True
                 assert air.radio.ieee == old_ieee  # the backup's IEEE address is adopted
-                await app.send_packet(_on_command(light, 2))
+                await app.send_packet(on_command(light, 2))
                 await sleep(0.1)
                 assert state(air, light)["on"] is True
             finally:

@@ -12,7 +12,6 @@ import pytest
 import zigpy.backups
 import zigpy.exceptions
 import zigpy.types as t
-from zigpy.zcl import foundation
 from zigpy.zcl.clusters import general
 
 from custom_components.resilient_gateway.core.storage import read_json
@@ -28,7 +27,6 @@ from custom_components.resilient_gateway.radios.virtual import (
     network_from_path,
     network_path,
     slot_from_path,
-    ztypes,
 )
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 
@@ -36,6 +34,7 @@ from .harness import (
     app_config,
     connected_app,
     new_app,
+    on_command,
     running,
     shut_down,
     sim,
@@ -79,21 +78,6 @@ async def _fail_over(
     finally:
         await shut_down(restorer)
     return await new_app(air, database, slot=STANDBY)
-
-
-def _on_command(device: SimDevice, tsn: int) -> t.ZigbeePacket:
-    """An On command to ``device`` as zigpy would hand it to the radio."""
-    header = foundation.ZCLHeader.cluster(tsn=tsn, command_id=0x01)
-    return ztypes.packet(
-        src=ztypes.nwk_address(0x0000),
-        src_ep=1,
-        dst=ztypes.nwk_address(device.nwk),
-        dst_ep=1,
-        tsn=tsn,
-        profile_id=0x0104,
-        cluster_id=0x0006,
-        data=header.serialize(),
-    )
 
 
 def _active(air: VirtualAir) -> str | None:
@@ -288,7 +272,7 @@ def test_a_standby_without_the_restore_reaches_no_device() -> None:
                 assert app.interviewed()
                 light = sim(air, DeviceKind.DIMMABLE_LIGHT)
                 with pytest.raises(zigpy.exceptions.DeliveryError, match="no route"):
-                    await app.send_packet(_on_command(light, 1))
+                    await app.send_packet(on_command(light, 1))
                 assert state(air, light)["on"] is False
                 # Nor does anything from the devices reach it.
                 contact = sim(air, DeviceKind.CONTACT_SENSOR)

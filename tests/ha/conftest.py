@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Awaitable, Generator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, SupportsResponse
+from homeassistant.util.async_ import create_eager_task
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.resilient_gateway.const import DOMAIN
@@ -143,3 +144,61 @@ async def advance(
         while work.pending:
             await work.finished()
             await hass.async_block_till_done()
+
+
+def start_call(
+    hass: HomeAssistant, service: str, data: dict[str, Any], *, domain: str = DOMAIN
+) -> asyncio.Task[Any]:
+    """Start a blocking service call (with a response, if the service gives one) without
+    waiting for it: for calls that only end as simulated time passes, or that must overlap
+    another call. It runs at once up to its first wait; Home Assistant does not track it,
+    so ``hass.async_block_till_done`` (inside ``advance``) does not wait for it."""
+    return create_eager_task(
+        hass.services.async_call(
+            domain,
+            service,
+            data,
+            blocking=True,
+            return_response=_has_response(hass, domain, service),
+        ),
+        loop=hass.loop,
+    )
+
+
+def _has_response(hass: HomeAssistant, domain: str, service: str) -> bool:
+    return hass.services.supports_response(domain, service) is not SupportsResponse.NONE
+
+
+async def advance_until_done(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    *calls: Awaitable[Any],
+    limit: float = 600.0,
+    step: float = 0.25,
+) -> None:
+    """Let simulated time pass (``advance``) until every call has ended, at most ``limit``
+    seconds (then the test fails: a call that never ends is a defect too). Their results
+    or errors stay in them."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    waited = 0.0
+    while not all(task.done() for task in tasks):
+        assert waited < limit, f"still running after {limit} simulated seconds"
+        await advance(hass, freezer, step, step=step)
+        waited += step
+
+
+async def call_while_time_passes(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    service: str,
+    data: dict[str, Any],
+    *,
+    domain: str = DOMAIN,
+    limit: float = 600.0,
+) -> Any:
+    """Call a blocking service while simulated time advances (in ``advance`` steps, so
+    timers fire and other threads' work finishes), until it returns; its response, or
+    its error raised here."""
+    call = start_call(hass, service, data, domain=domain)
+    await advance_until_done(hass, freezer, call, limit=limit)
+    return call.result()

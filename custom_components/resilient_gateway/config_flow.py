@@ -21,6 +21,8 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
     TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
 )
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 
@@ -41,6 +43,7 @@ from .const import (
     CONF_SLEEPY_SENSORS,
     CONF_SNAPSHOT_INTERVAL,
     CONF_SNAPSHOT_KEEP,
+    CONF_SNAPSHOT_PASSWORD,
     CONF_STANDBY_PATH,
     CONF_STANDBY_RADIO,
     DEFAULT_SNAPSHOT_INTERVAL,
@@ -258,6 +261,8 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
                 data.update({key: bool(user_input.get(key)) for key in self._flags()})
                 if zigbee and (standby := str(user_input.get(CONF_STANDBY_PATH) or "").strip()):
                     data[CONF_STANDBY_PATH] = standby
+                if password := user_input.get(CONF_SNAPSHOT_PASSWORD):
+                    data[CONF_SNAPSHOT_PASSWORD] = str(password)
                 return self.async_create_entry(data=data)
         options = self.config_entry.options
         current: dict[str, Any] = {
@@ -278,6 +283,11 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
         if zigbee:
             current[CONF_STANDBY_PATH] = options.get(CONF_STANDBY_PATH, "")
             fields[vol.Optional(CONF_STANDBY_PATH)] = TextSelector()
+        # Kept unless cleared (an empty field stores none); never logged.
+        current[CONF_SNAPSHOT_PASSWORD] = options.get(CONF_SNAPSHOT_PASSWORD, "")
+        fields[vol.Optional(CONF_SNAPSHOT_PASSWORD)] = TextSelector(
+            TextSelectorConfig(type=TextSelectorType.PASSWORD)
+        )
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(

@@ -44,8 +44,14 @@ CONF_HEALTH_CHECK_INTERVAL: Final = "health_check_interval"
 CONF_HEALTH_CHECK_TIMEOUT: Final = "health_check_timeout"
 CONF_MAINS_INTERVAL: Final = "mains_interval"
 CONF_BATTERY_INTERVAL: Final = "battery_interval"
+# Encrypts automatic snapshots, and backup/restore calls that give no password.
+CONF_SNAPSHOT_PASSWORD: Final = "snapshot_password"
 DEFAULT_SNAPSHOT_KEEP: Final = 7
 DEFAULT_SNAPSHOT_INTERVAL: Final = 24.0
+
+# The colour temperatures a light entity offers (values outside are clamped into them).
+LIGHT_MIN_KELVIN: Final = 2000
+LIGHT_MAX_KELVIN: Final = 6500
 
 ATTR_SYNC: Final = "sync"
 EVENT_CHANGE_FAILED: Final = "resilient_gateway_change_failed"

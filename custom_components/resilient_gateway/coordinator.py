@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.exceptions import (
+    ConfigEntryError,
+    ConfigEntryNotReady,
+    HomeAssistantError,
+    ServiceValidationError,
+)
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -31,6 +36,7 @@ from .const import (
     CONF_SLEEPY_SENSORS,
     CONF_SNAPSHOT_INTERVAL,
     CONF_SNAPSHOT_KEEP,
+    CONF_SNAPSHOT_PASSWORD,
     CONF_STANDBY_PATH,
     CONF_STANDBY_RADIO,
     DEFAULT_SNAPSHOT_INTERVAL,
@@ -40,27 +46,38 @@ from .const import (
     EVENT_RADIO_STATE,
     EVENT_RESTORE_DONE,
     EVENT_RESTORE_PROGRESS,
+    LIGHT_MAX_KELVIN,
+    LIGHT_MIN_KELVIN,
     LOGGER,
     RADIO_VIRTUAL,
     SNAPSHOT_DIR,
     STORAGE_DIR,
 )
 from .core.availability import AvailabilityPolicy
-from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
-from .core.gateway import Gateway, GatewayListener, RadioLink
+from .core.change_results import ChangeCounts, ChangeHandle, ChangeResult, ChangeStatus, GroupHandle
+from .core.gateway import Gateway, GatewayFileError, GatewayListener, RadioLink
 from .core.health import HealthEvent, HealthPolicy, RadioStatus
 from .core.model import (
+    Attr,
     AttributeValues,
     DeviceDescription,
     DeviceId,
     ForeignNetworkError,
+    RadioError,
     RadioListener,
     RadioState,
 )
 from .core.policy import ChangePolicy
-from .core.restore import RestoreProgress, RestoreReport
-from .core.snapshot import SnapshotInfo, SnapshotMissing, SnapshotStore, decode_snapshot
-from .core.storage import AtomicJsonFile, jsonable
+from .core.restore import RestoreInProgress, RestoreProgress, RestoreReport
+from .core.snapshot import (
+    SnapshotInfo,
+    SnapshotMissing,
+    SnapshotStore,
+    decode_snapshot_document,
+    load_json,
+    read_snapshot_bytes,
+)
+from .core.storage import AtomicJsonFile, SetAside, jsonable
 from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNetworkSpec
 from .radios.zigbee.libraries import RADIO_LIBRARIES
 from .radios.zigbee.radio import ZigbeeRadio
@@ -91,19 +108,72 @@ type UpdateCallback = Callable[[], None]
 
 def read_restore_source(path: Path, password: str | None) -> dict[str, Any]:
     """The payload to restore from ``path``: one of our snapshots, or an Open Coordinator
-    Backup (ZHA, Zigbee2MQTT) as the network part alone. Raises SnapshotError."""
-    data = path.read_bytes()
-    try:
-        document = json.loads(data)
-    except ValueError:
-        document = None
+    Backup (ZHA, Zigbee2MQTT) as the network part alone (its content is checked with the
+    restore's payload). A file larger than any snapshot is refused before it is read,
+    and the file is parsed once. Raises SnapshotError (OSError when it cannot be read)."""
+    data = read_snapshot_bytes(path)
+    document = load_json(data, path)
     if isinstance(document, dict) and "metadata" in document and "format" not in document:
         return {"sections": {ZIGBEE_SECTION: {"network": document}}}
-    return dict(decode_snapshot(data, path=path, password=password).payload)
+    snapshot = decode_snapshot_document(document, path=path, size=len(data), password=password)
+    return dict(snapshot.payload)
+
+
+def gateway_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options the gateway keeps (and writes into its snapshots): never the password."""
+    return {key: value for key, value in options.items() if key != CONF_SNAPSHOT_PASSWORD}
 
 
 ISSUE_RESTORE_NEEDED = "restore_needed"
 ISSUE_RADIO_FAILED = "radio_failed"
+ISSUE_DAMAGED_FILE = "damaged_file"
+
+_FIELD_NAMES: dict[str, str] = {
+    Attr.BRIGHTNESS: "brightness",
+    Attr.COLOR_TEMP: "colour temperature",
+    Attr.XY: "colour",
+}
+# The colour temperatures a light entity declares, in mireds (the coolest is the fewest).
+LIGHT_MIREDS = (1_000_000 // LIGHT_MAX_KELVIN, 1_000_000 // LIGHT_MIN_KELVIN)
+
+
+@dataclass(frozen=True, slots=True)
+class LightTarget:
+    """What a light entity commands: one device, or a radio group."""
+
+    gateway: Gateway
+    device_id: DeviceId | None = None
+    group_id: int | None = None
+
+    def fit(self, entity_id: str, values: AttributeValues) -> AttributeValues:
+        """``values`` as the light can show them: a colour temperature outside the range
+        the entity declares is clamped into it; a value the device has nothing for
+        (brightness for an on/off bulb, a colour for a white one) is refused. Groups
+        send their members only what members can show."""
+        device = self.gateway.devices.get(self.device_id) if self.device_id else None
+        if device is None:
+            return values
+        if missing := [attr for attr in values if attr not in device.attributes]:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="light_cannot_show",
+                translation_placeholders={
+                    "entity_id": entity_id,
+                    "what": ", ".join(_FIELD_NAMES.get(attr, str(attr)) for attr in missing),
+                },
+            )
+        if (mireds := values.get(Attr.COLOR_TEMP)) is not None:
+            low, high = LIGHT_MIREDS
+            values = {**values, Attr.COLOR_TEMP: min(max(int(mireds), low), high)}
+        return values
+
+    def __call__(
+        self, values: AttributeValues, transition: float | None
+    ) -> ChangeHandle | GroupHandle:
+        if self.group_id is not None:
+            return self.gateway.set_group_state(self.group_id, values, transition=transition)
+        assert self.device_id is not None
+        return self.gateway.set_state(self.device_id, values, transition=transition)
 
 
 class GatewayCoordinator(GatewayListener):
@@ -117,7 +187,7 @@ class GatewayCoordinator(GatewayListener):
         self._stopped = False
         # The entity that takes commands for each device (light, switch, climate).
         self.command_entity_ids: dict[DeviceId, str] = {}
-        options = entry.options
+        options = gateway_options(entry.options)
         self.gateway = Gateway(
             self._build_radio,
             name=entry.title,
@@ -129,6 +199,7 @@ class GatewayCoordinator(GatewayListener):
             ),
             snapshot_interval=3600.0
             * float(options.get(CONF_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_INTERVAL)),
+            snapshot_password=self.snapshot_password,
             options=options,
             policy=ChangePolicy.from_options(options),
             health_policy=HealthPolicy.from_options(options),
@@ -146,6 +217,11 @@ class GatewayCoordinator(GatewayListener):
     def storage_path(self) -> Path:
         """This entry's folder below the config directory (in every Home Assistant backup)."""
         return Path(self.hass.config.path(STORAGE_DIR, self.entry.entry_id))
+
+    @property
+    def snapshot_password(self) -> str | None:
+        """The password stored in the options (never logged, never in diagnostics)."""
+        return self.entry.options.get(CONF_SNAPSHOT_PASSWORD) or None
 
     @property
     def is_virtual(self) -> bool:
@@ -189,8 +265,7 @@ class GatewayCoordinator(GatewayListener):
             partial(self.storage_path.mkdir, parents=True, exist_ok=True)
         )
         if self.is_virtual:
-            spec = spec_from_entry_data(self.entry.data)
-            spec.standby_radio = bool(self.entry.options.get(CONF_STANDBY_RADIO))
+            spec = self._virtual_spec()
             self.air = await VirtualAir.load_or_create(
                 spec, Path(self.hass.config.path(STORAGE_DIR, "virtual", f"{spec.network}.json"))
             )
@@ -200,6 +275,13 @@ class GatewayCoordinator(GatewayListener):
         try:
             # A gateway that never took a snapshot is new: it may form its network.
             await self.gateway.start(form_new_network=self.last_snapshot is None)
+        except GatewayFileError as exc:
+            await self._stop_radio_parts()
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="file_unreadable",
+                translation_placeholders={"error": str(exc)},
+            ) from exc
         except Exception as exc:
             await self._stop_radio_parts()
             LOGGER.debug("Radio start failed", exc_info=True)
@@ -219,6 +301,21 @@ class GatewayCoordinator(GatewayListener):
         if self.gateway.needs_restore:
             self._async_restore_needed()
 
+    def _virtual_spec(self) -> VirtualNetworkSpec:
+        """The simulated house the entry asks for; settings out of range (entry data
+        edited by hand) stop the set-up with a reason the UI shows."""
+        try:
+            spec = spec_from_entry_data(self.entry.data)
+            spec.standby_radio = bool(self.entry.options.get(CONF_STANDBY_RADIO))
+            spec.validate()
+        except (TypeError, ValueError) as exc:
+            raise ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key="virtual_settings_invalid",
+                translation_placeholders={"error": str(exc)},
+            ) from None
+        return spec
+
     async def async_stop(self) -> None:
         if self._stopped:
             return
@@ -230,9 +327,14 @@ class GatewayCoordinator(GatewayListener):
         await self.async_stop()
 
     async def _stop_radio_parts(self) -> None:
-        await self.gateway.stop()
-        if self.air is not None:
-            await self.air.stop()
+        try:
+            await self.gateway.stop()
+        finally:
+            if self.air is not None:
+                try:
+                    await self.air.stop()  # (saving the house is its last step)
+                except OSError as exc:
+                    LOGGER.error("The virtual house of %s was not saved: %s", self.entry.title, exc)
 
     async def async_flush(self) -> None:
         """Write everything that lives in memory to disk and take a fresh snapshot
@@ -245,14 +347,35 @@ class GatewayCoordinator(GatewayListener):
 
     # -- backup and restore ----------------------------------------------------------
 
+    async def async_backup(self, password: str | None = None) -> SnapshotInfo:
+        """Write a snapshot now (with ``password``, else the stored one); waits for a
+        restore, pause or resume under way. Raises translated errors."""
+        try:
+            return await self.gateway.take_snapshot(password=password)
+        except RadioError:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="radio_not_running",
+                translation_placeholders={"title": self.entry.title},
+            ) from None
+        except OSError as exc:  # a full disk, a read-only file system
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="snapshot_write_failed",
+                translation_placeholders={"error": exc.strerror or str(exc)},
+            ) from exc
+
     async def async_restore(
         self, path: Path | None = None, *, password: str | None = None, force: bool = False
     ) -> RestoreReport:
-        """Restore a snapshot (default: the newest) or an Open Coordinator Backup.
+        """Restore a snapshot (default: the newest) or an Open Coordinator Backup; an
+        encrypted one opens with ``password``, else the stored one.
 
         Raises SnapshotError for a bad file, core radio errors for a refused or failed
-        restore; the caller translates them.
+        restore (RestoreInProgress: one runs already); the caller translates them.
         """
+        if self.gateway.restore_running:
+            raise RestoreInProgress(f"a restore of {self.entry.title} is already running")
         snapshots = self.gateway.snapshots
         assert snapshots is not None
         if path is None:
@@ -260,10 +383,17 @@ class GatewayCoordinator(GatewayListener):
             if newest is None:
                 raise SnapshotMissing("there is no snapshot of this gateway yet")
             path = newest.path
-        payload = await self.hass.async_add_executor_job(read_restore_source, path, password)
+        payload = await self.hass.async_add_executor_job(
+            read_restore_source, path, password or self.snapshot_password
+        )
         LOGGER.info("Restoring %s from %s", self.entry.title, path.name)
-        report = await self.gateway.restore(payload, force=force, on_progress=self._progress)
-        self.restore_progress = None
+        try:
+            report = await self.gateway.restore(payload, force=force, on_progress=self._progress)
+        finally:
+            # (Failed or not, the Restore progress sensor must not stay at its last step.)
+            if self.restore_progress is not None:
+                self.restore_progress = None
+                self._status_updated()
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_RESTORE_NEEDED))
         self.hass.bus.async_fire(
             EVENT_RESTORE_DONE, {"config_entry_id": self.entry.entry_id, **report.as_dict()}
@@ -325,16 +455,11 @@ class GatewayCoordinator(GatewayListener):
         prefix = self.group_unique_id(0).removesuffix("0")
         return int(unique_id.removeprefix(prefix)) if unique_id.startswith(prefix) else None
 
-    def light_target(self, unique_id: str) -> Callable[[AttributeValues, float | None], Any]:
+    def light_target(self, unique_id: str) -> LightTarget:
         """What commands the light entity with this unique id: a device or a group."""
         if (group_id := self.group_id_of(unique_id)) is not None:
-            return lambda values, transition: self.gateway.set_group_state(
-                group_id, values, transition=transition
-            )
-        device_id = unique_id.removesuffix("-light")
-        return lambda values, transition: self.gateway.set_state(
-            device_id, values, transition=transition
-        )
+            return LightTarget(self.gateway, group_id=group_id)
+        return LightTarget(self.gateway, device_id=unique_id.removesuffix("-light"))
 
     # -- device info -----------------------------------------------------------------
 
@@ -427,6 +552,24 @@ class GatewayCoordinator(GatewayListener):
     def snapshot_taken(self, info: SnapshotInfo) -> None:
         self.last_snapshot = info
         self._status_updated()
+
+    def file_set_aside(self, event: SetAside) -> None:
+        """A damaged start-up file was kept aside: a repair issue names it (confirming it
+        only dismisses the message; the file stays for a human to look at)."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{self._issue_id(ISSUE_DAMAGED_FILE)}_{event.path.stem}",
+            is_fixable=True,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_DAMAGED_FILE,
+            translation_placeholders={
+                "gateway": self.entry.title,
+                "file": event.path.name,
+                "aside": str(event.aside),
+                "problem": event.problem,
+            },
+        )
 
     def device_updated(self, device_id: DeviceId) -> None:
         for update in tuple(self._device_callbacks.get(device_id, ())):

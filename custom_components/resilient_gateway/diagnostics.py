@@ -19,6 +19,7 @@ TO_REDACT = {
     "hashed_tclk",
     "stack_specific",
     "password",
+    "snapshot_password",
     "secret",
 }
 

@@ -18,7 +18,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import color as color_util
 
-from .const import ATTR_SYNC
+from .const import ATTR_SYNC, LIGHT_MAX_KELVIN, LIGHT_MIN_KELVIN
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.availability import Availability
 from .core.change_results import SyncState
@@ -92,8 +92,8 @@ class GatewayLight(GatewayEntity, LightEntity):
     def __init__(self, coordinator: GatewayCoordinator, device: DeviceDescription) -> None:
         super().__init__(coordinator, device, "light")
         self._attr_supported_color_modes = color_modes(device.attributes)
-        self._attr_min_color_temp_kelvin = 2000
-        self._attr_max_color_temp_kelvin = 6500
+        self._attr_min_color_temp_kelvin = LIGHT_MIN_KELVIN
+        self._attr_max_color_temp_kelvin = LIGHT_MAX_KELVIN
 
     @property
     def is_on(self) -> bool | None:

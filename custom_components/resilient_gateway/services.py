@@ -35,7 +35,7 @@ from .const import DOMAIN, STORAGE_DIR
 from .coordinator import GatewayCoordinator
 from .core.change_results import ChangeResult, ChangeStatus, GroupResult
 from .core.model import Attr, ForeignNetworkError, RadioError
-from .core.restore import SnapshotMismatch
+from .core.restore import GatewayPausedError, RestoreInProgress, SnapshotMismatch
 from .core.snapshot import SnapshotError
 from .core.storage import write_json_atomic
 from .light import light_values
@@ -227,7 +227,9 @@ async def _async_apply_state(call: ServiceCall) -> ServiceResponse:
     targets = _targets(call.hass, call.data[ATTR_ENTITY_ID])
     values = _requested_values(call.data)
     transition = call.data.get(ATTR_TRANSITION)
-    handles = [(entity_id, target(values, transition)) for entity_id, target in targets]
+    # Every target's values are checked before any is sent: a refusal changes nothing.
+    fitted = [(entity_id, target, target.fit(entity_id, values)) for entity_id, target in targets]
+    handles = [(entity_id, target(fit, transition)) for entity_id, target, fit in fitted]
     timeout = call.data[ATTR_TIMEOUT]
     outcomes = await asyncio.gather(*(handle.wait(timeout) for _, handle in handles))
     if not call.return_response:
@@ -328,8 +330,8 @@ def _radio_running(coordinator: GatewayCoordinator) -> None:
 async def _async_backup(call: ServiceCall) -> ServiceResponse:
     """Write a snapshot of the gateway now (optionally encrypted with a password)."""
     coordinator = _coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
-    _radio_running(coordinator)
-    info = await coordinator.gateway.take_snapshot(password=call.data.get(ATTR_PASSWORD))
+    # (No "radio running" check first: a restore under way closes it; this waits for it.)
+    info = await coordinator.async_backup(password=call.data.get(ATTR_PASSWORD))
     return info.as_dict() if call.return_response else None
 
 
@@ -343,7 +345,14 @@ async def _async_list_snapshots(call: ServiceCall) -> ServiceResponse:
 def _allowed_path(hass: HomeAssistant, raw: str) -> Path:
     """``raw`` (relative to the config folder) if Home Assistant lets us read it: our own
     folder, or one of the folders allowed in ``allowlist_external_dirs``."""
-    path = Path(hass.config.path(raw)).resolve()
+    try:
+        path = Path(hass.config.path(raw)).resolve()
+    except ValueError, OSError:  # a NUL byte, a name too long for the file system
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="path_invalid",
+            translation_placeholders={"path": raw.replace("\0", "\\0")},
+        ) from None
     own = Path(hass.config.path(STORAGE_DIR)).resolve()
     if not (path.is_relative_to(own) or hass.config.is_allowed_path(str(path))):
         raise ServiceValidationError(
@@ -372,6 +381,12 @@ async def _async_restore(call: ServiceCall) -> ServiceResponse:
         )
     except (SnapshotError, RadioError) as exc:
         raise _restore_error(exc) from exc
+    except OSError as exc:  # unreadable (permissions, an I/O error)
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="snapshot_unreadable",
+            translation_placeholders={"error": exc.strerror or str(exc)},
+        ) from exc
     return report.as_dict() if call.return_response else None
 
 
@@ -385,6 +400,10 @@ def _restore_error(exc: SnapshotError | RadioError) -> HomeAssistantError:
         key = "foreign_network"
     elif isinstance(exc, SnapshotMismatch):
         key = "snapshot_wrong_radio"
+    elif isinstance(exc, RestoreInProgress):
+        key = "restore_in_progress"
+    elif isinstance(exc, GatewayPausedError):
+        key = "restore_while_paused"
     else:
         error, key = HomeAssistantError, "restore_failed"
     return error(

@@ -12,6 +12,7 @@ import logging
 import random
 from collections.abc import Callable, Collection, Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from .availability import Availability, AvailabilityPolicy, AvailabilityTracker, is_pinged
@@ -32,11 +33,19 @@ from .model import (
     SleepMode,
 )
 from .policy import ChangePolicy
-from .restore import DeviceConfiguration, ProgressCallback, RestoreReport, RestoreRun
+from .restore import (
+    DeviceConfiguration,
+    GatewayPausedError,
+    ProgressCallback,
+    RestoreInProgress,
+    RestoreReport,
+    RestoreRun,
+)
 from .scenes import GatewayScene, SceneBook, scene_state
 from .scheduler import Priority, Ticket
+from .schemas import recover_changes, recover_scenes
 from .snapshot import SnapshotInfo, SnapshotStore
-from .storage import AtomicJsonFile
+from .storage import AtomicJsonFile, Recovery, SetAside
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -116,6 +125,9 @@ class RadioLink(Radio, Protocol):
         """Devices and groups of the section the running radio does not know yet."""
         ...
 
+    def check_section(self, section: Mapping[str, Any]) -> None:
+        """Raise ValueError unless a restore can use this snapshot section as it is."""
+
 
 class SnapshotSection(Protocol):
     """Private data another part of the gateway keeps in every snapshot, under ``name``."""
@@ -125,6 +137,15 @@ class SnapshotSection(Protocol):
     async def export_section(self) -> Mapping[str, Any]: ...
 
     async def import_section(self, data: Mapping[str, Any]) -> None: ...
+
+
+class GatewayFileError(Exception):
+    """A file the gateway keeps cannot be read at all (permissions, an I/O error): its
+    start fails, and nothing blames the radio."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(f"{path.name} cannot be read: {error.strerror or error}")
+        self.path = path
 
 
 class RunStatus(StrEnum):
@@ -162,6 +183,10 @@ class GatewayListener:
     def snapshot_taken(self, info: SnapshotInfo) -> None:
         """A snapshot was written."""
 
+    def file_set_aside(self, event: SetAside) -> None:
+        """A damaged start-up file was renamed out of the way (kept, never overwritten);
+        the gateway started with what could be recovered from it."""
+
 
 REFRESH_READ_TIMEOUT = 30.0
 """Seconds a background state read may take before it is given up."""
@@ -197,6 +222,7 @@ class Gateway(RadioListener):
         scenes_file: AtomicJsonFile | None = None,
         snapshots: SnapshotStore | None = None,
         snapshot_interval: float | None = None,
+        snapshot_password: str | None = None,
         options: Mapping[str, Any] | None = None,
         policy: ChangePolicy | None = None,
         health_policy: HealthPolicy | None = None,
@@ -214,6 +240,8 @@ class Gateway(RadioListener):
         self._scenes_file = scenes_file
         self.snapshots = snapshots
         self._snapshot_interval = snapshot_interval
+        # Encrypts automatic snapshots, and every snapshot written or read without one.
+        self._snapshot_password = snapshot_password or None
         self.options: Mapping[str, Any] = dict(options or {})
         self._sections: dict[str, SnapshotSection] = {}
         self.scenes = SceneBook()
@@ -226,7 +254,6 @@ class Gateway(RadioListener):
         self._periodic_snapshot_timer: asyncio.TimerHandle | None = None
         self._save_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._snapshot_lock = asyncio.Lock()
         self._latest_section: Mapping[str, Any] | None = None
         self._awaiting_wake: dict[DeviceId, DeviceConfiguration] = {}
         self._state_reads: dict[DeviceId, Ticket[Any]] = {}  # whole-state reads under way
@@ -244,7 +271,13 @@ class Gateway(RadioListener):
         self._supervising = False
         self.target_status = RunStatus.RUNNING
         self.current_status = RunStatus.RUNNING
+        # Whoever opens, closes or exports the radio holds this: pause, resume, restores
+        # and snapshots take turns (a snapshot never meets a radio a restore has closed).
         self._run_lock = asyncio.Lock()
+        self._restore_task: asyncio.Task[RestoreReport] | None = None
+        # changes.json is written only once it was read: a start that failed before
+        # must not replace the pending changes it holds with nothing.
+        self._changes_loaded = False
 
     @property
     def engine(self) -> ChangeEngine:
@@ -270,9 +303,12 @@ class Gateway(RadioListener):
         engine.add_device_listener(self._sync_changed)
         engine.add_result_listener(self._change_finished)
         engine.add_counts_listener(self._counts_changed)
-        if self._changes_file is not None and (saved := await self._changes_file.load()):
-            engine.restore(saved)
-        if self._scenes_file is not None and (scenes := await self._scenes_file.load()):
+        if self._changes_file is not None:
+            if saved := await self._load_start_file(self._changes_file, recover_changes):
+                engine.restore(saved)
+            self._changes_loaded = True
+        scenes_file = self._scenes_file
+        if scenes_file and (scenes := await self._load_start_file(scenes_file, recover_scenes)):
             self.scenes.load(scenes)
         try:
             await self.radio.start(form_new_network=form_new_network)
@@ -283,7 +319,28 @@ class Gateway(RadioListener):
         await self._radio_started()
         self._start_supervision()
         if self.snapshots is not None:
-            self._spawn(self.take_snapshot())
+            self._spawn(self._take_automatic_snapshot())
+
+    async def _load_start_file[T](self, file: AtomicJsonFile, recover: Recovery[T]) -> T | None:
+        """What a start-up file holds; a damaged one (not JSON, or of the wrong shape) is
+        renamed aside, named in a warning and to the listeners, and what could be
+        recovered from it is used."""
+        try:
+            data, set_aside = await file.load_recovering(recover)
+        except OSError as exc:
+            raise GatewayFileError(file.path, exc) from exc
+        if set_aside is not None:
+            _LOGGER.warning(
+                "%s: %s could not be used (%s); it was kept as %s and the gateway starts"
+                " with what could be recovered from it",
+                self.name,
+                set_aside.path,
+                set_aside.problem,
+                set_aside.aside.name,
+            )
+            for listener in tuple(self._listeners):
+                listener.file_set_aside(set_aside)
+        return data
 
     def _start_supervision(self) -> None:
         self._supervising = True
@@ -301,7 +358,8 @@ class Gateway(RadioListener):
         self.engine.scheduler.retry_now()
 
     async def stop(self) -> None:
-        """Stop following changes (they are saved and resume at the next start)."""
+        """Stop following changes (they are saved and resume at the next start). The
+        radio and its database are released whatever fails before (a full disk)."""
         self._stopping = True
         for timer in (
             self._save_timer,
@@ -313,15 +371,30 @@ class Gateway(RadioListener):
                 timer.cancel()
         self._save_timer = self._inventory_timer = None
         self._snapshot_timer = self._periodic_snapshot_timer = None
-        await self.supervisor.stop()
-        await self.availability.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._engine is not None:
-            await self._engine.stop()
-            await self._save()
-        await self.radio.stop()
+        try:
+            if (restore := self._restore_task) is not None:
+                # (It must not start the radio again once this closed it.)
+                restore.cancel()
+                await asyncio.gather(restore, return_exceptions=True)
+            await self.supervisor.stop()
+            await self.availability.stop()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._engine is not None:
+                await self._engine.stop()
+                if self._save_task is not None:  # (an older save must not land last)
+                    await asyncio.gather(self._save_task, return_exceptions=True)
+                try:
+                    await self._save()
+                except OSError as exc:
+                    _LOGGER.error(
+                        "%s: the pending changes could not be saved (%s); they are lost",
+                        self.name,
+                        exc,
+                    )
+        finally:
+            await self.radio.stop()
 
     def _spawn(self, coro: Any) -> None:
         if self._stopping:
@@ -337,17 +410,22 @@ class Gateway(RadioListener):
             _LOGGER.warning("%s: background work failed: %s", self.name, error)
 
     def _save_soon(self) -> None:
-        if self._changes_file is None or self._save_timer is not None:
-            return
+        if self._changes_file is None or self._save_timer is not None or self._stopping:
+            return  # (stopping saves once more by itself)
 
         def save() -> None:
             self._save_timer = None
             self._save_task = asyncio.ensure_future(self._save())
+            self._save_task.add_done_callback(self._save_done)
 
         self._save_timer = asyncio.get_running_loop().call_later(SAVE_DELAY, save)
 
+    def _save_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.warning("%s: the pending changes could not be saved: %s", self.name, error)
+
     async def _save(self) -> None:
-        if self._changes_file is not None and self._engine is not None:
+        if self._changes_file is not None and self._engine is not None and self._changes_loaded:
             await self._changes_file.save(self._engine.snapshot())
 
     async def flush(self) -> None:
@@ -677,7 +755,7 @@ class Gateway(RadioListener):
         if section is None and self.snapshots is not None:
             newest = await self.snapshots.async_newest()
             if newest is not None:
-                snapshot = await self.snapshots.async_read(newest.path)
+                snapshot = await self.snapshots.async_read(newest.path, self._snapshot_password)
                 section = snapshot.payload.get("sections", {}).get(self.radio.section_name)
         if section is None:
             raise RadioError("no snapshot to bring the standby radio up from")
@@ -687,10 +765,17 @@ class Gateway(RadioListener):
     # -- pause / resume (free the radio for other software) ---------------------------
 
     async def pause(self) -> None:
-        """Release the radio (its port is free once this returns); commands queue."""
+        """Release the radio (its port is free once this returns); commands queue.
+
+        The run status wins over a restore: a restore under way ends first (this waits for
+        it, showing ``paused`` as the target meanwhile), then the radio is released, and
+        no restore starts while the gateway is paused or a pause waits.
+        """
+        self.target_status = RunStatus.PAUSED
+        self._run_status_changed()
         async with self._run_lock:
-            self.target_status = RunStatus.PAUSED
-            self._run_status_changed()
+            if self.target_status is not RunStatus.PAUSED:
+                return  # resumed while this waited
             if self.current_status is RunStatus.PAUSED:
                 return
             self._pause_supervision()
@@ -703,9 +788,11 @@ class Gateway(RadioListener):
 
     async def resume(self) -> None:
         """Take the radio back and deliver what was queued meanwhile."""
+        self.target_status = RunStatus.RUNNING
+        self._run_status_changed()
         async with self._run_lock:
-            self.target_status = RunStatus.RUNNING
-            self._run_status_changed()
+            if self.target_status is not RunStatus.RUNNING:
+                return  # paused again while this waited
             if self.current_status is RunStatus.RUNNING:
                 return
             try:
@@ -756,17 +843,32 @@ class Gateway(RadioListener):
         return payload, summary
 
     async def take_snapshot(self, *, password: str | None = None) -> SnapshotInfo:
-        """Write a snapshot now (one at a time); raises RadioError when the radio is down."""
+        """Write a snapshot now, encrypted with ``password`` (default: the stored snapshot
+        password, if any). One at a time, and after a restore, pause or resume under way;
+        RadioError when the radio is not running then, OSError when the disk refuses."""
         if self.snapshots is None:
             raise RuntimeError("this gateway keeps no snapshots")
-        if not self.radio_up:
-            raise RadioError("the radio is not running")
+        async with self._run_lock:
+            if not self.radio_up:
+                raise RadioError("the radio is not running")
+            return await self._write_snapshot(self.snapshots, password)
+
+    async def _take_automatic_snapshot(self) -> None:
+        """A snapshot nobody waits for: skipped when the radio does not run its network
+        by the time the others are done with it."""
+        async with self._run_lock:
+            if self.snapshots is not None and self.runs_its_network and not self._stopping:
+                await self._write_snapshot(self.snapshots, None)
+
+    async def _write_snapshot(self, store: SnapshotStore, password: str | None) -> SnapshotInfo:
+        # (The caller holds the run lock.)
         if self._snapshot_timer is not None:  # this snapshot covers the pending one
             self._snapshot_timer.cancel()
             self._snapshot_timer = None
-        async with self._snapshot_lock:
-            payload, summary = await self.snapshot_payload()
-            info = await self.snapshots.async_write(payload, summary, password=password)
+        payload, summary = await self.snapshot_payload()
+        info = await store.async_write(
+            payload, summary, password=password or self._snapshot_password
+        )
         _LOGGER.debug("%s: snapshot %s written", self.name, info.path.name)
         for listener in tuple(self._listeners):
             listener.snapshot_taken(info)
@@ -785,7 +887,7 @@ class Gateway(RadioListener):
     def _automatic_snapshot(self) -> None:
         self._snapshot_timer = None
         if self.runs_its_network:
-            self._spawn(self.take_snapshot())
+            self._spawn(self._take_automatic_snapshot())
 
     def _schedule_periodic_snapshot(self) -> None:
         if not self._snapshot_interval or self._stopping:
@@ -808,14 +910,55 @@ class Gateway(RadioListener):
         force: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> RestoreReport:
-        """Two-phase restore of a snapshot's payload onto this gateway's radio."""
-        report = await RestoreRun(self, payload, force=force, on_progress=on_progress).run()
-        for name, extra in self._sections.items():
-            if (data := payload.get("sections", {}).get(name)) is not None:
-                await extra.import_section(data)
+        """Two-phase restore of a snapshot's payload onto this gateway's radio.
+
+        The payload is checked whole before anything changes (SnapshotContentInvalid,
+        SnapshotMismatch). One restore at a time (RestoreInProgress for another); none
+        while the gateway is paused or a pause waits (GatewayPausedError): the run status
+        wins. Pause, resume and snapshots asked for meanwhile wait until it ends. It runs
+        to its end even if the caller stops waiting; stopping the gateway ends it.
+        """
+        if self._restore_task is not None:
+            raise RestoreInProgress(f"a restore of {self.name} is already running")
+        if self._stopping:
+            raise RadioError(f"{self.name} is stopping")
+        if self.target_status is RunStatus.PAUSED:
+            raise GatewayPausedError(f"{self.name} is paused: resume it before restoring")
+        run = RestoreRun(self, payload, force=force, on_progress=on_progress)
+        run.check()
+        task = asyncio.get_running_loop().create_task(self._restore(run, payload))
+        self._restore_task = task
+        task.add_done_callback(self._restore_ended)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if task.cancelled() and not (caller is not None and caller.cancelling()):
+                raise RadioError(f"{self.name} stopped during the restore") from None
+            raise
+
+    @property
+    def restore_running(self) -> bool:
+        """Whether a restore runs now (another is refused)."""
+        return self._restore_task is not None
+
+    async def _restore(self, run: RestoreRun, payload: Mapping[str, Any]) -> RestoreReport:
+        async with self._run_lock:
+            if RunStatus.PAUSED in (self.target_status, self.current_status):
+                # A pause came first (or a resume failed): the radio stays released.
+                raise GatewayPausedError(f"{self.name} is paused: resume it before restoring")
+            report = await run.run()
+            for name, extra in self._sections.items():
+                if (data := payload.get("sections", {}).get(name)) is not None:
+                    await extra.import_section(data)
         if self.snapshots is not None:
-            self._spawn(self.take_snapshot())
+            self._spawn(self._take_automatic_snapshot())
         return report
+
+    def _restore_ended(self, task: asyncio.Task[RestoreReport]) -> None:
+        self._restore_task = None
+        if not task.cancelled():
+            task.exception()  # (the caller gets it; one that stopped waiting does not)
 
     async def restore_network(self, section: Mapping[str, Any], *, force: bool) -> None:
         """Phase 1: stop the radio, write the network identity, start it again. If the
@@ -825,7 +968,7 @@ class Gateway(RadioListener):
         try:
             await self.radio.restore_network(section, force=force)
         except BaseException:
-            if not self.needs_restore:
+            if not self.needs_restore and not self._stopping:
                 await self.radio.start()
                 self._resume_supervision()
             raise

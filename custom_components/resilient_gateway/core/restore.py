@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 from .model import DeviceId, RadioError, SleepMode
 from .scenes import GatewayScene
 from .scheduler import Priority
+from .schemas import check_payload
+from .snapshot import SnapshotCorrupt
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -45,6 +47,21 @@ class DeviceRestoreStatus(StrEnum):
 
 class SnapshotMismatch(RadioError):
     """The snapshot is for another kind of radio (it has no section for this one)."""
+
+
+class SnapshotContentInvalid(SnapshotCorrupt):
+    """The snapshot's file is intact but what it holds cannot be restored (a list where
+    devices belong, a network section zigpy cannot read): refused before phase 1."""
+
+    translation_key = "snapshot_invalid"
+
+
+class RestoreInProgress(RadioError):
+    """A restore of this gateway is already running: one at a time."""
+
+
+class GatewayPausedError(RadioError):
+    """The gateway is paused (or a pause waits): its radio stays released until resumed."""
 
 
 @dataclass(slots=True)
@@ -131,6 +148,22 @@ class RestoreRun:
         self._on_progress = on_progress or (lambda _: None)
         self.report = RestoreReport(network_id=payload.get("network_id"))
 
+    def check(self) -> None:
+        """Refuse a payload that cannot be restored as it is, before anything changes:
+        SnapshotContentInvalid for a wrong shape anywhere (the whole document and the
+        radio's own section), SnapshotMismatch when it has no section for this radio."""
+        if (problem := check_payload(self._payload)) is not None:
+            raise SnapshotContentInvalid(
+                f"the snapshot's content cannot be restored: {problem}", reason=problem
+            )
+        section = self._section()
+        try:
+            self._gateway.radio.check_section(section)
+        except ValueError as exc:
+            raise SnapshotContentInvalid(
+                f"the snapshot's content cannot be restored: {exc}", reason=str(exc)
+            ) from None
+
     def _section(self) -> Mapping[str, Any]:
         name = self._gateway.radio.section_name
         section = self._payload.get("sections", {}).get(name)
@@ -139,6 +172,7 @@ class RestoreRun:
         return section
 
     async def run(self) -> RestoreReport:
+        """Phase 1 and phase 2; call ``check`` first."""
         section = self._section()
         gateway = self._gateway
         self._on_progress(RestoreProgress(RestorePhase.NETWORK, 0, 1))

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import stat
 import threading
 import time
 import unicodedata
@@ -48,6 +49,12 @@ KEY_BYTES: Final = 32  # AES-256
 MAX_KDF_WORK: Final = 256 * 1024 * 1024
 """Largest scrypt cost accepted, as 128·n·r·p bytes: the parameters come from the file,
 so a hostile snapshot must not make the gateway spend gigabytes and minutes on one key."""
+
+MAX_SNAPSHOT_BYTES: Final = 16 * 1024 * 1024
+"""Largest file read as a snapshot (or an Open Coordinator Backup). The largest real one
+measured, 500 devices each with a pending change and 16 scenes of all lights, is 1.4 MB
+(648 KiB with one scene and nothing pending): the cap leaves more than ten times that,
+and keeps a file that is no snapshot from costing hundreds of MiB to parse."""
 
 STALE_TEMP_SECONDS: Final = 3600.0
 """Age after which a temp file left by an interrupted write (a power cut) is removed."""
@@ -115,6 +122,12 @@ class SnapshotCorrupt(SnapshotError):
     """Not a snapshot, or a damaged one: not JSON, truncated, missing or ill-typed keys."""
 
     translation_key = "snapshot_corrupt"
+
+
+class SnapshotTooLarge(SnapshotError):
+    """The file is larger than any snapshot can be: refused before it is read."""
+
+    translation_key = "snapshot_too_large"
 
 
 class SnapshotChecksumMismatch(SnapshotError):
@@ -198,12 +211,56 @@ def encode_snapshot(
     return _encode(payload, summary, created_at, password, kdf_cost)[0]
 
 
+def read_snapshot_bytes(path: Path) -> bytes:
+    """The content of the snapshot file ``path``: refused (SnapshotTooLarge) without
+    reading it when it is larger than ``MAX_SNAPSHOT_BYTES``, SnapshotCorrupt when it is
+    no regular file (a folder, a device, a pipe that would block). OSError as ``open``."""
+    info = path.stat()
+    _check_file(path, info)
+    with path.open("rb") as file:
+        _check_file(path, os.fstat(file.fileno()))  # (it may have changed since the stat)
+        data = file.read(MAX_SNAPSHOT_BYTES + 1)
+    _check_size(path, len(data))
+    return data
+
+
+def _check_file(path: Path, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        _corrupt(path, "not a regular file")
+    _check_size(path, info.st_size)
+
+
+def _check_size(path: Path, size: int) -> None:
+    if size > MAX_SNAPSHOT_BYTES:
+        raise SnapshotTooLarge(
+            f"{path.name} has {size} bytes; a snapshot has at most {MAX_SNAPSHOT_BYTES}",
+            name=path.name,
+            size=str(size),
+            limit=str(MAX_SNAPSHOT_BYTES),
+        )
+
+
+def load_json(data: bytes, path: Path) -> Any:
+    """The JSON document in ``data`` (the content of ``path``), parsed strictly (UTF-8,
+    no NaN): SnapshotCorrupt when it is not complete JSON."""
+    return _loads(data, path)
+
+
 def decode_snapshot(data: bytes, *, path: Path, password: str | None = None) -> Snapshot:
     """The snapshot in ``data`` (the content of ``path``), checked against its checksum.
 
     A password given for an unencrypted snapshot is ignored.
     """
-    header = _parse_header(data, path)
+    return decode_snapshot_document(
+        _loads(data, path), path=path, size=len(data), password=password
+    )
+
+
+def decode_snapshot_document(
+    envelope: Any, *, path: Path, size: int, password: str | None = None
+) -> Snapshot:
+    """``decode_snapshot`` of a file already parsed (``load_json``): a file is parsed once."""
+    header = _parse_envelope(envelope, path)
     encryption = header.encryption
     if encryption is None:
         payload = header.payload
@@ -239,14 +296,23 @@ def decode_snapshot(data: bytes, *, path: Path, password: str | None = None) -> 
             f"snapshot {path.name} does not match its checksum: it was altered or damaged",
             name=path.name,
         )
-    return Snapshot(header.info(path, size=len(data)), payload)
+    return Snapshot(header.info(path, size=size), payload)
 
 
 def read_snapshot_info(path: Path) -> SnapshotInfo:
     """What a listing shows of the snapshot at ``path``: format and version are checked,
     the checksum is not (that needs the payload, and a password when encrypted)."""
-    data = path.read_bytes()
-    return _parse_header(data, path).info(path, size=len(data))
+    data = read_snapshot_bytes(path)
+    return _parse_envelope(_loads(data, path), path).info(path, size=len(data))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (symlinks followed) is a regular file directly in ``folder``."""
+    try:
+        real = path.resolve(strict=True)
+    except OSError, RuntimeError:  # gone, or a symlink loop
+        return False
+    return real.parent == folder and real.is_file()
 
 
 def _utc_now() -> datetime:
@@ -317,7 +383,7 @@ class SnapshotStore:
     def read(self, path: Path, password: str | None = None) -> Snapshot:
         """The snapshot at ``path`` (a name is taken as inside the folder), fully checked."""
         full_path = self.folder / path  # an absolute ``path`` replaces the folder
-        return decode_snapshot(full_path.read_bytes(), path=full_path, password=password)
+        return decode_snapshot(read_snapshot_bytes(full_path), path=full_path, password=password)
 
     def prune(self) -> None:
         """Delete all but the newest ``keep`` snapshots, and stale temp files."""
@@ -344,12 +410,20 @@ class SnapshotStore:
         return await asyncio.get_running_loop().run_in_executor(None, self.read, path, password)
 
     def _snapshot_files(self) -> builtins.list[Path]:
-        """This store's snapshot files, oldest first (the names sort by time)."""
+        """This store's snapshot files, oldest first (the names sort by time): files with
+        a snapshot's name that really are in the folder. A symlink to a file elsewhere is
+        not this gateway's snapshot (it could point anywhere on the system): it is neither
+        listed nor read, nor deleted."""
         try:
             names = os.listdir(self.folder)
         except FileNotFoundError:
             return []
-        return [self.folder / name for name in sorted(names) if _FILE_NAME.fullmatch(name)]
+        folder = self.folder.resolve()
+        return [
+            self.folder / name
+            for name in sorted(names)
+            if _FILE_NAME.fullmatch(name) and _inside(self.folder / name, folder)
+        ]
 
     def _next_time(self) -> datetime:
         """The clock's time, but always after every snapshot already in the folder.
@@ -476,9 +550,8 @@ def _encode(
     return data, header
 
 
-def _parse_header(data: bytes, path: Path) -> _Header:
-    """The checked envelope of a snapshot file; the payload is left as found."""
-    envelope = _loads(data, path)
+def _parse_envelope(envelope: Any, path: Path) -> _Header:
+    """The checked envelope of a parsed snapshot file; the payload is left as found."""
     if not isinstance(envelope, dict) or envelope.get("format") != SNAPSHOT_FORMAT:
         _corrupt(path, "not a Resilient Gateway snapshot")
     version = envelope.get("version")

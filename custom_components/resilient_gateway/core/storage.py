@@ -1,4 +1,5 @@
-"""Atomic JSON files: a power cut never leaves a half-written file behind."""
+"""Atomic JSON files: a power cut never leaves a half-written file behind, and a damaged
+one is set aside (kept for a human to look at), never overwritten."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+type Recovery[T] = Callable[[Any], tuple[T | None, str | None]]
+"""What of a parsed document can be used, and what was wrong with it (None: nothing)."""
 
 
 def jsonable(value: Any) -> Any:
@@ -52,6 +60,53 @@ def read_json(path: Path) -> Any | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A damaged file, renamed out of the way: its content is all in ``aside``."""
+
+    path: Path  # where it was (a new file is written there)
+    aside: Path
+    problem: str  # what was wrong (no content of the file)
+
+
+def set_aside(path: Path, *, now: datetime | None = None) -> Path:
+    """Rename ``path`` to ``<stem>.damaged-<UTC time><suffix>`` beside it, never over an
+    existing file; returns the new path."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+    number = 0
+    while True:
+        extra = f"-{number}" if number else ""
+        aside = path.with_name(f"{path.stem}.damaged-{stamp}{extra}{path.suffix}")
+        if not aside.exists():
+            path.rename(aside)
+            return aside
+        number += 1
+
+
+def read_json_recovering[T](path: Path, recover: Recovery[T]) -> tuple[T | None, SetAside | None]:
+    """What of the JSON document in ``path`` can be used (None: no file, or nothing).
+
+    A file that is not JSON, or that ``recover`` finds fault with, is set aside first:
+    a later write to ``path`` cannot destroy what it held.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    recovered: T | None = None
+    try:
+        document = json.loads(data)
+    except json.JSONDecodeError as exc:
+        problem: str | None = f"it is not valid JSON: {exc.msg} at line {exc.lineno}"
+    except ValueError, RecursionError:  # not UTF-8, or nested too deep
+        problem = "it is not valid JSON"
+    else:
+        recovered, problem = recover(document)
+    if problem is None:
+        return recovered, None
+    return recovered, SetAside(path, set_aside(path), problem)
+
+
 class AtomicJsonFile:
     """One JSON document on disk, read and written off the event loop."""
 
@@ -60,6 +115,11 @@ class AtomicJsonFile:
 
     async def load(self) -> Any | None:
         return await asyncio.get_running_loop().run_in_executor(None, read_json, self.path)
+
+    async def load_recovering[T](self, recover: Recovery[T]) -> tuple[T | None, SetAside | None]:
+        """See ``read_json_recovering``."""
+        read = partial(read_json_recovering, self.path, recover)
+        return await asyncio.get_running_loop().run_in_executor(None, read)
 
     async def save(self, data: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(None, write_json_atomic, self.path, data)

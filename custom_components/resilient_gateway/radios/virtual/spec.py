@@ -98,6 +98,8 @@ class VirtualNetworkSpec:
                 raise ValueError(f"{name} must be in 0..{MAX_DEVICES_PER_CLASS}, got {value}")
         for name in ("loss", "group_miss"):
             value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
             if not 0.0 <= value <= MAX_LOSS:
                 raise ValueError(f"{name} must be in 0..{MAX_LOSS}, got {value}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

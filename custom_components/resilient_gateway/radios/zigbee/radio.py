@@ -344,6 +344,10 @@ class ZigbeeRadio:
         snapshot.adopt_groups(app, list(section.get("groups", ())))
         return adopted
 
+    def check_section(self, section: Mapping[str, Any]) -> None:
+        """Raise ValueError unless a restore can use ``section`` as it is (before phase 1)."""
+        snapshot.check_section(section)
+
     def _set_state(self, state: RadioState) -> None:
         if state != self._state:
             self._state = state

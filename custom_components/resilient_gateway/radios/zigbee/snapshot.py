@@ -9,9 +9,10 @@ them again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import voluptuous as vol
 import zigpy.endpoint
 import zigpy.profiles.zha
 import zigpy.profiles.zll
@@ -42,12 +43,107 @@ def parse_network_backup(data: Mapping[str, Any]) -> NetworkBackup:
     """
     try:
         backup = NetworkBackup.from_dict(dict(data))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except Exception as exc:  # any shape zigpy cannot read is refused
         # (Never the data itself in the message: it holds the network key.)
         raise ValueError(f"not a Zigbee network backup ({type(exc).__name__})") from None
     if not backup.is_complete():
         raise ValueError("the Zigbee network backup is incomplete")
     return backup
+
+
+def check_section(section: Mapping[str, Any]) -> None:
+    """Raise ValueError unless ``section`` can be restored as it is: a complete network
+    backup, and devices and groups of the shapes ``adopt_devices`` and ``adopt_groups``
+    take. Checked before phase 1 touches the radio, so a bad section changes nothing."""
+    parse_network_backup(section.get("network") or {})
+    try:
+        _SECTION_SCHEMA(dict(section))
+    except vol.Invalid as exc:
+        raise ValueError(f"the Zigbee section is not valid: {_describe(exc)}") from None
+
+
+def _describe(error: vol.Invalid) -> str:
+    if isinstance(error, vol.MultipleInvalid):
+        error = error.errors[0]
+    where = "".join(f"[{part!r}]" for part in error.path)
+    return f"{where}: {error.msg}" if where else str(error.msg)
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise vol.Invalid(f"expected an integer in {low}..{high}")
+        return value
+
+    return check
+
+
+def _ieee(value: Any) -> str:
+    try:
+        t.EUI64.convert(value)
+    except Exception:  # (zigpy asserts on some malformed input)
+        raise vol.Invalid("expected an IEEE address") from None
+    return str(value)
+
+
+def _node_descriptor(value: Any) -> str:
+    try:
+        zdo_t.NodeDescriptor.deserialize(bytes.fromhex(value))
+    except Exception:  # (zigpy asserts on some malformed input)
+        raise vol.Invalid("expected a serialised node descriptor") from None
+    return str(value)
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise vol.Invalid("expected text or null")
+    return value
+
+
+def _member(value: Any) -> list[Any]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise vol.Invalid("expected an [IEEE address, endpoint] pair")
+    return [_ieee(value[0]), _integer(1, 254)(value[1])]
+
+
+_CLUSTERS = vol.Schema([_integer(0, 0xFFFF)])
+_ENDPOINT = vol.Schema(
+    {
+        vol.Required("id"): _integer(1, 254),
+        vol.Required("profile_id"): _integer(0, 0xFFFF),
+        vol.Required("device_type"): vol.Any(None, _integer(0, 0xFFFF)),
+        vol.Required("in_clusters"): _CLUSTERS,
+        vol.Required("out_clusters"): _CLUSTERS,
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+_DEVICE = vol.Schema(
+    {
+        vol.Required("ieee"): _ieee,
+        vol.Required("nwk"): _integer(0, 0xFFFF),
+        vol.Required("node_descriptor"): _node_descriptor,
+        vol.Optional("manufacturer"): _optional_text,
+        vol.Optional("model"): _optional_text,
+        vol.Required("endpoints"): vol.Schema([_ENDPOINT]),
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+_GROUP = vol.Schema(
+    {
+        vol.Required("group_id"): _integer(0, 0xFFFF),
+        vol.Required("name"): _optional_text,
+        vol.Required("members"): vol.Schema([_member]),
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+_SECTION_SCHEMA = vol.Schema(
+    {
+        vol.Required("network"): dict,
+        vol.Optional("devices"): vol.Schema([_DEVICE]),
+        vol.Optional("groups"): vol.Schema([_GROUP]),
+    },
+    extra=vol.ALLOW_EXTRA,
+)
 
 
 def export_devices(app: ControllerApplication) -> list[dict[str, Any]]:

@@ -147,13 +147,13 @@ class LightTarget:
 
     def fit(self, entity_id: str, values: AttributeValues) -> AttributeValues:
         """``values`` as the light can show them: a colour temperature outside the range
-        the entity declares is clamped into it; a value the device has nothing for
-        (brightness for an on/off bulb, a colour for a white one) is refused. Groups
-        send their members only what members can show."""
+        the entities declare is clamped into it; a value the device has nothing for
+        (brightness for an on/off bulb, a colour for a white one) is refused. (Groups
+        send each member only what it can show.)"""
         device = self.gateway.devices.get(self.device_id) if self.device_id else None
-        if device is None:
-            return values
-        if missing := [attr for attr in values if attr not in device.attributes]:
+        if device is not None and (
+            missing := [attr for attr in values if attr not in device.attributes]
+        ):
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="light_cannot_show",

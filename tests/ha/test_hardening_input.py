@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 
 from .conftest import call_while_time_passes, setup_virtual, virtual_entry
+from .test_changes import group_entity
 from .test_virtual_gateway import light_entities, truth
 
 
@@ -86,6 +87,29 @@ async def test_a_colour_temperature_outside_the_lights_range_is_clamped_and_veri
     assert response[entity_id]["result"] == "verified"
     assert response[entity_id]["attempts"] <= 2
     assert truth(hass, entry)["devices"][ieee]["state"]["color_temp_mireds"] == mireds
+
+
+async def test_a_groups_colour_temperature_is_clamped_for_its_members_too(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    group = group_entity(hass, entry)
+
+    response = await call_while_time_passes(
+        hass,
+        freezer,
+        "apply_state",
+        {"entity_id": group, "state": "on", "color_temp_kelvin": 1000, "timeout": 20},
+    )
+
+    assert response[group]["result"] == "verified"
+    devices = truth(hass, entry)["devices"]
+    shown = {
+        d["state"].get("color_temp_mireds")
+        for d in devices.values()
+        if d["kind"] in ("color_temp_light", "color_light")
+    }
+    assert shown == {500}
 
 
 # -- 13. entry data out of range ---------------------------------------------------------

@@ -151,7 +151,8 @@ class RestoreRun:
     def check(self) -> None:
         """Refuse a payload that cannot be restored as it is, before anything changes:
         SnapshotContentInvalid for a wrong shape anywhere (the whole document and the
-        radio's own section), SnapshotMismatch when it has no section for this radio."""
+        radio's own section), SnapshotMismatch when it has no section for this radio.
+        It only reads the payload, so it may run in a worker thread."""
         if (problem := check_payload(self._payload)) is not None:
             raise SnapshotContentInvalid(
                 f"the snapshot's content cannot be restored: {problem}", reason=problem

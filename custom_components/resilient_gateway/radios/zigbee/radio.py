@@ -345,7 +345,8 @@ class ZigbeeRadio:
         return adopted
 
     def check_section(self, section: Mapping[str, Any]) -> None:
-        """Raise ValueError unless a restore can use ``section`` as it is (before phase 1)."""
+        """Raise ValueError unless a restore can use ``section`` as it is (before phase 1;
+        a pure check of the data, safe in a worker thread)."""
         snapshot.check_section(section)
 
     def _set_state(self, state: RadioState) -> None:

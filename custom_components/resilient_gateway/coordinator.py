@@ -390,8 +390,9 @@ class GatewayCoordinator(GatewayListener):
         try:
             report = await self.gateway.restore(payload, force=force, on_progress=self._progress)
         finally:
-            # (Failed or not, the Restore progress sensor must not stay at its last step.)
-            if self.restore_progress is not None:
+            # Failed or not, the Restore progress sensor must not stay at its last step
+            # (unless this call was refused because another restore still runs).
+            if self.restore_progress is not None and not self.gateway.restore_running:
                 self.restore_progress = None
                 self._status_updated()
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_RESTORE_NEEDED))

@@ -328,7 +328,7 @@ def _radio_running(coordinator: GatewayCoordinator) -> None:
 
 
 async def _async_backup(call: ServiceCall) -> ServiceResponse:
-    """Write a snapshot of the gateway now (optionally encrypted with a password)."""
+    """Write a snapshot of the gateway now (encrypted with the given or stored password)."""
     coordinator = _coordinator(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
     # (No "radio running" check first: a restore under way closes it; this waits for it.)
     info = await coordinator.async_backup(password=call.data.get(ATTR_PASSWORD))

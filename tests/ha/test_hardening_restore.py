@@ -304,6 +304,19 @@ async def test_a_second_restore_at_once_is_refused(
     assert refused[0].translation_key == "restore_in_progress"
     (done,) = (call.result() for call in calls if call.exception() is None)
     assert done["failed"] == {}
+
+    # Asked once the first shows its progress: refused at once, the progress still shown.
+    first = start_call(hass, "restore", {"config_entry_id": entry.entry_id})
+    for _ in range(100):
+        if _progress_sensor(hass, entry).state != "unknown":
+            break
+        await advance(hass, freezer, 0.1)
+    with pytest.raises(ServiceValidationError) as caught:
+        await _call(hass, "restore", config_entry_id=entry.entry_id)
+    assert caught.value.translation_key == "restore_in_progress"
+    assert _progress_sensor(hass, entry).state != "unknown"
+    await advance_until_done(hass, freezer, first)
+    assert first.result()["failed"] == {}
     await advance(hass, freezer, 40, step=0.5)
     radio = truth(hass, entry)["radio"]
     assert radio["identity_matches"] and radio["connected"]

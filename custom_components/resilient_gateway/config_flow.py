@@ -255,7 +255,7 @@ def network_coordinator(info: ZeroconfServiceInfo) -> NetworkCoordinator:
     if announced is None:
         if info.type == COORDINATOR_SERVICE_TYPE:
             raise ValueError("none")
-        lowered = instance.lower()
+        lowered = info.name.lower()  # the service type names a ZiGate gateway
         announced = "ezsp" if "efr32" in lowered else "zigate" if "zigate" in lowered else "znp"
     library = library_for_radio_type(announced)
     if library is None:

@@ -21,7 +21,7 @@ from homeassistant.util import color as color_util
 from .const import ATTR_SYNC
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.availability import Availability
-from .core.change_results import SyncState
+from .core.change_results import combined_sync
 from .core.model import Attr, DeviceDescription, DeviceKind, GroupDescription
 from .entity import GatewayEntity, async_add_device_entities, async_add_new_entities
 
@@ -187,11 +187,8 @@ class GatewayGroupLight(LightEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        states = {self.coordinator.gateway.sync_state(m) for m in self.radio_group.members}
-        sync = next(
-            (state for state in (SyncState.FAILED, SyncState.PENDING) if state in states),
-            SyncState.VERIFIED,
-        )
+        gateway = self.coordinator.gateway
+        sync = combined_sync(gateway.sync_state(member) for member in self.radio_group.members)
         return {"members": len(self.radio_group.members), ATTR_SYNC: sync}
 
     async def async_added_to_hass(self) -> None:

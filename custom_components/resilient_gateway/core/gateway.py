@@ -356,9 +356,15 @@ class Gateway(RadioListener):
         await self._save()
 
     def sync_state(self, device_id: DeviceId) -> SyncState:
-        """Whether the device shows what it was last told: verified, pending or failed."""
+        """Whether the device shows what it was last told: pending or failed while a
+        change is open or failed; otherwise verified, or unknown while the device has
+        shown nothing since the start or the last radio outage."""
         state = self.engine.sync_state(device_id) if self._engine else None
-        return state or SyncState.VERIFIED
+        if state in (SyncState.PENDING, SyncState.FAILED):
+            return state
+        if not self._values.get(device_id):
+            return SyncState.UNKNOWN
+        return SyncState.VERIFIED
 
     def _sync_changed(self, device_id: DeviceId) -> None:
         for listener in tuple(self._listeners):

@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from homeassistant.components import usb
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
@@ -48,7 +49,7 @@ from .const import (
 from .core.availability import AvailabilityPolicy
 from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
 from .core.gateway import Gateway, GatewayListener, RadioLink
-from .core.health import HealthEvent, HealthPolicy, RadioStatus
+from .core.health import FailureCause, HealthEvent, HealthPolicy, RadioStatus
 from .core.model import (
     AttributeValues,
     DeviceDescription,
@@ -141,6 +142,7 @@ class GatewayCoordinator(GatewayListener):
         self._counts_callbacks: list[UpdateCallback] = []
         self._status_callbacks: list[UpdateCallback] = []
         self._unsubscribe_gateway = self.gateway.add_listener(self)
+        self._unsubscribe_usb: Callable[[], None] | None = None
 
     @property
     def storage_path(self) -> Path:
@@ -216,6 +218,7 @@ class GatewayCoordinator(GatewayListener):
             model=self.gateway_model,
         )
         self.gateway_device_id = gateway_device.id
+        self._async_listen_for_usb_ports()
         if self.gateway.needs_restore:
             self._async_restore_needed()
 
@@ -224,6 +227,9 @@ class GatewayCoordinator(GatewayListener):
             return
         self._stopped = True
         self._unsubscribe_gateway()
+        if self._unsubscribe_usb is not None:
+            self._unsubscribe_usb()
+            self._unsubscribe_usb = None
         await self._stop_radio_parts()
 
     async def async_on_hass_stop(self, _event: Event) -> None:
@@ -242,6 +248,33 @@ class GatewayCoordinator(GatewayListener):
             await self.gateway.take_snapshot()
         if self.air is not None:
             await self.air.save()
+
+    # -- a stick plugged back ----------------------------------------------------------
+
+    @callback
+    def _async_listen_for_usb_ports(self) -> None:
+        """A USB port that appears may be this gateway's stick plugged back (perhaps under
+        another name): the radio is tried at once instead of at its next retry. Any port
+        will do: telling ours apart would take file-system work for a cheap retry."""
+        if "usb" not in self.hass.config.components:
+            return  # Home Assistant's usb integration is not running here
+        self._unsubscribe_usb = usb.async_register_port_event_callback(
+            self.hass, self._async_usb_ports_changed
+        )
+
+    @callback
+    def _async_usb_ports_changed(
+        self, added: set[usb.USBDevice], _removed: set[usb.USBDevice]
+    ) -> None:
+        if added:
+            ports = ", ".join(sorted(device.device for device in added))
+            self.async_radio_port_appeared(f"USB port {ports} appeared")
+
+    @callback
+    def async_radio_port_appeared(self, reason: str) -> None:
+        """The radio may be back (a USB port appeared, a simulated stick was plugged back
+        in): a recovery under way tries it now."""
+        self.gateway.supervisor.retry_now(f"{self.entry.title}: {reason}")
 
     # -- backup and restore ----------------------------------------------------------
 
@@ -402,20 +435,23 @@ class GatewayCoordinator(GatewayListener):
                 "status": str(event.status),
                 "step": None if event.step is None else str(event.step),
                 "reason": event.reason,
+                "cause": None if event.cause is None else str(event.cause),
                 "needs_restore": event.needs_restore,
             },
         )
         if event.needs_restore:
             self._async_restore_needed()
         elif event.status is RadioStatus.FAILED:
+            # One text per cause, in plain words with what to do (never an exception name).
+            cause = event.cause or FailureCause.RADIO_ERROR
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
                 self._issue_id(ISSUE_RADIO_FAILED),
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_RADIO_FAILED,
-                translation_placeholders={"gateway": self.entry.title, "reason": event.reason},
+                translation_key=f"{ISSUE_RADIO_FAILED}_{cause}",
+                translation_placeholders={"gateway": self.entry.title},
             )
         elif event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_RADIO_FAILED))

@@ -301,6 +301,9 @@ async def _async_simulate_fault(call: ServiceCall) -> None:
     fault: str = call.data[ATTR_FAULT]
     if fault in RADIO_FAULTS:
         getattr(air, fault)()
+        if fault == "radio_recovered":
+            # As a real stick plugged back in: its port appears, the radio is tried at once.
+            coordinator.async_radio_port_appeared("the virtual radio was plugged back in")
         return
     ieee = _target_ieee(hass, call)
     if ieee not in air.ground_truth()["devices"]:

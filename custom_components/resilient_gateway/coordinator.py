@@ -15,6 +15,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
 
 from .const import (
     CONF_AUTO_RESTORE,
@@ -50,7 +51,9 @@ from .core.availability import AvailabilityPolicy
 from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
 from .core.gateway import Gateway, GatewayListener, RadioLink
 from .core.health import FailureCause, HealthEvent, HealthPolicy, RadioStatus
+from .core.matching import value_matches
 from .core.model import (
+    Attr,
     AttributeValues,
     DeviceDescription,
     DeviceId,
@@ -90,6 +93,17 @@ type ResilientGatewayConfigEntry = ConfigEntry[GatewayCoordinator]
 type UpdateCallback = Callable[[], None]
 
 
+def describe_values(values: Mapping[str, Any]) -> str:
+    """Attribute values in words for a log line: "on", "off, brightness 120"."""
+    words: list[str] = []
+    for attr, value in values.items():
+        if attr == Attr.ON:
+            words.append("on" if value else "off")
+        else:
+            words.append(f"{str(attr).replace('_', ' ')} {jsonable(value)}")
+    return ", ".join(words) or "nothing"
+
+
 def read_restore_source(path: Path, password: str | None) -> dict[str, Any]:
     """The payload to restore from ``path``: one of our snapshots, or an Open Coordinator
     Backup (ZHA, Zigbee2MQTT) as the network part alone. Raises SnapshotError."""
@@ -116,8 +130,9 @@ class GatewayCoordinator(GatewayListener):
         self.air: VirtualAir | None = None
         self.gateway_device_id: str | None = None
         self._stopped = False
-        # The entity that takes commands for each device (light, switch, climate).
-        self.command_entity_ids: dict[DeviceId, str] = {}
+        # The entity that takes commands for each device (light, switch, climate). The
+        # entity, not its id: a renamed entity keeps its place here.
+        self.command_entities: dict[DeviceId, Entity] = {}
         options = entry.options
         self.gateway = Gateway(
             self._build_radio,
@@ -395,6 +410,19 @@ class GatewayCoordinator(GatewayListener):
             via_device_id=self.gateway_device_id,
         )
 
+    def command_entity_id(self, device_id: DeviceId) -> str | None:
+        """The entity id (as it is now) of the entity that takes the device's commands."""
+        entity = self.command_entities.get(device_id)
+        return None if entity is None else entity.entity_id
+
+    def device_label(self, device_id: DeviceId) -> dict[str, Any]:
+        """How a person finds a device again: its entity id and name, and its address."""
+        entity_id = self.command_entity_id(device_id)
+        state = self.hass.states.get(entity_id) if entity_id else None
+        device = self.gateway.devices.get(device_id)
+        name = state.name if state else device.name if device else None
+        return {"entity_id": entity_id, "name": name, "ieee": device_id}
+
     # -- fan-out to entities (GatewayListener) ---------------------------------------
 
     @callback
@@ -494,7 +522,7 @@ class GatewayCoordinator(GatewayListener):
             self.hass.bus.async_fire(
                 EVENT_CHANGE_FAILED,
                 {
-                    "entity_id": self.command_entity_ids.get(result.device_id),
+                    "entity_id": self.command_entity_id(result.device_id),
                     "device_id": ha_device.id if ha_device else None,
                     "ieee": result.device_id,
                     "attribute": attribute,
@@ -504,10 +532,10 @@ class GatewayCoordinator(GatewayListener):
                 },
             )
         LOGGER.warning(
-            "%s did not reach %s within its deadline (now %s)",
+            "%s did not confirm %s within its deadline: %s",
             name,
-            {str(k): v for k, v in result.desired.items()},
-            {str(k): v for k, v in result.actual.items()},
+            describe_values(result.desired),
+            self._what_it_showed(result),
         )
         if not self.gateway.radio_up:
             return  # the radio's fault, not the device's: the radio's status tells it
@@ -522,6 +550,26 @@ class GatewayCoordinator(GatewayListener):
                 translation_key="device_unresponsive",
                 translation_placeholders={"device": name, "gateway": self.entry.title},
             )
+
+    def _what_it_showed(self, result: ChangeResult) -> str:
+        """What became of a failed change, for the log: what the device last showed where
+        that is not what was asked, otherwise that it never confirmed it; and why."""
+        tolerances = self.gateway.engine.policy.tolerances
+        differing = {
+            attr: result.actual[attr]
+            for attr in result.desired
+            if attr in result.failed_attributes
+            and attr in result.actual
+            and not value_matches(attr, result.desired[attr], result.actual[attr], tolerances)
+        }
+        what = (
+            f"it last showed {describe_values(differing)}" if differing else "it never confirmed it"
+        )
+        if not self.gateway.radio_up:
+            return f"{what} (the radio was down)"
+        if not self.gateway.heard_within(result.device_id, result.elapsed):
+            return f"{what} (nothing was heard from it since the command)"
+        return what
 
     def counts_changed(self, counts: ChangeCounts) -> None:
         for update in tuple(self._counts_callbacks):

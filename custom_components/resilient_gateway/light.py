@@ -23,7 +23,12 @@ from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.availability import Availability
 from .core.change_results import combined_sync
 from .core.model import Attr, DeviceDescription, DeviceKind, GroupDescription
-from .entity import GatewayEntity, async_add_device_entities, async_add_new_entities
+from .entity import (
+    GatewayEntity,
+    async_add_device_entities,
+    async_add_new_entities,
+    renamed_in_place,
+)
 
 PARALLEL_UPDATES = 0
 ZIGBEE_MAX_LEVEL = 254
@@ -190,6 +195,10 @@ class GatewayGroupLight(LightEntity):
         gateway = self.coordinator.gateway
         sync = combined_sync(gateway.sync_state(member) for member in self.radio_group.members)
         return {"members": len(self.radio_group.members), ATTR_SYNC: sync}
+
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)
 
     async def async_added_to_hass(self) -> None:
         self._follow_members()

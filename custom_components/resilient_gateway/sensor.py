@@ -13,7 +13,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower, UnitOfTemperature
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
@@ -21,7 +21,7 @@ from .core.change_results import ChangeCounts
 from .core.gateway import RunStatus
 from .core.health import RadioStatus
 from .core.model import Attr, DeviceDescription, DeviceKind
-from .entity import GatewayEntity, async_add_device_entities
+from .entity import GatewayEntity, async_add_device_entities, renamed_in_place
 
 PARALLEL_UPDATES = 0
 
@@ -139,6 +139,10 @@ class GatewayChangesSensor(_GatewaySensor):
     def native_value(self) -> int:
         return self.entity_description.value(self.coordinator.gateway.engine.counts)
 
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)
+
     async def async_added_to_hass(self) -> None:
         self.async_on_remove(self.coordinator.async_subscribe_counts(self.async_write_ha_state))
 
@@ -237,6 +241,10 @@ class GatewayStatusSensor(_GatewaySensor):
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         return self.entity_description.attributes(self.coordinator)
+
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)
 
     async def async_added_to_hass(self) -> None:
         self.async_on_remove(self.coordinator.async_subscribe_status(self.async_write_ha_state))

@@ -255,14 +255,17 @@ class GatewayCoordinator(GatewayListener):
         if self.air is not None:
             await self.air.stop()
 
-    async def async_flush(self) -> None:
+    async def async_flush(self) -> SnapshotInfo | None:
         """Write everything that lives in memory to disk and take a fresh snapshot
-        (before a Home Assistant backup, so the backup holds a current one)."""
+        (before a Home Assistant backup, so the backup holds a current one). Returns that
+        snapshot; None when the radio does not run the network (no snapshot is possible)."""
         await self.gateway.flush()
+        snapshot = None
         if self.gateway.runs_its_network:
-            await self.gateway.take_snapshot()
+            snapshot = await self.gateway.take_snapshot()
         if self.air is not None:
             await self.air.save()
+        return snapshot
 
     # -- a stick plugged back ----------------------------------------------------------
 

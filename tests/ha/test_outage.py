@@ -1,10 +1,11 @@
 """A radio outage seen from Home Assistant (issue #11): what lights say while the radio is
-down, how soon a stick that is plugged back is used again, the words of the repair issue,
-and Home Assistant backups taken meanwhile."""
+down, how soon a stick that is plugged back in is used again, the words of the repair
+issue, and Home Assistant backups taken meanwhile."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -14,11 +15,13 @@ from unittest.mock import patch
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import usb
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.translation import async_get_translations
 
+from custom_components.resilient_gateway import backup
 from custom_components.resilient_gateway.const import DOMAIN
 from custom_components.resilient_gateway.core.health import FailureCause
 
@@ -190,3 +193,65 @@ def test_every_cause_has_its_repair_text() -> None:
         if cause is FailureCause.WRONG_NETWORK:
             continue  # the restore_needed issue speaks for that one
         assert f"radio_failed_{cause}" in issues, cause
+
+
+def backup_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [
+        (record.levelno, record.getMessage())
+        for record in caplog.records
+        if record.getMessage().startswith("Home Assistant backup:")
+    ]
+
+
+async def test_a_backup_while_the_radio_is_down_says_which_snapshot_it_holds(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Home Assistant backup takes a fresh snapshot of a running gateway (logged with
+    its name); one whose radio is down cannot, and the log says so and names the newest
+    snapshot the backup holds instead."""
+    caplog.set_level(logging.INFO, logger=f"custom_components.{DOMAIN}")
+    entry = await setup_virtual(hass, freezer)
+
+    await backup.async_pre_backup(hass)
+    newest = entry.runtime_data.last_snapshot
+    assert newest is not None
+    assert backup_lines(caplog) == [
+        (
+            logging.INFO,
+            f"Home Assistant backup: Virtual gateway test wrote snapshot {newest.path.name}",
+        )
+    ]
+
+    caplog.clear()
+    await fault(hass, entry, "radio_failure")
+    await hass.async_block_till_done()
+    await backup.async_pre_backup(hass)
+    assert backup_lines(caplog) == [
+        (
+            logging.WARNING,
+            "Home Assistant backup: no new snapshot of Virtual gateway test, its radio is "
+            f"down; the backup holds its newest snapshot, {newest.path.name}",
+        )
+    ]
+    assert entry.runtime_data.last_snapshot == newest
+
+
+async def test_a_backup_while_a_gateway_cannot_start_says_which_snapshot_it_holds(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = await setup_virtual(hass, freezer)
+    newest = entry.runtime_data.last_snapshot
+    assert newest is not None
+    await fault(hass, entry, "radio_failure")
+    assert await hass.config_entries.async_reload(entry.entry_id) is False
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+
+    caplog.set_level(logging.INFO, logger=f"custom_components.{DOMAIN}")
+    await backup.async_pre_backup(hass)
+    assert backup_lines(caplog) == [
+        (
+            logging.WARNING,
+            "Home Assistant backup: no new snapshot of Virtual gateway test, it is not "
+            f"running; the backup holds its newest snapshot, {newest.path.name}",
+        )
+    ]

@@ -54,6 +54,7 @@ class GatewayEntity(Entity):
         return self.coordinator.gateway.values(self.device.device_id)
 
     async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
         self.async_on_remove(
             self.coordinator.async_subscribe_device(self.device.device_id, self._handle_update)
         )

@@ -50,7 +50,13 @@ from .const import (
 from .core.availability import AvailabilityPolicy
 from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
 from .core.gateway import Gateway, GatewayListener, RadioLink
-from .core.health import FailureCause, HealthEvent, HealthPolicy, RadioStatus
+from .core.health import (
+    FailureCause,
+    HealthEvent,
+    HealthPolicy,
+    RadioStatus,
+    describe_failure,
+)
 from .core.matching import value_matches
 from .core.model import (
     Attr,
@@ -223,7 +229,8 @@ class GatewayCoordinator(GatewayListener):
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN,
                 translation_key="radio_not_ready",
-                translation_placeholders={"error": str(exc) or type(exc).__name__},
+                # Plain words: radio libraries often raise a bare exception class.
+                translation_placeholders={"error": describe_failure(exc)},
             ) from exc
         gateway_device = dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.entry.entry_id,

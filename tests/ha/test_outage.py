@@ -245,6 +245,10 @@ async def test_a_backup_while_a_gateway_cannot_start_says_which_snapshot_it_hold
     await fault(hass, entry, "radio_failure")
     assert await hass.config_entries.async_reload(entry.entry_id) is False
     assert entry.state is ConfigEntryState.SETUP_RETRY
+    # What the integration card says, in words (zigpy raises a bare TransientConnectionError).
+    assert entry.reason is not None
+    assert "does not answer" in entry.reason
+    assert not re.search(r"[A-Z][a-z]+(Error|Exception)\b", entry.reason)
 
     caplog.set_level(logging.INFO, logger=f"custom_components.{DOMAIN}")
     await backup.async_pre_backup(hass)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from .availability import Availability, AvailabilityPolicy, AvailabilityTracker, is_pinged
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
 from .changes import ChangeEngine
-from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor
+from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor, describe_failure
 from .model import (
     Attr,
     AttributeValues,
@@ -781,7 +781,7 @@ class Gateway(RadioListener):
             except RadioError:
                 raise
             except Exception as exc:
-                raise RadioError(f"the radio did not start: {exc}") from exc
+                raise RadioError(f"the radio did not start: {describe_failure(exc)}") from exc
             self.current_status = RunStatus.RUNNING
             self._run_status_changed()
             self._resume_supervision()

@@ -6,9 +6,8 @@ import json
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from homeassistant.components import usb
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
@@ -75,6 +74,9 @@ from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNet
 from .radios.zigbee.libraries import RADIO_LIBRARIES
 from .radios.zigbee.radio import ZigbeeRadio
 from .radios.zigbee.snapshot import SECTION as ZIGBEE_SECTION
+
+if TYPE_CHECKING:
+    from homeassistant.components.usb import USBDevice
 
 VIRTUAL_SPEC_KEYS = (
     CONF_NETWORK,
@@ -283,14 +285,15 @@ class GatewayCoordinator(GatewayListener):
         will do: telling ours apart would take file-system work for a cheap retry."""
         if "usb" not in self.hass.config.components:
             return  # Home Assistant's usb integration is not running here
+        # Imported only where it runs: its requirements are installed then.
+        from homeassistant.components import usb
+
         self._unsubscribe_usb = usb.async_register_port_event_callback(
             self.hass, self._async_usb_ports_changed
         )
 
     @callback
-    def _async_usb_ports_changed(
-        self, added: set[usb.USBDevice], _removed: set[usb.USBDevice]
-    ) -> None:
+    def _async_usb_ports_changed(self, added: set[USBDevice], _removed: set[USBDevice]) -> None:
         if added:
             ports = ", ".join(sorted(device.device for device in added))
             self.async_radio_port_appeared(f"USB port {ports} appeared")

@@ -135,7 +135,7 @@ async def test_a_failed_change_is_logged_without_contradiction(
         LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: light}, blocking=True
     )
     caplog.set_level(logging.WARNING, logger=COORDINATOR_LOGGER)
-    await advance(hass, freezer, 200, step=1)
+    await advance(hass, freezer, 200, step=2)  # past the 180 s deadline
 
     name = entry.runtime_data.gateway.devices[ieee].name
     lines = [
@@ -158,7 +158,8 @@ async def test_a_light_that_stays_silent_is_logged_as_such(
     before = entry.runtime_data.gateway.values(ieee)["brightness"]
     entry.runtime_data.air.device_power_off(ieee)
     caplog.set_level(logging.WARNING, logger=COORDINATOR_LOGGER)
-    await apply_state(hass, freezer, 200, entity_id=light, state="on", brightness=100, timeout=1)
+    await apply_state(hass, freezer, 3, entity_id=light, state="on", brightness=100, timeout=1)
+    await advance(hass, freezer, 200, step=2)  # past the 180 s deadline
 
     name = entry.runtime_data.gateway.devices[ieee].name
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{name} did")]

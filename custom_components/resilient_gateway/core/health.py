@@ -44,7 +44,7 @@ class RadioStatus(StrEnum):
     DEGRADED = "degraded"  # a health check failed; checking again before anything heavier
     RECOVERING = "recovering"  # reconnecting, restarting or switching to the standby radio
     FAILED_OVER = "failed_over"  # running on the standby radio
-    FAILED = "failed"  # gave up; a human must act (a slow retry may still bring it back)
+    FAILED = "failed"  # gave up; a human must act (the retries may still bring it back)
 
 
 class RecoveryStep(StrEnum):

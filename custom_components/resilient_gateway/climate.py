@@ -37,11 +37,18 @@ async def async_setup_entry(
 
 
 class GatewayThermostat(GatewayEntity, ClimateEntity):
-    """A radiator thermostat, showing the setpoint and mode it reported."""
+    """A radiator thermostat, showing the setpoint and mode it reported.
+
+    Home Assistant 2026.11 reads the ``native_*`` temperature members and deprecates the
+    others (they stop working in 2027.11); 2026.10 knows only the others. This class
+    defines both: each version finds what it reads, and 2026.11, seeing the native ones
+    in the same class, serves them without a deprecation warning.
+    """
 
     _takes_commands = True
     _attr_name = None
-    _attr_temperature_unit = UnitOfTemperature.CELSIUS
+    _attr_native_temperature_unit = UnitOfTemperature.CELSIUS
+    _attr_temperature_unit = UnitOfTemperature.CELSIUS  # Home Assistant 2026.10
     _attr_hvac_modes = [HVACMode.OFF, HVACMode.HEAT, HVACMode.AUTO]
     _attr_supported_features = (
         ClimateEntityFeature.TARGET_TEMPERATURE
@@ -56,12 +63,20 @@ class GatewayThermostat(GatewayEntity, ClimateEntity):
         super().__init__(coordinator, device, "climate")
 
     @property
-    def current_temperature(self) -> float | None:
+    def native_current_temperature(self) -> float | None:
         return self.values.get(Attr.LOCAL_TEMPERATURE)
 
     @property
-    def target_temperature(self) -> float | None:
+    def native_target_temperature(self) -> float | None:
         return self.values.get(Attr.HEATING_SETPOINT)
+
+    @property
+    def current_temperature(self) -> float | None:  # Home Assistant 2026.10
+        return self.native_current_temperature
+
+    @property
+    def target_temperature(self) -> float | None:  # Home Assistant 2026.10
+        return self.native_target_temperature
 
     @property
     def hvac_mode(self) -> HVACMode | None:

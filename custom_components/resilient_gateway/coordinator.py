@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import Event, HomeAssistant, callback
@@ -14,6 +14,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
 
 from .const import (
     CONF_AUTO_RESTORE,
@@ -48,8 +49,16 @@ from .const import (
 from .core.availability import AvailabilityPolicy
 from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
 from .core.gateway import Gateway, GatewayListener, RadioLink
-from .core.health import HealthEvent, HealthPolicy, RadioStatus
+from .core.health import (
+    FailureCause,
+    HealthEvent,
+    HealthPolicy,
+    RadioStatus,
+    describe_failure,
+)
+from .core.matching import value_matches
 from .core.model import (
+    Attr,
     AttributeValues,
     DeviceDescription,
     DeviceId,
@@ -65,6 +74,9 @@ from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNet
 from .radios.zigbee.libraries import RADIO_LIBRARIES
 from .radios.zigbee.radio import ZigbeeRadio
 from .radios.zigbee.snapshot import SECTION as ZIGBEE_SECTION
+
+if TYPE_CHECKING:
+    from homeassistant.components.usb import USBDevice
 
 VIRTUAL_SPEC_KEYS = (
     CONF_NETWORK,
@@ -87,6 +99,17 @@ MANUFACTURER = "Resilient Gateway"
 
 type ResilientGatewayConfigEntry = ConfigEntry[GatewayCoordinator]
 type UpdateCallback = Callable[[], None]
+
+
+def describe_values(values: Mapping[str, Any]) -> str:
+    """Attribute values in words for a log line: "on", "off, brightness 120"."""
+    words: list[str] = []
+    for attr, value in values.items():
+        if attr == Attr.ON:
+            words.append("on" if value else "off")
+        else:
+            words.append(f"{str(attr).replace('_', ' ')} {jsonable(value)}")
+    return ", ".join(words) or "nothing"
 
 
 def read_restore_source(path: Path, password: str | None) -> dict[str, Any]:
@@ -115,8 +138,9 @@ class GatewayCoordinator(GatewayListener):
         self.air: VirtualAir | None = None
         self.gateway_device_id: str | None = None
         self._stopped = False
-        # The entity that takes commands for each device (light, switch, climate).
-        self.command_entity_ids: dict[DeviceId, str] = {}
+        # The entity that takes commands for each device (light, switch, climate). The
+        # entity, not its id: a renamed entity keeps its place here.
+        self.command_entities: dict[DeviceId, Entity] = {}
         options = entry.options
         self.gateway = Gateway(
             self._build_radio,
@@ -141,6 +165,7 @@ class GatewayCoordinator(GatewayListener):
         self._counts_callbacks: list[UpdateCallback] = []
         self._status_callbacks: list[UpdateCallback] = []
         self._unsubscribe_gateway = self.gateway.add_listener(self)
+        self._unsubscribe_usb: Callable[[], None] | None = None
 
     @property
     def storage_path(self) -> Path:
@@ -206,7 +231,8 @@ class GatewayCoordinator(GatewayListener):
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN,
                 translation_key="radio_not_ready",
-                translation_placeholders={"error": str(exc) or type(exc).__name__},
+                # Plain words: radio libraries often raise a bare exception class.
+                translation_placeholders={"error": describe_failure(exc)},
             ) from exc
         gateway_device = dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.entry.entry_id,
@@ -216,6 +242,7 @@ class GatewayCoordinator(GatewayListener):
             model=self.gateway_model,
         )
         self.gateway_device_id = gateway_device.id
+        self._async_listen_for_usb_ports()
         if self.gateway.needs_restore:
             self._async_restore_needed()
 
@@ -224,6 +251,9 @@ class GatewayCoordinator(GatewayListener):
             return
         self._stopped = True
         self._unsubscribe_gateway()
+        if self._unsubscribe_usb is not None:
+            self._unsubscribe_usb()
+            self._unsubscribe_usb = None
         await self._stop_radio_parts()
 
     async def async_on_hass_stop(self, _event: Event) -> None:
@@ -234,14 +264,45 @@ class GatewayCoordinator(GatewayListener):
         if self.air is not None:
             await self.air.stop()
 
-    async def async_flush(self) -> None:
+    async def async_flush(self) -> SnapshotInfo | None:
         """Write everything that lives in memory to disk and take a fresh snapshot
-        (before a Home Assistant backup, so the backup holds a current one)."""
+        (before a Home Assistant backup, so the backup holds a current one). Returns that
+        snapshot; None when the radio does not run the network (no snapshot is possible)."""
         await self.gateway.flush()
+        snapshot = None
         if self.gateway.runs_its_network:
-            await self.gateway.take_snapshot()
+            snapshot = await self.gateway.take_snapshot()
         if self.air is not None:
             await self.air.save()
+        return snapshot
+
+    # -- a stick plugged back ----------------------------------------------------------
+
+    @callback
+    def _async_listen_for_usb_ports(self) -> None:
+        """A USB port that appears may be this gateway's stick plugged back (perhaps under
+        another name): the radio is tried at once instead of at its next retry. Any port
+        will do: telling ours apart would take file-system work for a cheap retry."""
+        if "usb" not in self.hass.config.components:
+            return  # Home Assistant's usb integration is not running here
+        # Imported only where it runs: its requirements are installed then.
+        from homeassistant.components import usb
+
+        self._unsubscribe_usb = usb.async_register_port_event_callback(
+            self.hass, self._async_usb_ports_changed
+        )
+
+    @callback
+    def _async_usb_ports_changed(self, added: set[USBDevice], _removed: set[USBDevice]) -> None:
+        if added:
+            ports = ", ".join(sorted(device.device for device in added))
+            self.async_radio_port_appeared(f"USB port {ports} appeared")
+
+    @callback
+    def async_radio_port_appeared(self, reason: str) -> None:
+        """The radio may be back (a USB port appeared, a simulated stick was plugged back
+        in): a recovery under way tries it now."""
+        self.gateway.supervisor.retry_now(f"{self.entry.title}: {reason}")
 
     # -- backup and restore ----------------------------------------------------------
 
@@ -362,6 +423,19 @@ class GatewayCoordinator(GatewayListener):
             via_device_id=self.gateway_device_id,
         )
 
+    def command_entity_id(self, device_id: DeviceId) -> str | None:
+        """The entity id (as it is now) of the entity that takes the device's commands."""
+        entity = self.command_entities.get(device_id)
+        return None if entity is None else entity.entity_id
+
+    def device_label(self, device_id: DeviceId) -> dict[str, Any]:
+        """How a person finds a device again: its entity id and name, and its address."""
+        entity_id = self.command_entity_id(device_id)
+        state = self.hass.states.get(entity_id) if entity_id else None
+        device = self.gateway.devices.get(device_id)
+        name = state.name if state else device.name if device else None
+        return {"entity_id": entity_id, "name": name, "ieee": device_id}
+
     # -- fan-out to entities (GatewayListener) ---------------------------------------
 
     @callback
@@ -402,20 +476,23 @@ class GatewayCoordinator(GatewayListener):
                 "status": str(event.status),
                 "step": None if event.step is None else str(event.step),
                 "reason": event.reason,
+                "cause": None if event.cause is None else str(event.cause),
                 "needs_restore": event.needs_restore,
             },
         )
         if event.needs_restore:
             self._async_restore_needed()
         elif event.status is RadioStatus.FAILED:
+            # One text per cause, in plain words with what to do (never an exception name).
+            cause = event.cause or FailureCause.RADIO_ERROR
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
                 self._issue_id(ISSUE_RADIO_FAILED),
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_RADIO_FAILED,
-                translation_placeholders={"gateway": self.entry.title, "reason": event.reason},
+                translation_key=f"{ISSUE_RADIO_FAILED}_{cause}",
+                translation_placeholders={"gateway": self.entry.title},
             )
         elif event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_RADIO_FAILED))
@@ -458,7 +535,7 @@ class GatewayCoordinator(GatewayListener):
             self.hass.bus.async_fire(
                 EVENT_CHANGE_FAILED,
                 {
-                    "entity_id": self.command_entity_ids.get(result.device_id),
+                    "entity_id": self.command_entity_id(result.device_id),
                     "device_id": ha_device.id if ha_device else None,
                     "ieee": result.device_id,
                     "attribute": attribute,
@@ -468,10 +545,10 @@ class GatewayCoordinator(GatewayListener):
                 },
             )
         LOGGER.warning(
-            "%s did not reach %s within its deadline (now %s)",
+            "%s did not confirm %s within its deadline: %s",
             name,
-            {str(k): v for k, v in result.desired.items()},
-            {str(k): v for k, v in result.actual.items()},
+            describe_values(result.desired),
+            self._what_it_showed(result),
         )
         if not self.gateway.radio_up:
             return  # the radio's fault, not the device's: the radio's status tells it
@@ -486,6 +563,26 @@ class GatewayCoordinator(GatewayListener):
                 translation_key="device_unresponsive",
                 translation_placeholders={"device": name, "gateway": self.entry.title},
             )
+
+    def _what_it_showed(self, result: ChangeResult) -> str:
+        """What became of a failed change, for the log: what the device last showed where
+        that is not what was asked, otherwise that it never confirmed it; and why."""
+        tolerances = self.gateway.engine.policy.tolerances
+        differing = {
+            attr: result.actual[attr]
+            for attr in result.desired
+            if attr in result.failed_attributes
+            and attr in result.actual
+            and not value_matches(attr, result.desired[attr], result.actual[attr], tolerances)
+        }
+        what = (
+            f"it last showed {describe_values(differing)}" if differing else "it never confirmed it"
+        )
+        if not self.gateway.radio_up:
+            return f"{what} (the radio was down)"
+        if not self.gateway.heard_within(result.device_id, result.elapsed):
+            return f"{what} (nothing was heard from it since the command)"
+        return what
 
     def counts_changed(self, counts: ChangeCounts) -> None:
         for update in tuple(self._counts_callbacks):

@@ -333,7 +333,12 @@ class Gateway(RadioListener):
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        if isinstance(error, RadioError) and not self.radio_up:
+            # (A snapshot meeting a dropped link: the radio's status tells of the outage.)
+            _LOGGER.debug("%s: background work stopped, the radio is down: %s", self.name, error)
+        else:
             _LOGGER.warning("%s: background work failed: %s", self.name, error)
 
     def _save_soon(self) -> None:

@@ -1,6 +1,6 @@
 """The radio link dropping under the gateway, on a virtual radio that fails the way zigpy's
 radio libraries do (issue 12): pending confirmations cancelled from inside the library,
-requests on the closed port."""
+requests on the closed port, a blank stick where a network was."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,82 @@ def test_a_start_up_snapshot_meeting_a_dropped_link_is_no_failure(
             assert await store.async_newest() is None
             assert "background work failed" not in caplog.text
             assert "background work stopped, the radio is down" in caplog.text
+        finally:
+            await gateway.stop()
+            await air.stop()
+
+    run_virtual(scenario())
+
+
+def _forget_network_backups(database: Path) -> None:
+    """zigpy's database keeps its devices but has lost every network backup."""
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        tables = [
+            name
+            for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if name.startswith("network_backups")
+        ]
+        assert tables
+        for table in tables:
+            db.execute(f"DELETE FROM {table}")
+        db.commit()
+
+
+def test_a_blank_radio_is_not_formed_when_zigpy_knows_devices(tmp_path: Path) -> None:
+    """No network backup and no snapshot, but zigpy's database holds the devices of a
+    network this gateway ran: the blank stick asks for a restore instead of being formed."""
+
+    async def scenario() -> None:
+        database = tmp_path / "z.db"
+        async with _gateway(_spec("blank-known-devices"), database):
+            pass
+        _forget_network_backups(database)
+        air = await VirtualAir.load_or_create(_spec("blank-known-devices"))
+        air.radio_replaced()
+        gateway = Gateway(_radio_factory(air, database))
+        try:
+            await gateway.start(form_new_network=True)
+            assert gateway.needs_restore
+            assert air.ground_truth()["radio"]["formed"] is False
+        finally:
+            await gateway.stop()
+            await air.stop()
+
+    run_virtual(scenario())
+
+
+def test_a_blank_radio_is_not_formed_when_a_snapshot_exists(tmp_path: Path) -> None:
+    """zigpy's database is gone (a new machine), a snapshot is there: restore, not form."""
+
+    async def scenario() -> None:
+        store = SnapshotStore(tmp_path / "snapshots")
+        spec = _spec("blank-snapshot")
+        async with _gateway(spec, tmp_path / "old.db", snapshots=store) as (_, gateway):
+            await gateway.take_snapshot()
+        air = await VirtualAir.load_or_create(spec)
+        air.radio_replaced()
+        gateway = Gateway(_radio_factory(air, tmp_path / "new.db"), snapshots=store)
+        try:
+            await gateway.start(form_new_network=True)
+            assert gateway.needs_restore
+            assert air.ground_truth()["radio"]["formed"] is False
+        finally:
+            await gateway.stop()
+            await air.stop()
+
+    run_virtual(scenario())
+
+
+def test_a_new_gateway_forms_its_network_on_a_blank_radio(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        air = await VirtualAir.load_or_create(_spec("blank-new"))
+        air.radio_replaced()
+        store = SnapshotStore(tmp_path / "snapshots")
+        gateway = Gateway(_radio_factory(air, tmp_path / "z.db"), snapshots=store)
+        try:
+            await gateway.start(form_new_network=True)
+            assert not gateway.needs_restore and gateway.radio_up
+            assert air.ground_truth()["radio"]["formed"] is True
         finally:
             await gateway.stop()
             await air.stop()

@@ -188,9 +188,10 @@ class ZigbeeRadio:
         """Start the radio and its network.
 
         A blank radio raises BlankRadioError and one running another network
-        ForeignNetworkError, unless this is a new gateway (``form_new_network`` and no
-        network backup in zigpy's database): then a new network is formed. Other
-        failures raise what zigpy raises.
+        ForeignNetworkError. A blank one is formed into a new network only for a gateway
+        that never had one: the caller found no trace of one (``form_new_network``) and
+        neither does zigpy's database (no network backup, no device). Other failures
+        raise what zigpy raises.
         """
         # A start cancelled half-way (the gateway stops during a reconnect) would leave
         # zigpy's database open: let it finish, then close what it opened.
@@ -202,7 +203,7 @@ class ZigbeeRadio:
 
     async def _start(self, form_new_network: bool) -> None:
         app = await self._app_class.new(config=self._config, auto_form=False, start_radio=False)
-        form = form_new_network and app.backups.most_recent_backup() is None
+        form = form_new_network and not _had_network(app)
         try:
             await app.startup(auto_form=form)
         except zigpy.exceptions.NetworkNotFormed as exc:
@@ -733,6 +734,12 @@ async def _close(app: ControllerApplication) -> None:
         await app.shutdown()
     except Exception:
         _LOGGER.debug("Cleaning up after a failed radio start failed", exc_info=True)
+
+
+def _had_network(app: ControllerApplication) -> bool:
+    """Whether zigpy's database shows a network this gateway ran before: a network backup,
+    or any device (its old coordinator included) kept from an earlier start."""
+    return app.backups.most_recent_backup() is not None or bool(app.devices)
 
 
 def describe(device: Device) -> DeviceDescription:

@@ -223,8 +223,9 @@ class GatewayCoordinator(GatewayListener):
         assert snapshots is not None
         self.last_snapshot = await snapshots.async_newest()
         try:
-            # A gateway that never took a snapshot is new: it may form its network.
-            await self.gateway.start(form_new_network=self.last_snapshot is None)
+            # Only a new gateway may form a network on a blank radio: one with devices in
+            # the registry had a network (the gateway adds what it and the radio know).
+            await self.gateway.start(form_new_network=not self._had_devices())
         except Exception as exc:
             await self._stop_radio_parts()
             LOGGER.debug("Radio start failed", exc_info=True)
@@ -245,6 +246,16 @@ class GatewayCoordinator(GatewayListener):
         self._async_listen_for_usb_ports()
         if self.gateway.needs_restore:
             self._async_restore_needed()
+
+    def _had_devices(self) -> bool:
+        """Whether the device registry holds devices of this entry besides the gateway."""
+        own = (DOMAIN, self.entry.entry_id)
+        return any(
+            own not in device.identifiers
+            for device in dr.async_entries_for_config_entry(
+                dr.async_get(self.hass), self.entry.entry_id
+            )
+        )
 
     async def async_stop(self) -> None:
         if self._stopped:

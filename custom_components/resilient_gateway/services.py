@@ -47,7 +47,7 @@ ATTR_FAULT = "fault"
 ATTR_DEVICE_ID = "device_id"
 ATTR_IEEE = "ieee"
 
-RADIO_FAULTS = ("radio_failure", "radio_recovered", "radio_replaced")
+RADIO_FAULTS = ("radio_failure", "radio_stalled", "radio_recovered", "radio_replaced")
 DEVICE_FAULTS = (
     "device_power_off",
     "device_power_on",

@@ -51,7 +51,9 @@ class RadioLink(Radio, Protocol):
 
     async def start(self, *, form_new_network: bool = False) -> None:
         """Start the radio; BlankRadioError/ForeignNetworkError when it does not hold
-        this gateway's network (a new gateway may form one instead)."""
+        this gateway's network. ``form_new_network``: the caller knows of no network this
+        gateway ever had, so a blank radio may be formed into a new one, unless the radio
+        itself keeps a trace of an earlier network (then it raises BlankRadioError)."""
 
     async def stop(self) -> None: ...
 
@@ -265,6 +267,11 @@ class Gateway(RadioListener):
         A radio that does not hold this gateway's network (blank or replaced) does not
         raise: the gateway comes up with ``needs_restore`` set, queues commands, and waits
         for a restore. Other radio failures raise (the caller retries later).
+
+        ``form_new_network``: the caller knows of no network this gateway ever had (Home
+        Assistant: no device of the entry). A blank radio is formed into a new network
+        only then, and only if no snapshot exists and the radio keeps no trace of an
+        earlier network either: a gateway that had one is restored, never started anew.
         """
         engine = ChangeEngine(
             self.radio, describe=self.description, policy=self._policy, rng=self._rng
@@ -277,6 +284,8 @@ class Gateway(RadioListener):
             engine.restore(saved)
         if self._scenes_file is not None and (scenes := await self._scenes_file.load()):
             self.scenes.load(scenes)
+        if form_new_network and self.snapshots is not None:
+            form_new_network = await self.snapshots.async_newest() is None
         try:
             await self.radio.start(form_new_network=form_new_network)
         except RadioIdentityError as exc:
@@ -336,7 +345,12 @@ class Gateway(RadioListener):
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        if isinstance(error, RadioError) and not self.radio_up:
+            # (A snapshot meeting a dropped link: the radio's status tells of the outage.)
+            _LOGGER.debug("%s: background work stopped, the radio is down: %s", self.name, error)
+        else:
             _LOGGER.warning("%s: background work failed: %s", self.name, error)
 
     def _save_soon(self) -> None:

@@ -74,8 +74,9 @@ APS_KEY_DATA_SIZE: Final = 3
 SEC_MATERIAL_SIZE: Final = 5
 APS_LINK_KEY_TABLE_BYTES: Final = 22
 
-GLOBAL_EPID: Final = t.EUI64.convert("FF:FF:FF:FF:FF:FF:FF:FF")
-ZERO_EPID: Final = t.EUI64.convert("00:00:00:00:00:00:00:00")
+# An 8-byte address of all ones marks a global frame counter and an empty address slot.
+ALL_FF: Final = t.EUI64.convert("FF:FF:FF:FF:FF:FF:FF:FF")
+ALL_ZERO: Final = t.EUI64.convert("00:00:00:00:00:00:00:00")
 CAPABILITIES: Final = (
     t.MTCapabilities.APP_CNF
     | t.MTCapabilities.GP
@@ -99,10 +100,10 @@ def _encode(value: Any) -> bytes:
 
 def _decode[T](data: bytes, kind: type[T]) -> T:
     if issubclass(kind, t.CStruct | t.BaseListType):
-        value, _ = kind.deserialize(data, align=ALIGNED)  # type: ignore[attr-defined]
+        value, _ = kind.deserialize(data, align=ALIGNED)
     else:
-        value, _ = kind.deserialize(data)  # type: ignore[attr-defined]
-    return value  # type: ignore[no-any-return]
+        value, _ = kind.deserialize(data)
+    return value
 
 
 def _legacy(nvid: int) -> Item:
@@ -164,7 +165,7 @@ def _default_nib() -> t.NIB:
         nwkDevAddress=0xFFFE,
         nwkLogicalChannel=0,
         nwkCoordAddress=0xFFFE,
-        nwkCoordExtAddress=ZERO_EPID,
+        nwkCoordExtAddress=ALL_ZERO,
         nwkPanId=0xFFFF,
         nwkState=t.NwkState.NWK_INIT,
         channelList=t.Channels.NO_CHANNELS,
@@ -175,7 +176,7 @@ def _default_nib() -> t.NIB:
         allocatedRouterAddresses=0,
         allocatedEndDeviceAddresses=0,
         nodeDepth=0,
-        extendedPANID=ZERO_EPID,
+        extendedPANID=ALL_ZERO,
         nwkKeyLoaded=t.Bool(False),
         spare1=empty_key,
         spare2=empty_key,
@@ -197,12 +198,12 @@ def _default_nib() -> t.NIB:
 _EMPTY_TCLK = t.TCLKDevEntry(
     txFrmCntr=0,
     rxFrmCntr=0,
-    extAddr=ZERO_EPID,
+    extAddr=ALL_ZERO,
     keyAttributes=t.KeyAttributes.DEFAULT_KEY,
     keyType=t.KeyType.NONE,
     SeedShift_IcIndex=0,
 )
-_EMPTY_SEC_MATERIAL = t.NwkSecMaterialDesc(FrameCounter=0, ExtendedPanID=ZERO_EPID)
+_EMPTY_SEC_MATERIAL = t.NwkSecMaterialDesc(FrameCounter=0, ExtendedPanID=ALL_ZERO)
 
 
 class ZStackNvram:
@@ -255,8 +256,8 @@ class ZStackNvram:
             OsalNvIds.BCAST_DELIVERY_TIME: t.uint8_t(30),
             OsalNvIds.ZDO_DIRECT_CB: t.Bool(False),
             OsalNvIds.PANID: t.uint16_t(0xFFFF),
-            OsalNvIds.APS_USE_EXT_PANID: ZERO_EPID,
-            OsalNvIds.EXTENDED_PAN_ID: ZERO_EPID,
+            OsalNvIds.APS_USE_EXT_PANID: ALL_ZERO,
+            OsalNvIds.EXTENDED_PAN_ID: ALL_ZERO,
             OsalNvIds.PRECFGKEY: t.KeyData(bytes(16)),
             OsalNvIds.PRECFGKEYS_ENABLE: t.Bool(False),
             OsalNvIds.CHANLIST: t.Channels.ALL_CHANNELS,
@@ -310,8 +311,8 @@ class ZStackNvram:
         pan_id = int(self.osal(OsalNvIds.PANID, t.uint16_t) or 0xFFFF)
         if pan_id == 0xFFFF:
             pan_id = random.randrange(0x0001, 0xFFF0)
-        epid = self.osal(OsalNvIds.APS_USE_EXT_PANID, t.EUI64) or ZERO_EPID
-        if epid == ZERO_EPID:
+        epid = self.osal(OsalNvIds.APS_USE_EXT_PANID, t.EUI64) or ALL_ZERO
+        if epid == ALL_ZERO:
             epid = self.ieee
         key = self.osal(OsalNvIds.PRECFGKEY, t.KeyData) or t.KeyData(os.urandom(16))
         active = t.NwkKeyDesc(KeySeqNum=key_seq, Key=key)
@@ -336,7 +337,7 @@ class ZStackNvram:
             OsalNvIds.NWKKEY, t.NwkActiveKeyItems(Active=active, FrameCounter=frame_counter)
         )
         self.put((ExNvIds.NWK_SEC_MATERIAL_TABLE, 0), t.NwkSecMaterialDesc(frame_counter, epid))
-        self.put((ExNvIds.NWK_SEC_MATERIAL_TABLE, 1), t.NwkSecMaterialDesc(0xFFFFFFFF, GLOBAL_EPID))
+        self.put((ExNvIds.NWK_SEC_MATERIAL_TABLE, 1), t.NwkSecMaterialDesc(0xFFFFFFFF, ALL_FF))
         self.fill_table(ExNvIds.ADDRMGR, ADDRMGR_SIZE, const.EMPTY_ADDR_MGR_ENTRY_ZSTACK3)
         self.put_osal(OsalNvIds.APS_LINK_KEY_TABLE, bytes(APS_LINK_KEY_TABLE_BYTES))
         self.put_osal(OsalNvIds.BDBNODEISONANETWORK, t.uint8_t(1))
@@ -366,7 +367,7 @@ class ZStackNvram:
         for entry in self.table(ExNvIds.NWK_SEC_MATERIAL_TABLE, t.NwkSecMaterialDesc):
             if entry.ExtendedPanID == epid:
                 return int(entry.FrameCounter)
-            if entry.ExtendedPanID == GLOBAL_EPID:
+            if entry.ExtendedPanID == ALL_FF:
                 fallback = int(entry.FrameCounter)
         return fallback
 
@@ -404,7 +405,7 @@ class ZStackNvram:
         free = next(
             sub
             for sub, entry in enumerate(self.table(ExNvIds.ADDRMGR, t.AddrMgrEntry))
-            if entry.extAddr == GLOBAL_EPID
+            if entry.extAddr == ALL_FF
         )
         self.put(
             (ExNvIds.ADDRMGR, free),
@@ -413,7 +414,7 @@ class ZStackNvram:
         slot = next(
             sub
             for sub, entry in enumerate(self.table(ExNvIds.TCLK_TABLE, t.TCLKDevEntry))
-            if entry.extAddr == ZERO_EPID
+            if entry.extAddr == ALL_ZERO
         )
         self.put(
             (ExNvIds.TCLK_TABLE, slot),
@@ -517,7 +518,7 @@ class ZStackStick:
         return [
             (entry.ExtendedPanID, int(entry.FrameCounter))
             for entry in entries
-            if entry.ExtendedPanID != ZERO_EPID
+            if entry.ExtendedPanID != ALL_ZERO
         ]
 
     def commands_to(

@@ -128,7 +128,6 @@ async def test_the_ladder_brings_an_unplugged_stick_back(bench: Bench) -> None:
     await wired.wait_until(lambda: gateway.values(str(light.ieee)).get(Attr.ON) is True)
 
 
-@pytest.mark.xfail(reason="issue 12 defect 1", strict=True)
 async def test_a_command_on_air_when_the_link_drops_is_delivered_after_recovery(
     bench: Bench,
 ) -> None:

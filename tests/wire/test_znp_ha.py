@@ -60,7 +60,8 @@ async def test_a_znp_entry_on_a_socket_path_sets_up_switches_and_unloads(
     device_id = str(light.ieee)
     await events.changed.wait_until(lambda: Attr.ON in coordinator.gateway.values(device_id), WAIT)
     await hass.async_block_till_done()
-    entity_id = coordinator.command_entity_ids[device_id]
+    entity_id = coordinator.command_entity_id(device_id)
+    assert entity_id is not None
 
     await hass.services.async_call("light", "turn_on", {"entity_id": entity_id}, blocking=True)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from zigpy.zcl.clusters.general import OnOff
 from zigpy_znp.zigbee.application import ControllerApplication
 

@@ -10,8 +10,12 @@ from homeassistant.components.climate import (
     ClimateEntityFeature,
     HVACMode,
 )
+from homeassistant.components.climate import (
+    DOMAIN as CLIMATE_DOMAIN,
+)
 from homeassistant.const import ATTR_TEMPERATURE, UnitOfTemperature
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
@@ -88,6 +92,13 @@ class GatewayThermostat(GatewayEntity, ClimateEntity):
         if (temperature := kwargs.get(ATTR_TEMPERATURE)) is not None:
             values[Attr.HEATING_SETPOINT] = float(temperature)
         if (mode := kwargs.get(ATTR_HVAC_MODE)) is not None:
+            # Home Assistant checks the mode only in set_hvac_mode, not here.
+            if mode not in self.hvac_modes:
+                raise ServiceValidationError(
+                    translation_domain=CLIMATE_DOMAIN,
+                    translation_key="not_valid_hvac_mode",
+                    translation_placeholders={"mode": mode, "modes": ", ".join(self.hvac_modes)},
+                )
             values[Attr.HVAC_MODE] = str(mode)
         await self._async_set(values)
 

@@ -163,12 +163,6 @@ async def test_values_the_valve_cannot_take_are_refused(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: climate.set_temperature passes hvac_mode on unchecked (Home Assistant "
-    "validates it only in set_hvac_mode); 'cool' reaches the send scheduler, whose pump "
-    "raises KeyError in radios/zigbee/radio.py zcl_calls and stops the radio's queue",
-)
 async def test_a_mode_the_valve_lacks_is_refused_with_a_setpoint_too(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

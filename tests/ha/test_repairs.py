@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.core import HomeAssistant
@@ -87,12 +86,6 @@ async def test_a_damaged_snapshot_is_not_restored(
     assert still_foreign(hass, entry, issue_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: ZigbeeRadio.restore_network lets the radio library's connection error "
-    "(ConnectionRefusedError, OSError) out instead of a RadioError, so the repair (and the "
-    "restore action) end in an unknown error",
-)
 async def test_a_radio_that_fails_during_the_restore_is_reported(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
@@ -80,11 +79,6 @@ async def test_a_plug_switched_off_and_on_shows_its_relay_and_power(
     assert float(hass.states.get(power).state) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: active_power is shown raw, without the plug's ac_power_multiplier and "
-    "ac_power_divisor (radios/zigbee/attributes.py): a plug drawing 97.6 W shows 976 W",
-)
 async def test_the_power_sensor_shows_the_watts_the_plug_draws(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -124,11 +118,6 @@ async def test_a_plug_without_power_is_reported_by_its_switch(
     assert failures[0].data["desired"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (issue 13): devices that join are not read after their interview, so a "
-    "new plug shows 'unknown' until it reports by itself",
-)
 async def test_a_plug_that_just_joined_shows_its_relay_and_power(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -316,7 +316,12 @@ class ZigbeeRadio:
             backup = snapshot.parse_network_backup(section.get("network") or {})
         except ValueError as exc:
             raise RadioError(str(exc)) from None
-        await _to_completion(self._write_network(backup, force=force))
+        try:
+            await _to_completion(self._write_network(backup, force=force))
+        except (zigpy.exceptions.ZigbeeException, OSError, TimeoutError) as exc:
+            # The radio library's own words for a port that vanished or a stick that
+            # stopped answering: to the gateway it is a radio that failed the restore.
+            raise RadioError(f"the radio at {self.device_path} failed during the restore") from exc
 
     async def _write_network(self, backup: NetworkBackup, *, force: bool) -> None:
         app = await self._app_class.new(config=self._config, auto_form=False, start_radio=False)
@@ -657,7 +662,8 @@ class _DeviceWatcher:
                 return
             value: Any = (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
         else:
-            value = zcl.decode(event.value)
+            cluster = self._device.endpoints[event.endpoint_id].in_clusters[event.cluster_id]
+            value = zcl.value(event.value, cluster.get)
         self._listener.attributes_reported(self._device_id, {zcl.attr: value})
 
     def cluster_command(self, _tsn: int, command_id: int, args: Any) -> None:
@@ -682,7 +688,10 @@ def _by_cluster(
     by_cluster: dict[int, list[int | str | foundation.ZCLAttributeDef]] = {}
     for attr in attributes:
         for zcl in BY_ATTR.get(attr, ()):
-            by_cluster.setdefault(zcl.cluster_id, []).append(zcl.name)
+            names = by_cluster.setdefault(zcl.cluster_id, [])
+            # The scale first: the value's own read event is decoded with it.
+            names.extend(name for name in zcl.scale or () if name not in names)
+            names.append(zcl.name)
     return by_cluster
 
 
@@ -713,7 +722,7 @@ def _decoded(cluster: Cluster, zcl: ZclAttribute, raw: Any) -> Any:
         if x is None or y is None:
             return None
         return (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
-    return zcl.decode(raw)
+    return zcl.value(raw, cluster.get)
 
 
 async def _to_completion(work: Awaitable[None]) -> None:

@@ -521,8 +521,34 @@ class GatewayCoordinator(GatewayListener):
             update()
 
     def inventory_changed(self) -> None:
+        self._async_refresh_device_registry()
         for update in tuple(self._inventory_callbacks):
             update()
+
+    @callback
+    def _async_refresh_device_registry(self) -> None:
+        """Registered devices follow what the interview learned later: a device seen
+        before zigpy read its model got a placeholder name ("Zigbee device 1a2b3"). A name
+        the user gave stays theirs (``name_by_user``)."""
+        registry = dr.async_get(self.hass)
+        registered = {
+            device_id: entry
+            for entry in dr.async_entries_for_config_entry(registry, self.entry.entry_id)
+            for domain, device_id in entry.identifiers
+            if domain == DOMAIN
+        }
+        for device in self.gateway.devices.values():
+            if (entry := registered.get(device.device_id)) is None:
+                continue
+            known = {
+                "name": device.name,
+                "manufacturer": device.manufacturer,
+                "model": device.model,
+                "sw_version": device.firmware_version,
+            }
+            changed = {key: value for key, value in known.items() if getattr(entry, key) != value}
+            if changed:
+                registry.async_update_device(entry.id, **changed)
 
     def radio_state_changed(self, state: RadioState) -> None:
         # (The supervisor logs the outage and each recovery step once.)

@@ -10,6 +10,10 @@ CACHE_DIR="${RG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/resilient-gateway}"
 HOST_VENV="$CACHE_DIR/venv"
 ROOTFS="$CACHE_DIR/rootfs"
 ROOT_VENV=/opt/venv  # inside ROOTFS
+# Debian packages the userland needs besides Python: a C/C++ compiler (Home Assistant's
+# assist_pipeline requirements pymicro-vad and pyspeex-noise build from source on Python
+# 3.14), ffmpeg (tts and ffmpeg run the binary) and libturbojpeg (camera's PyTurboJPEG).
+USERLAND_PACKAGES="python3.14 python3.14-venv python3.14-dev ca-certificates gcc g++ libc6-dev ffmpeg libturbojpeg0"
 
 die() { echo "error: $*" >&2; exit 1; }
 
@@ -30,14 +34,73 @@ route() {
   fi
 }
 
-# Run a command (python, hass, ...) from the project venv, in the repository root.
-run_in_env() {
+# Where extra venvs live (scripts/smoke's venvs for other Home Assistant versions): in the
+# cache on the host route, inside the userland (which is in the cache) on the root route.
+venv_home() {
+  case "$(route)" in
+    root) echo /opt/ha-venvs ;;
+    *) echo "$CACHE_DIR/ha-venvs" ;;
+  esac
+}
+
+# Run a command (python, hass, ...) from a venv, in the repository root.
+run_in_venv() {
+  local venv="$1"; shift
   case "$(route)" in
     host)
-      cd "$REPO" && PATH="$HOST_VENV/bin:$PATH" exec "$@" ;;
+      cd "$REPO" && PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" exec "$@" ;;
     root)
-      exec unshare -m -- "$REPO/scripts/_in_rootfs.sh" "$ROOTFS" "$REPO" "$ROOT_VENV" "$@" ;;
+      exec unshare -m -- "$REPO/scripts/_in_rootfs.sh" "$ROOTFS" "$REPO" "$venv" "$@" ;;
     *)
       die "the project environment is missing: run scripts/setup first" ;;
   esac
+}
+
+# The project venv (as a path the route's commands see).
+project_venv() {
+  if [ "$(route)" = host ]; then echo "$HOST_VENV"; else echo "$ROOT_VENV"; fi
+}
+
+# Run a command from the project venv, in the repository root.
+run_in_env() { run_in_venv "$(project_venv)" "$@"; }
+
+# Link the integration into a Home Assistant config folder (scripts/develop, scripts/smoke).
+link_integration() {
+  mkdir -p "$1/custom_components"
+  ln -sfn "$REPO/custom_components/resilient_gateway" "$1/custom_components/resilient_gateway"
+}
+
+# Install into a venv what Home Assistant would install when it starts on a config folder
+# (scripts/ha_requirements.py), with Home Assistant's own constraints, so the first start
+# neither downloads nor compiles. Packages pinned in requirements_test.txt are left as they
+# are in the project venv (the tests prove those versions). Cached by a stamp file.
+#   install_ha_requirements VENV CONFIG_DIR STAMP [keep-pins]
+install_ha_requirements() {
+  local venv="$1" config="$2" stamp="$3" keep_pins="${4:-}" reqs want
+  reqs="$( (run_in_venv "$venv" python -m scripts.ha_requirements "$config") )" \
+    || die "could not list Home Assistant's requirements for $config"
+  if [ -n "$keep_pins" ]; then
+    reqs="$(printf '%s\n' "$reqs" | grep -viE "^($(pinned_names))([^a-z0-9_.-]|$)" || true)"
+  fi
+  want="$(printf '%s\n' "$reqs" | sha256sum | cut -d' ' -f1)"
+  [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ] || return 0
+  echo "==> installing Home Assistant's requirements for $config ($(printf '%s\n' "$reqs" | wc -l) packages)"
+  local list="$REPO/.scratch/ha-requirements.$$.txt"
+  mkdir -p "$REPO/.scratch"
+  printf '%s\n' "$reqs" >"$list"
+  (run_in_venv "$venv" sh -c '
+      constraints="$(python -c "import homeassistant, os; print(os.path.join(os.path.dirname(homeassistant.__file__), \"package_constraints.txt\"))")"
+      filtered="$1.constraints"
+      if [ -n "$2" ]; then grep -viE "^($2)==" "$constraints" >"$filtered"; else cp "$constraints" "$filtered"; fi
+      python -m pip install -q --disable-pip-version-check -c "$filtered" -r "$1"
+      rc=$?; rm -f "$filtered"; exit $rc' _ "$list" "$([ -n "$keep_pins" ] && pinned_names)") \
+    || { rm -f "$list"; die "installing Home Assistant's requirements failed"; }
+  rm -f "$list"
+  echo "$want" >"$stamp"
+}
+
+# Names of the packages requirements_test.txt pins, as an alternation for grep -E.
+pinned_names() {
+  sed -nE 's/^([A-Za-z0-9_.-]+)==.*/\1/p' "$REPO/requirements_test.txt" \
+    | sed 's/[._-]/[._-]/g' | paste -sd'|'
 }

@@ -12,6 +12,6 @@ cp /etc/resolv.conf "$rootfs/etc/resolv.conf" 2>/dev/null || true
 # Host pip settings that point at host-only folders mean nothing in the userland.
 unset PIP_FIND_LINKS
 exec chroot "$rootfs" /usr/bin/env \
-  PATH="$venv/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root LANG=C.UTF-8 \
+  PATH="$venv/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" HOME=/root LANG=C.UTF-8 \
   PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
   /bin/sh -c 'cd "$0" && exec "$@"' "$repo" "$@"

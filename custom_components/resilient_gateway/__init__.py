@@ -7,8 +7,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN
+from .const import CONF_RADIO_LIBRARY, CONF_RADIO_TYPE, DOMAIN, RADIO_ZIGBEE
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
+from .radios.zigbee.libraries import RADIO_LIBRARIES
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -31,6 +32,10 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: ResilientGatewayConfigEntry) -> bool:
     """Start the entry's radio and its gateway."""
+    if entry.data[CONF_RADIO_TYPE] == RADIO_ZIGBEE:
+        # The radio library's first import reads its modules from disk: not on the loop.
+        library = RADIO_LIBRARIES[entry.data[CONF_RADIO_LIBRARY]]
+        await hass.async_add_import_executor_job(library.controller_class)
     coordinator = GatewayCoordinator(hass, entry)
     await coordinator.async_start()
     entry.runtime_data = coordinator

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import probatio as vol
 from homeassistant.config_entries import (
@@ -11,7 +17,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -25,6 +31,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from .const import (
     CONF_AUTO_RESTORE,
@@ -46,10 +53,13 @@ from .const import (
     CONF_SNAPSHOT_PASSWORD,
     CONF_STANDBY_PATH,
     CONF_STANDBY_RADIO,
+    DEFAULT_NETWORK_PORT,
     DEFAULT_SNAPSHOT_INTERVAL,
     DEFAULT_SNAPSHOT_KEEP,
     DOMAIN,
     LOGGER,
+    NETWORK_CONNECT_TIMEOUT,
+    NETWORK_PATH_SCHEMES,
     RADIO_VIRTUAL,
     RADIO_ZIGBEE,
     VIRTUAL_LIMITS,
@@ -59,13 +69,226 @@ from .core.health import HealthPolicy
 from .core.model import DeviceKind, SleepMode
 from .core.policy import DEFAULT_DEADLINES, DEFAULT_KIND_DEADLINES
 from .radios.virtual import VirtualNetworkSpec
-from .radios.zigbee.libraries import RADIO_LIBRARIES
+from .radios.zigbee.libraries import RADIO_LIBRARIES, RadioLibrary, library_for_radio_type
+
+# -- form helpers --------------------------------------------------------------------
 
 
 def _number(step: float) -> NumberSelector:
-    # No min/max here: out-of-range input must reach virtual_field_errors, which answers
-    # with a translated form error on the field instead of a generic schema error.
+    # No min/max here: out-of-range input must reach out_of_range_errors, which answers
+    # with a translated form error naming the field's range instead of a generic one.
     return NumberSelector(NumberSelectorConfig(step=step, mode=NumberSelectorMode.BOX))
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def range_placeholders(limits: Mapping[str, tuple[float, float]]) -> dict[str, str]:
+    """``<field>_min``/``<field>_max`` for the forms' texts: the ranges are written once,
+    here, and the field descriptions and errors show them."""
+    return {
+        f"{key}_{end}": _bound(value)
+        for key, (low, high) in limits.items()
+        for end, value in (("min", low), ("max", high))
+    }
+
+
+def out_of_range_errors(
+    values: Mapping[str, Any], limits: Mapping[str, tuple[float, float]]
+) -> dict[str, str]:
+    """A ``<field>_out_of_range`` error for each given value outside its limits (the UI
+    limits can be bypassed)."""
+    return {
+        key: f"{key}_out_of_range"
+        for key, (low, high) in limits.items()
+        if key in values and not low <= float(values[key]) <= high
+    }
+
+
+def _radio_type_selector() -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=[
+                SelectOptionDict(value=lib.key, label=lib.description)
+                for lib in RADIO_LIBRARIES.values()
+            ],
+            translation_key=CONF_RADIO_LIBRARY,
+        )
+    )
+
+
+def zigbee_schema(*, with_baudrate: bool = True) -> vol.Schema:
+    fields: dict[vol.Marker, Any] = {
+        vol.Required(CONF_RADIO_LIBRARY, default="ezsp"): _radio_type_selector(),
+        vol.Required(CONF_DEVICE_PATH): TextSelector(),
+    }
+    if with_baudrate:
+        fields[vol.Optional(CONF_BAUDRATE)] = vol.Coerce(int)
+    return vol.Schema(fields)
+
+
+def _zigbee_data(library: RadioLibrary, path: str, baudrate: int) -> dict[str, Any]:
+    return {
+        CONF_RADIO_TYPE: RADIO_ZIGBEE,
+        CONF_RADIO_LIBRARY: library.key,
+        CONF_DEVICE_PATH: path,
+        CONF_BAUDRATE: baudrate,
+    }
+
+
+# -- radio ports ---------------------------------------------------------------------
+
+
+def network_address(path: str) -> tuple[str, int] | None:
+    """Host and port of a network coordinator's ``socket://host:port``; None for a local
+    port. Raises ValueError for a network path without a host or a valid port."""
+    if not path.lower().startswith(NETWORK_PATH_SCHEMES):
+        return None
+    parts = urlsplit(path)
+    port = parts.port  # ValueError when it is not a number from 0 to 65535
+    if not parts.hostname or not port or parts.path.strip("/") or parts.query or parts.username:
+        raise ValueError(path)
+    return parts.hostname, port
+
+
+async def port_problem(hass: HomeAssistant, path: str) -> str | None:
+    """The form error for a port that is not there at all (no such device file, nothing
+    accepting connections at the address), or None when something is there to probe."""
+    if not path:
+        return "port_required"
+    try:
+        address = network_address(path)
+    except ValueError:
+        return "invalid_network_address"
+    if address is None:
+        if "://" in path:  # another serial URL (rfc2217://, esphome://): the probe tells
+            return None
+        exists = await hass.async_add_executor_job(os.path.exists, path)
+        return None if exists else "port_not_found"
+    host, port = address
+    try:
+        async with asyncio.timeout(NETWORK_CONNECT_TIMEOUT):
+            _, writer = await asyncio.open_connection(host, port)
+    except OSError, TimeoutError:
+        return "host_unreachable"
+    writer.close()
+    with suppress(OSError):
+        await writer.wait_closed()
+    return None
+
+
+async def probe_radio(hass: HomeAssistant, library: RadioLibrary, path: str, baudrate: int) -> bool:
+    """Whether the radio library can talk to a radio on this port."""
+    # The library's first import reads its modules from disk: not on the event loop.
+    controller = await hass.async_add_import_executor_job(library.controller_class)
+    try:
+        return bool(await controller.probe({"path": path, "baudrate": baudrate}))
+    except Exception:
+        LOGGER.debug("Probing %s on %s failed", library.key, path, exc_info=True)
+        return False
+
+
+async def radio_errors(
+    hass: HomeAssistant, library: RadioLibrary, path: str, baudrate: int, field: str
+) -> dict[str, str]:
+    """Form errors for a radio port: missing, unreachable, or there but silent."""
+    if problem := await port_problem(hass, path):
+        return {field: problem}
+    if await probe_radio(hass, library, path, baudrate):
+        return {}
+    return {field: "cannot_connect"}
+
+
+def port_placeholders(library: RadioLibrary, path: str) -> dict[str, str]:
+    return {"path": path, "radio_type": library.description}
+
+
+def entry_using_port(
+    hass: HomeAssistant, path: str, *, except_for: tuple[ConfigEntry, str] | None = None
+) -> ConfigEntry | None:
+    """The entry whose radio (CONF_DEVICE_PATH) or standby radio (CONF_STANDBY_PATH) is on
+    this port, other than ``except_for`` (an entry and that role)."""
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        for role, used in (
+            (CONF_DEVICE_PATH, entry.data.get(CONF_DEVICE_PATH)),
+            (CONF_STANDBY_PATH, entry.options.get(CONF_STANDBY_PATH)),
+        ):
+            if used == path and (entry, role) != except_for:
+                return entry
+    return None
+
+
+# -- network coordinators (zeroconf) -------------------------------------------------
+
+COORDINATOR_SERVICE_TYPE = "_zigbee-coordinator._tcp.local."
+ESPHOME_SERVICE_TYPE = "_esphomelib._tcp.local."
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkCoordinator:
+    """What a network coordinator's announcement tells."""
+
+    name: str
+    identifier: str  # stays when its address changes: serial number, MAC or host name
+    library: RadioLibrary
+    host: str
+    port: int
+    baudrate: int
+
+    @property
+    def path(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"socket://{host}:{self.port}"
+
+
+def network_coordinator(info: ZeroconfServiceInfo) -> NetworkCoordinator:
+    """Read a coordinator's zeroconf announcement the way its firmware writes it.
+
+    The standard ``_zigbee-coordinator`` announcement carries ``radio_type`` and
+    ``serial_number``; older firmwares (SLZB-06, ZigStar, UZG-01, XZG, TubesZB) announce
+    their own service types, sometimes with ``radio_type``, else a Silicon Labs chip says
+    ``efr32`` in its name and a ZiGate ``zigate``; the others run Z-Stack. TubesZB's
+    ESPHome firmware announces its ESPHome API port, not its Zigbee port.
+    Raises ValueError (with the announced radio type) for a radio we do not drive.
+    """
+    props = {str(key).lower(): str(value) for key, value in info.properties.items() if value}
+    instance = info.name.split("._", 1)[0]
+    announced = props.get("radio_type")
+    if announced is None:
+        if info.type == COORDINATOR_SERVICE_TYPE:
+            raise ValueError("none")
+        lowered = info.name.lower()  # the service type names a ZiGate gateway
+        announced = "ezsp" if "efr32" in lowered else "zigate" if "zigate" in lowered else "znp"
+    library = library_for_radio_type(announced)
+    if library is None:
+        raise ValueError(announced)
+    port = info.port if info.port and info.type != ESPHOME_SERVICE_TYPE else DEFAULT_NETWORK_PORT
+    mac = props.get("mac", "").replace(":", "").replace("-", "").lower()
+    identifier = (
+        props.get("serial_number") or mac or info.hostname.removesuffix(".").removesuffix(".local")
+    )
+    baudrate = props.get("baud_rate", "")
+    return NetworkCoordinator(
+        name=props.get("name") or instance,
+        identifier=identifier,
+        library=library,
+        host=info.host,
+        port=port,
+        baudrate=int(baudrate) if baudrate.isdigit() else library.default_baudrate,
+    )
+
+
+# -- the config flow -----------------------------------------------------------------
+
+
+def free_network_name(taken: set[str], base: str = "demo") -> str:
+    """``base``, or ``base_2``, ``base_3``, … whichever no virtual gateway uses yet."""
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}_{number}"
+    return name
 
 
 def virtual_schema() -> vol.Schema:
@@ -76,20 +299,8 @@ def virtual_schema() -> vol.Schema:
     return vol.Schema(fields)
 
 
-def virtual_field_errors(data: dict[str, Any]) -> dict[str, str]:
-    """Form errors for a virtual network's settings (the UI limits can be bypassed)."""
-    errors = {
-        key: "out_of_range"
-        for key, (low, high) in VIRTUAL_LIMITS.items()
-        if not low <= data[key] <= high
-    }
-    if not data[CONF_NETWORK]:
-        errors[CONF_NETWORK] = "network_name_required"
-    return errors
-
-
 class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Adds a Zigbee serial radio or a virtual gateway."""
+    """Adds a Zigbee radio (USB stick or network coordinator) or a virtual gateway."""
 
     VERSION = 1
 
@@ -100,40 +311,60 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
 
     def __init__(self) -> None:
         self._discovered_path: str | None = None
+        self._coordinator: NetworkCoordinator | None = None
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         return self.async_show_menu(step_id="user", menu_options=[RADIO_ZIGBEE, RADIO_VIRTUAL])
 
     # -- virtual gateway -------------------------------------------------------------
 
+    def _virtual_networks(self) -> set[str]:
+        return {
+            str(entry.data.get(CONF_NETWORK))
+            for entry in self._async_current_entries(include_ignore=False)
+            if entry.data.get(CONF_RADIO_TYPE) == RADIO_VIRTUAL
+        }
+
     async def async_step_virtual(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         errors: dict[str, str] = {}
-        demo = VirtualNetworkSpec(network="demo")
-        defaults: dict[str, Any] = {
+        taken = self._virtual_networks()
+        demo = VirtualNetworkSpec(network=free_network_name(taken))
+        suggested: dict[str, Any] = {
             key: getattr(demo, key) for key in (CONF_NETWORK, CONF_SEED, *VIRTUAL_LIMITS)
         }
+        placeholders = range_placeholders(VIRTUAL_LIMITS)
         if user_input is not None:
             data = {**user_input, CONF_NETWORK: str(user_input[CONF_NETWORK]).strip()}
             for key in (CONF_LIGHTS, CONF_SENSORS, CONF_SLEEPY_SENSORS, CONF_SEED):
                 data[key] = int(data[key])
-            errors = virtual_field_errors(data)
+            errors = out_of_range_errors(data, VIRTUAL_LIMITS)
+            network = data[CONF_NETWORK]
+            if not network:
+                errors[CONF_NETWORK] = "network_name_required"
+            elif network in taken:
+                errors[CONF_NETWORK] = "network_name_taken"
+                placeholders |= {
+                    "network": network,
+                    "free_network": free_network_name(taken, base=network),
+                }
             if not errors:
-                await self.async_set_unique_id(f"{RADIO_VIRTUAL}:{data[CONF_NETWORK]}")
+                await self.async_set_unique_id(f"{RADIO_VIRTUAL}:{network}")
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
-                    title=f"Virtual gateway {data[CONF_NETWORK]}",
+                    title=f"Virtual gateway {network}",
                     data={CONF_RADIO_TYPE: RADIO_VIRTUAL, **data},
                 )
-            defaults = data
+            suggested = data
         return self.async_show_form(
             step_id="virtual",
-            data_schema=self.add_suggested_values_to_schema(virtual_schema(), defaults),
+            data_schema=self.add_suggested_values_to_schema(virtual_schema(), suggested),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
-    # -- Zigbee serial radio ---------------------------------------------------------
+    # -- Zigbee radio: USB stick or network coordinator ------------------------------
 
     async def async_step_usb(self, discovery_info: UsbServiceInfo) -> ConfigFlowResult:
         """A known Zigbee stick was plugged in."""
@@ -147,39 +378,81 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_zigbee(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
-            path = user_input[CONF_DEVICE_PATH].strip()
+            path = str(user_input[CONF_DEVICE_PATH]).strip()
             library = RADIO_LIBRARIES[user_input[CONF_RADIO_LIBRARY]]
             baudrate = int(user_input.get(CONF_BAUDRATE) or library.default_baudrate)
             await self.async_set_unique_id(f"{RADIO_ZIGBEE}:{path}")
             self._abort_if_unique_id_configured()
-            if await self._probe(library.key, path, baudrate):
+            if path and entry_using_port(self.hass, path) is not None:
+                return self.async_abort(reason="already_configured")
+            placeholders = port_placeholders(library, path)
+            errors = await radio_errors(self.hass, library, path, baudrate, CONF_DEVICE_PATH)
+            if not errors:
                 return self.async_create_entry(
                     title=f"{library.description} ({path})",
-                    data={
-                        CONF_RADIO_TYPE: RADIO_ZIGBEE,
-                        CONF_RADIO_LIBRARY: library.key,
-                        CONF_DEVICE_PATH: path,
-                        CONF_BAUDRATE: baudrate,
-                    },
+                    data=_zigbee_data(library, path, baudrate),
                 )
-            errors["base"] = "cannot_connect"
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_RADIO_LIBRARY, default="ezsp"): SelectSelector(
-                    SelectSelectorConfig(
-                        options=[
-                            SelectOptionDict(value=lib.key, label=lib.description)
-                            for lib in RADIO_LIBRARIES.values()
-                        ],
-                        translation_key=CONF_RADIO_LIBRARY,
-                    )
-                ),
-                vol.Required(CONF_DEVICE_PATH, default=self._discovered_path or ""): str,
-                vol.Optional(CONF_BAUDRATE): vol.Coerce(int),
-            }
+        suggested = user_input or {CONF_DEVICE_PATH: self._discovered_path or ""}
+        return self.async_show_form(
+            step_id="zigbee",
+            data_schema=self.add_suggested_values_to_schema(zigbee_schema(), suggested),
+            errors=errors,
+            description_placeholders=placeholders,
         )
-        return self.async_show_form(step_id="zigbee", data_schema=schema, errors=errors)
+
+    async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
+        """A network coordinator announced itself."""
+        try:
+            coordinator = network_coordinator(discovery_info)
+        except ValueError as exc:
+            return self.async_abort(
+                reason="unknown_radio_type", description_placeholders={"radio_type": str(exc)}
+            )
+        await self.async_set_unique_id(f"{RADIO_ZIGBEE}:{coordinator.identifier}")
+        # A coordinator that moved to another address: follow it (the entry reloads).
+        self._abort_if_unique_id_configured(updates={CONF_DEVICE_PATH: coordinator.path})
+        if entry_using_port(self.hass, coordinator.path) is not None:
+            return self.async_abort(reason="already_configured")
+        self._coordinator = coordinator
+        self.context["title_placeholders"] = {"name": coordinator.name}
+        return await self.async_step_zeroconf_confirm()
+
+    async def async_step_zeroconf_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show what was found, with its address and radio type filled in."""
+        coordinator = self._coordinator
+        assert coordinator is not None
+        errors: dict[str, str] = {}
+        placeholders = {"name": coordinator.name, "host": coordinator.host}
+        if user_input is not None:
+            path = str(user_input[CONF_DEVICE_PATH]).strip()
+            library = RADIO_LIBRARIES[user_input[CONF_RADIO_LIBRARY]]
+            baudrate = (
+                coordinator.baudrate if library is coordinator.library else library.default_baudrate
+            )
+            if path and entry_using_port(self.hass, path) is not None:
+                return self.async_abort(reason="already_configured")
+            placeholders |= port_placeholders(library, path)
+            errors = await radio_errors(self.hass, library, path, baudrate, CONF_DEVICE_PATH)
+            if not errors:
+                return self.async_create_entry(
+                    title=coordinator.name, data=_zigbee_data(library, path, baudrate)
+                )
+        suggested = user_input or {
+            CONF_RADIO_LIBRARY: coordinator.library.key,
+            CONF_DEVICE_PATH: coordinator.path,
+        }
+        return self.async_show_form(
+            step_id="zeroconf_confirm",
+            data_schema=self.add_suggested_values_to_schema(
+                zigbee_schema(with_baudrate=False), suggested
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -189,30 +462,41 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         if entry.data[CONF_RADIO_TYPE] != RADIO_ZIGBEE:
             return self.async_abort(reason="reconfigure_virtual")
+        library = RADIO_LIBRARIES[entry.data[CONF_RADIO_LIBRARY]]
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
-            path = user_input[CONF_DEVICE_PATH].strip()
-            library = RADIO_LIBRARIES[entry.data[CONF_RADIO_LIBRARY]]
+            path = str(user_input[CONF_DEVICE_PATH]).strip()
             baudrate = int(entry.data.get(CONF_BAUDRATE) or library.default_baudrate)
-            if await self._probe(library.key, path, baudrate):
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_DEVICE_PATH: path}
+            placeholders = port_placeholders(library, path)
+            user = entry_using_port(self.hass, path, except_for=(entry, CONF_DEVICE_PATH))
+            if path and user is not None:
+                errors = {CONF_DEVICE_PATH: "port_in_use"}
+                placeholders["title"] = user.title
+            else:
+                errors = await radio_errors(self.hass, library, path, baudrate, CONF_DEVICE_PATH)
+            if not errors:
+                # Another radio is another radio: a discovered coordinator's identity
+                # must not pull the entry back to it when it announces itself again.
+                unique_id = (
+                    entry.unique_id
+                    if path == entry.data[CONF_DEVICE_PATH]
+                    else f"{RADIO_ZIGBEE}:{path}"
                 )
-            errors["base"] = "cannot_connect"
-        schema = vol.Schema(
-            {vol.Required(CONF_DEVICE_PATH, default=entry.data[CONF_DEVICE_PATH]): str}
+                return self.async_update_reload_and_abort(
+                    entry, unique_id=unique_id, data_updates={CONF_DEVICE_PATH: path}
+                )
+        schema = vol.Schema({vol.Required(CONF_DEVICE_PATH): TextSelector()})
+        suggested = user_input or {CONF_DEVICE_PATH: entry.data[CONF_DEVICE_PATH]}
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders=placeholders,
         )
-        return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
 
-    async def _probe(self, library_key: str, path: str, baudrate: int) -> bool:
-        """Whether the radio library can talk to a radio on this port."""
-        controller = RADIO_LIBRARIES[library_key].controller_class()
-        try:
-            return bool(await controller.probe({"path": path, "baudrate": baudrate}))
-        except Exception:
-            LOGGER.debug("Probing %s on %s failed", library_key, path, exc_info=True)
-            return False
 
+# -- options -------------------------------------------------------------------------
 
 # Numeric options: key -> (default, min, max, unit). Deadlines per kind of device, then
 # snapshots, radio health and device availability.
@@ -230,6 +514,9 @@ NUMBER_OPTIONS: dict[str, tuple[float, float, float, str]] = {
     CONF_MAINS_INTERVAL: (_AVAILABILITY.mains_interval, 60, 86400, "s"),
     CONF_BATTERY_INTERVAL: (_AVAILABILITY.battery_interval, 3600, 604800, "s"),
 }
+OPTION_LIMITS: dict[str, tuple[float, float]] = {
+    key: (low, high) for key, (_, low, high, _) in NUMBER_OPTIONS.items()
+}
 INTEGER_OPTIONS = frozenset({CONF_SNAPSHOT_KEEP})
 
 
@@ -244,22 +531,35 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
             return [CONF_AUTO_RESTORE, CONF_STANDBY_RADIO]
         return [CONF_AUTO_RESTORE]
 
+    async def _standby_errors(self, standby: str, placeholders: dict[str, str]) -> dict[str, str]:
+        """A new standby radio must be there and answer (the current one is not probed:
+        the gateway may be running on it after a failover)."""
+        entry = self.config_entry
+        if not standby or standby == entry.options.get(CONF_STANDBY_PATH):
+            return {}
+        library = RADIO_LIBRARIES[entry.data[CONF_RADIO_LIBRARY]]
+        placeholders |= port_placeholders(library, standby)
+        if user := entry_using_port(self.hass, standby, except_for=(entry, CONF_STANDBY_PATH)):
+            placeholders["title"] = user.title
+            return {CONF_STANDBY_PATH: "port_in_use"}
+        baudrate = int(entry.data.get(CONF_BAUDRATE) or library.default_baudrate)
+        return await radio_errors(self.hass, library, standby, baudrate, CONF_STANDBY_PATH)
+
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         zigbee = self.config_entry.data[CONF_RADIO_TYPE] == RADIO_ZIGBEE
+        placeholders = range_placeholders(OPTION_LIMITS)
         if user_input is not None:
-            errors = {
-                key: "out_of_range"
-                for key, (_, low, high, _) in NUMBER_OPTIONS.items()
-                if not low <= float(user_input[key]) <= high
-            }
+            errors = out_of_range_errors(user_input, OPTION_LIMITS)
+            standby = str(user_input.get(CONF_STANDBY_PATH) or "").strip() if zigbee else ""
+            errors |= await self._standby_errors(standby, placeholders)
             if not errors:
                 data: dict[str, Any] = {
                     key: int(user_input[key]) if key in INTEGER_OPTIONS else float(user_input[key])
                     for key in NUMBER_OPTIONS
                 }
                 data.update({key: bool(user_input.get(key)) for key in self._flags()})
-                if zigbee and (standby := str(user_input.get(CONF_STANDBY_PATH) or "").strip()):
+                if standby:
                     data[CONF_STANDBY_PATH] = standby
                 if password := user_input.get(CONF_SNAPSHOT_PASSWORD):
                     data[CONF_SNAPSHOT_PASSWORD] = str(password)
@@ -294,4 +594,5 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
                 vol.Schema(fields), user_input or current
             ),
             errors=errors,
+            description_placeholders=placeholders,
         )

@@ -17,6 +17,11 @@ CONF_RADIO_LIBRARY: Final = "radio_library"
 CONF_DEVICE_PATH: Final = "path"
 CONF_BAUDRATE: Final = "baudrate"
 CONF_FLOW_CONTROL: Final = "flow_control"
+# A network-attached coordinator (Ethernet/Wi-Fi: SLZB-06, ZigStar, UZG-01, TubesZB) is
+# driven through its serial-over-TCP port: path socket://host:port.
+NETWORK_PATH_SCHEMES: Final = ("socket://", "tcp://")
+DEFAULT_NETWORK_PORT: Final = 6638  # their firmwares' default serial-over-TCP port
+NETWORK_CONNECT_TIMEOUT: Final = 5.0  # seconds for a coordinator to accept a connection
 
 # Virtual gateway (the simulated network); the names are part of the public surface.
 CONF_NETWORK: Final = "network"

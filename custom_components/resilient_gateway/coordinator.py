@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import Event, HomeAssistant, callback
@@ -19,6 +19,7 @@ from homeassistant.exceptions import (
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
 
 from .const import (
     CONF_AUTO_RESTORE,
@@ -56,7 +57,14 @@ from .const import (
 from .core.availability import AvailabilityPolicy
 from .core.change_results import ChangeCounts, ChangeHandle, ChangeResult, ChangeStatus, GroupHandle
 from .core.gateway import Gateway, GatewayFileError, GatewayListener, RadioLink
-from .core.health import HealthEvent, HealthPolicy, RadioStatus
+from .core.health import (
+    FailureCause,
+    HealthEvent,
+    HealthPolicy,
+    RadioStatus,
+    describe_failure,
+)
+from .core.matching import value_matches
 from .core.model import (
     Attr,
     AttributeValues,
@@ -83,6 +91,9 @@ from .radios.zigbee.libraries import RADIO_LIBRARIES
 from .radios.zigbee.radio import ZigbeeRadio
 from .radios.zigbee.snapshot import SECTION as ZIGBEE_SECTION
 
+if TYPE_CHECKING:
+    from homeassistant.components.usb import USBDevice
+
 VIRTUAL_SPEC_KEYS = (
     CONF_NETWORK,
     CONF_LIGHTS,
@@ -104,6 +115,17 @@ MANUFACTURER = "Resilient Gateway"
 
 type ResilientGatewayConfigEntry = ConfigEntry[GatewayCoordinator]
 type UpdateCallback = Callable[[], None]
+
+
+def describe_values(values: Mapping[str, Any]) -> str:
+    """Attribute values in words for a log line: "on", "off, brightness 120"."""
+    words: list[str] = []
+    for attr, value in values.items():
+        if attr == Attr.ON:
+            words.append("on" if value else "off")
+        else:
+            words.append(f"{str(attr).replace('_', ' ')} {jsonable(value)}")
+    return ", ".join(words) or "nothing"
 
 
 def read_restore_source(path: Path, password: str | None) -> dict[str, Any]:
@@ -185,8 +207,9 @@ class GatewayCoordinator(GatewayListener):
         self.air: VirtualAir | None = None
         self.gateway_device_id: str | None = None
         self._stopped = False
-        # The entity that takes commands for each device (light, switch, climate).
-        self.command_entity_ids: dict[DeviceId, str] = {}
+        # The entity that takes commands for each device (light, switch, climate). The
+        # entity, not its id: a renamed entity keeps its place here.
+        self.command_entities: dict[DeviceId, Entity] = {}
         options = gateway_options(entry.options)
         self.gateway = Gateway(
             self._build_radio,
@@ -212,6 +235,7 @@ class GatewayCoordinator(GatewayListener):
         self._counts_callbacks: list[UpdateCallback] = []
         self._status_callbacks: list[UpdateCallback] = []
         self._unsubscribe_gateway = self.gateway.add_listener(self)
+        self._unsubscribe_usb: Callable[[], None] | None = None
 
     @property
     def storage_path(self) -> Path:
@@ -273,8 +297,9 @@ class GatewayCoordinator(GatewayListener):
         assert snapshots is not None
         self.last_snapshot = await snapshots.async_newest()
         try:
-            # A gateway that never took a snapshot is new: it may form its network.
-            await self.gateway.start(form_new_network=self.last_snapshot is None)
+            # Only a new gateway may form a network on a blank radio: one with devices in
+            # the registry had a network (the gateway adds what it and the radio know).
+            await self.gateway.start(form_new_network=not self._had_devices())
         except GatewayFileError as exc:
             await self._stop_radio_parts()
             raise ConfigEntryNotReady(
@@ -288,7 +313,8 @@ class GatewayCoordinator(GatewayListener):
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN,
                 translation_key="radio_not_ready",
-                translation_placeholders={"error": str(exc) or type(exc).__name__},
+                # Plain words: radio libraries often raise a bare exception class.
+                translation_placeholders={"error": describe_failure(exc)},
             ) from exc
         gateway_device = dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.entry.entry_id,
@@ -298,6 +324,7 @@ class GatewayCoordinator(GatewayListener):
             model=self.gateway_model,
         )
         self.gateway_device_id = gateway_device.id
+        self._async_listen_for_usb_ports()
         if self.gateway.needs_restore:
             self._async_restore_needed()
 
@@ -316,11 +343,24 @@ class GatewayCoordinator(GatewayListener):
             ) from None
         return spec
 
+    def _had_devices(self) -> bool:
+        """Whether the device registry holds devices of this entry besides the gateway."""
+        own = (DOMAIN, self.entry.entry_id)
+        return any(
+            own not in device.identifiers
+            for device in dr.async_entries_for_config_entry(
+                dr.async_get(self.hass), self.entry.entry_id
+            )
+        )
+
     async def async_stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
         self._unsubscribe_gateway()
+        if self._unsubscribe_usb is not None:
+            self._unsubscribe_usb()
+            self._unsubscribe_usb = None
         await self._stop_radio_parts()
 
     async def async_on_hass_stop(self, _event: Event) -> None:
@@ -336,14 +376,45 @@ class GatewayCoordinator(GatewayListener):
                 except OSError as exc:
                     LOGGER.error("The virtual house of %s was not saved: %s", self.entry.title, exc)
 
-    async def async_flush(self) -> None:
+    async def async_flush(self) -> SnapshotInfo | None:
         """Write everything that lives in memory to disk and take a fresh snapshot
-        (before a Home Assistant backup, so the backup holds a current one)."""
+        (before a Home Assistant backup, so the backup holds a current one). Returns that
+        snapshot; None when the radio does not run the network (no snapshot is possible)."""
         await self.gateway.flush()
+        snapshot = None
         if self.gateway.runs_its_network:
-            await self.gateway.take_snapshot()
+            snapshot = await self.gateway.take_snapshot()
         if self.air is not None:
             await self.air.save()
+        return snapshot
+
+    # -- a stick plugged back ----------------------------------------------------------
+
+    @callback
+    def _async_listen_for_usb_ports(self) -> None:
+        """A USB port that appears may be this gateway's stick plugged back (perhaps under
+        another name): the radio is tried at once instead of at its next retry. Any port
+        will do: telling ours apart would take file-system work for a cheap retry."""
+        if "usb" not in self.hass.config.components:
+            return  # Home Assistant's usb integration is not running here
+        # Imported only where it runs: its requirements are installed then.
+        from homeassistant.components import usb
+
+        self._unsubscribe_usb = usb.async_register_port_event_callback(
+            self.hass, self._async_usb_ports_changed
+        )
+
+    @callback
+    def _async_usb_ports_changed(self, added: set[USBDevice], _removed: set[USBDevice]) -> None:
+        if added:
+            ports = ", ".join(sorted(device.device for device in added))
+            self.async_radio_port_appeared(f"USB port {ports} appeared")
+
+    @callback
+    def async_radio_port_appeared(self, reason: str) -> None:
+        """The radio may be back (a USB port appeared, a simulated stick was plugged back
+        in): a recovery under way tries it now."""
+        self.gateway.supervisor.retry_now(f"{self.entry.title}: {reason}")
 
     # -- backup and restore ----------------------------------------------------------
 
@@ -488,6 +559,19 @@ class GatewayCoordinator(GatewayListener):
             via_device_id=self.gateway_device_id,
         )
 
+    def command_entity_id(self, device_id: DeviceId) -> str | None:
+        """The entity id (as it is now) of the entity that takes the device's commands."""
+        entity = self.command_entities.get(device_id)
+        return None if entity is None else entity.entity_id
+
+    def device_label(self, device_id: DeviceId) -> dict[str, Any]:
+        """How a person finds a device again: its entity id and name, and its address."""
+        entity_id = self.command_entity_id(device_id)
+        state = self.hass.states.get(entity_id) if entity_id else None
+        device = self.gateway.devices.get(device_id)
+        name = state.name if state else device.name if device else None
+        return {"entity_id": entity_id, "name": name, "ieee": device_id}
+
     # -- fan-out to entities (GatewayListener) ---------------------------------------
 
     @callback
@@ -528,20 +612,23 @@ class GatewayCoordinator(GatewayListener):
                 "status": str(event.status),
                 "step": None if event.step is None else str(event.step),
                 "reason": event.reason,
+                "cause": None if event.cause is None else str(event.cause),
                 "needs_restore": event.needs_restore,
             },
         )
         if event.needs_restore:
             self._async_restore_needed()
         elif event.status is RadioStatus.FAILED:
+            # One text per cause, in plain words with what to do (never an exception name).
+            cause = event.cause or FailureCause.RADIO_ERROR
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
                 self._issue_id(ISSUE_RADIO_FAILED),
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_RADIO_FAILED,
-                translation_placeholders={"gateway": self.entry.title, "reason": event.reason},
+                translation_key=f"{ISSUE_RADIO_FAILED}_{cause}",
+                translation_placeholders={"gateway": self.entry.title},
             )
         elif event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_RADIO_FAILED))
@@ -577,8 +664,34 @@ class GatewayCoordinator(GatewayListener):
             update()
 
     def inventory_changed(self) -> None:
+        self._async_refresh_device_registry()
         for update in tuple(self._inventory_callbacks):
             update()
+
+    @callback
+    def _async_refresh_device_registry(self) -> None:
+        """Registered devices follow what the interview learned later: a device seen
+        before zigpy read its model got a placeholder name ("Zigbee device 1a2b3"). A name
+        the user gave stays theirs (``name_by_user``)."""
+        registry = dr.async_get(self.hass)
+        registered = {
+            device_id: entry
+            for entry in dr.async_entries_for_config_entry(registry, self.entry.entry_id)
+            for domain, device_id in entry.identifiers
+            if domain == DOMAIN
+        }
+        for device in self.gateway.devices.values():
+            if (entry := registered.get(device.device_id)) is None:
+                continue
+            known: dict[str, Any] = {
+                "name": device.name,
+                "manufacturer": device.manufacturer,
+                "model": device.model,
+                "sw_version": device.firmware_version,
+            }
+            changed = {key: value for key, value in known.items() if getattr(entry, key) != value}
+            if changed:
+                registry.async_update_device(entry.id, **changed)
 
     def radio_state_changed(self, state: RadioState) -> None:
         # (The supervisor logs the outage and each recovery step once.)
@@ -602,7 +715,7 @@ class GatewayCoordinator(GatewayListener):
             self.hass.bus.async_fire(
                 EVENT_CHANGE_FAILED,
                 {
-                    "entity_id": self.command_entity_ids.get(result.device_id),
+                    "entity_id": self.command_entity_id(result.device_id),
                     "device_id": ha_device.id if ha_device else None,
                     "ieee": result.device_id,
                     "attribute": attribute,
@@ -612,10 +725,10 @@ class GatewayCoordinator(GatewayListener):
                 },
             )
         LOGGER.warning(
-            "%s did not reach %s within its deadline (now %s)",
+            "%s did not confirm %s within its deadline: %s",
             name,
-            {str(k): v for k, v in result.desired.items()},
-            {str(k): v for k, v in result.actual.items()},
+            describe_values(result.desired),
+            self._what_it_showed(result),
         )
         if not self.gateway.radio_up:
             return  # the radio's fault, not the device's: the radio's status tells it
@@ -630,6 +743,26 @@ class GatewayCoordinator(GatewayListener):
                 translation_key="device_unresponsive",
                 translation_placeholders={"device": name, "gateway": self.entry.title},
             )
+
+    def _what_it_showed(self, result: ChangeResult) -> str:
+        """What became of a failed change, for the log: what the device last showed where
+        that is not what was asked, otherwise that it never confirmed it; and why."""
+        tolerances = self.gateway.engine.policy.tolerances
+        differing = {
+            attr: result.actual[attr]
+            for attr in result.desired
+            if attr in result.failed_attributes
+            and attr in result.actual
+            and not value_matches(attr, result.desired[attr], result.actual[attr], tolerances)
+        }
+        what = (
+            f"it last showed {describe_values(differing)}" if differing else "it never confirmed it"
+        )
+        if not self.gateway.radio_up:
+            return f"{what} (the radio was down)"
+        if not self.gateway.heard_within(result.device_id, result.elapsed):
+            return f"{what} (nothing was heard from it since the command)"
+        return what
 
     def counts_changed(self, counts: ChangeCounts) -> None:
         for update in tuple(self._counts_callbacks):

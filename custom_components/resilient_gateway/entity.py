@@ -14,6 +14,17 @@ from .core.availability import Availability
 from .core.model import AttributeValues, DeviceDescription
 
 
+def renamed_in_place(parent: Any, old_entity_id: str) -> None:
+    """What an entity class that sets itself up in ``async_added_to_hass`` does when its
+    entity id changes: Home Assistant 2026.11 renames such entities in place only when the
+    class defines ``async_entity_id_changed`` (2027.11 always will); without it, or on
+    2026.10, the entity is removed and added again. Nothing of ours is keyed on the entity
+    id, so the base class's hook (where there is one) is all there is to run."""
+    hook = getattr(parent, "async_entity_id_changed", None)
+    if hook is not None:
+        hook(old_entity_id)
+
+
 class GatewayEntity(Entity):
     """An entity of one device; state comes only from the device's reports and reads."""
 
@@ -43,18 +54,27 @@ class GatewayEntity(Entity):
         return self.coordinator.gateway.values(self.device.device_id)
 
     async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
         self.async_on_remove(
             self.coordinator.async_subscribe_device(self.device.device_id, self._handle_update)
         )
         if self._takes_commands:
-            commanded = self.coordinator.command_entity_ids
+            # The entity itself, not its entity_id: events read the id when they need it,
+            # so a rename (in place from Home Assistant 2026.11) needs no bookkeeping.
+            commanded = self.coordinator.command_entities
             device_id = self.device.device_id
-            commanded[device_id] = self.entity_id
+            commanded[device_id] = self
 
             def forget() -> None:
-                commanded.pop(device_id, None)
+                if commanded.get(device_id) is self:
+                    del commanded[device_id]
 
             self.async_on_remove(forget)
+
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        """Renamed: nothing here is keyed on the entity id (see ``renamed_in_place``)."""
+        renamed_in_place(super(), old_entity_id)
 
     @callback
     def _handle_update(self) -> None:

@@ -21,9 +21,14 @@ from homeassistant.util import color as color_util
 from .const import ATTR_SYNC, LIGHT_MAX_KELVIN, LIGHT_MIN_KELVIN
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.availability import Availability
-from .core.change_results import SyncState
+from .core.change_results import combined_sync
 from .core.model import Attr, DeviceDescription, DeviceKind, GroupDescription
-from .entity import GatewayEntity, async_add_device_entities, async_add_new_entities
+from .entity import (
+    GatewayEntity,
+    async_add_device_entities,
+    async_add_new_entities,
+    renamed_in_place,
+)
 
 PARALLEL_UPDATES = 0
 ZIGBEE_MAX_LEVEL = 254
@@ -187,12 +192,13 @@ class GatewayGroupLight(LightEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        states = {self.coordinator.gateway.sync_state(m) for m in self.radio_group.members}
-        sync = next(
-            (state for state in (SyncState.FAILED, SyncState.PENDING) if state in states),
-            SyncState.VERIFIED,
-        )
+        gateway = self.coordinator.gateway
+        sync = combined_sync(gateway.sync_state(member) for member in self.radio_group.members)
         return {"members": len(self.radio_group.members), ATTR_SYNC: sync}
+
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)
 
     async def async_added_to_hass(self) -> None:
         self._follow_members()

@@ -7,21 +7,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower, UnitOfTemperature
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.change_results import ChangeCounts
 from .core.gateway import RunStatus
 from .core.health import RadioStatus
-from .core.model import Attr, DeviceDescription, DeviceKind
-from .entity import GatewayEntity, async_add_device_entities
+from .core.model import Attr, DeviceDescription, DeviceKind, SleepMode
+from .entity import GatewayEntity, async_add_device_entities, renamed_in_place
 
 PARALLEL_UPDATES = 0
 
@@ -139,12 +140,25 @@ class GatewayChangesSensor(_GatewaySensor):
     def native_value(self) -> int:
         return self.entity_description.value(self.coordinator.gateway.engine.counts)
 
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)
+
     async def async_added_to_hass(self) -> None:
         self.async_on_remove(self.coordinator.async_subscribe_counts(self.async_write_ha_state))
 
 
-class GatewaySensor(GatewayEntity, SensorEntity):
-    """One measurement, as the device last reported it."""
+ATTR_RESTORED = "restored"
+
+
+class GatewaySensor(GatewayEntity, RestoreSensor):
+    """One measurement, as the device last reported it.
+
+    A sleepy device may stay silent for many minutes after a restart, so its sensors show
+    their last value from before the restart, marked ``restored: true``, until the device
+    reports again (the gateway reads all of it when it is first heard). Only then: a
+    restored value never comes back, not even during a radio outage.
+    """
 
     entity_description: GatewaySensorDescription
 
@@ -156,10 +170,40 @@ class GatewaySensor(GatewayEntity, SensorEntity):
     ) -> None:
         super().__init__(coordinator, device, description.key)
         self.entity_description = description
+        self._restored: Any = None  # the value from before the restart, until a live one
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        if self.device.sleep_mode is not SleepMode.SLEEPY or self._live is not None:
+            return
+        if (last := await self.async_get_last_sensor_data()) is not None:
+            self._restored = last.native_value
+
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)
+
+    @property
+    def _live(self) -> Any:
+        return self.values.get(self.entity_description.attr)
+
+    @callback
+    def _handle_update(self) -> None:
+        if self._live is not None:
+            self._restored = None
+        super()._handle_update()
 
     @property
     def native_value(self) -> Any:
-        return self.values.get(self.entity_description.attr)
+        live = self._live
+        return live if live is not None else self._restored
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        attributes = super().extra_state_attributes
+        if self._live is None and self._restored is not None:
+            attributes[ATTR_RESTORED] = True
+        return attributes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,6 +281,10 @@ class GatewayStatusSensor(_GatewaySensor):
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         return self.entity_description.attributes(self.coordinator)
+
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)
 
     async def async_added_to_hass(self) -> None:
         self.async_on_remove(self.coordinator.async_subscribe_status(self.async_write_ha_state))

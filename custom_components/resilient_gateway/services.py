@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from homeassistant.components.light import (
     ATTR_BRIGHTNESS_PCT,
     ATTR_COLOR_TEMP_KELVIN,
     ATTR_HS_COLOR,
+    ATTR_RGB_COLOR,
     ATTR_TRANSITION,
     ATTR_XY_COLOR,
 )
@@ -34,7 +36,7 @@ from homeassistant.util.json import JsonValueType
 from .const import DOMAIN, STORAGE_DIR
 from .coordinator import GatewayCoordinator
 from .core.change_results import ChangeResult, ChangeStatus, GroupResult
-from .core.model import Attr, ForeignNetworkError, RadioError
+from .core.model import Attr, DeviceId, ForeignNetworkError, RadioError
 from .core.restore import GatewayPausedError, RestoreInProgress, SnapshotMismatch
 from .core.snapshot import SnapshotError
 from .core.storage import write_json_atomic
@@ -45,7 +47,7 @@ ATTR_FAULT = "fault"
 ATTR_DEVICE_ID = "device_id"
 ATTR_IEEE = "ieee"
 
-RADIO_FAULTS = ("radio_failure", "radio_recovered", "radio_replaced")
+RADIO_FAULTS = ("radio_failure", "radio_stalled", "radio_recovered", "radio_replaced")
 DEVICE_FAULTS = (
     "device_power_off",
     "device_power_on",
@@ -68,6 +70,22 @@ ATTR_TIMEOUT = "timeout"
 DEFAULT_APPLY_TIMEOUT = 30.0
 MAX_APPLY_TIMEOUT = 3600.0
 
+
+def _pair(first: str, second: str, first_range: Any, second_range: Any) -> Any:
+    """Two numbers, as a list (``[0.52, 0.41]``, as light.turn_on takes them) or as the
+    object the action form's fields give (``{x: 0.52, y: 0.41}``); a tuple either way."""
+    first_number = vol.All(vol.Coerce(float), first_range)
+    second_number = vol.All(vol.Coerce(float), second_range)
+    as_list = vol.All(vol.ExactSequence((first_number, second_number)), vol.Coerce(tuple))
+    as_object = vol.All(
+        vol.Schema({vol.Required(first): first_number, vol.Required(second): second_number}),
+        lambda value: (value[first], value[second]),
+    )
+    return vol.Any(as_list, as_object)
+
+
+UNIT_RANGE = vol.Range(min=0, max=1)
+
 APPLY_STATE_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_ENTITY_ID): cv.entity_ids,
@@ -81,17 +99,12 @@ APPLY_STATE_SCHEMA = vol.Schema(
         vol.Exclusive(ATTR_COLOR_TEMP_KELVIN, "color"): vol.All(
             vol.Coerce(int), vol.Range(min=1000, max=20000)
         ),
-        vol.Exclusive(ATTR_XY_COLOR, "color"): vol.All(
-            vol.ExactSequence((cv.small_float, cv.small_float)), vol.Coerce(tuple)
+        vol.Exclusive(ATTR_XY_COLOR, "color"): _pair("x", "y", UNIT_RANGE, UNIT_RANGE),
+        vol.Exclusive(ATTR_HS_COLOR, "color"): _pair(
+            "hue", "saturation", vol.Range(min=0, max=360), vol.Range(min=0, max=100)
         ),
-        vol.Exclusive(ATTR_HS_COLOR, "color"): vol.All(
-            vol.ExactSequence(
-                (
-                    vol.All(vol.Coerce(float), vol.Range(min=0, max=360)),
-                    vol.All(vol.Coerce(float), vol.Range(min=0, max=100)),
-                )
-            ),
-            vol.Coerce(tuple),
+        vol.Exclusive(ATTR_RGB_COLOR, "color"): vol.All(
+            vol.ExactSequence((cv.byte,) * 3), vol.Coerce(tuple)
         ),
         vol.Optional(ATTR_TRANSITION): vol.All(vol.Coerce(float), vol.Range(min=0, max=300)),
         vol.Optional(ATTR_TIMEOUT, default=DEFAULT_APPLY_TIMEOUT): vol.All(
@@ -200,14 +213,18 @@ def _requested_values(data: dict[str, Any]) -> dict[str, Any]:
         kwargs[ATTR_BRIGHTNESS] = round(pct * 255 / 100)
     if (hs := kwargs.pop(ATTR_HS_COLOR, None)) is not None:
         kwargs[ATTR_XY_COLOR] = color_util.color_hs_to_xy(*hs)
+    if (rgb := kwargs.pop(ATTR_RGB_COLOR, None)) is not None:
+        kwargs[ATTR_XY_COLOR] = color_util.color_RGB_to_xy(*rgb)
     return light_values(kwargs)
 
 
-def _targets(hass: HomeAssistant, entity_ids: list[str]) -> list[tuple[str, Any]]:
-    """(entity id, what it commands) for each target, or a translated error naming the
-    first entity that is not a light or light group of a running gateway."""
+def _targets(
+    hass: HomeAssistant, entity_ids: list[str]
+) -> list[tuple[str, GatewayCoordinator, Any]]:
+    """(entity id, its gateway, what it commands) for each target, or a translated error
+    naming the first entity that is not a light or light group of a running gateway."""
     registry = er.async_get(hass)
-    targets: list[tuple[str, Any]] = []
+    targets: list[tuple[str, GatewayCoordinator, Any]] = []
     for entity_id in entity_ids:
         entry = registry.async_get(entity_id)
         if entry is None or entry.platform != DOMAIN or entry.domain != "light":
@@ -217,7 +234,7 @@ def _targets(hass: HomeAssistant, entity_ids: list[str]) -> list[tuple[str, Any]
                 translation_placeholders={"entity_id": entity_id},
             )
         coordinator = _coordinator(hass, str(entry.config_entry_id))
-        targets.append((entity_id, coordinator.light_target(entry.unique_id)))
+        targets.append((entity_id, coordinator, coordinator.light_target(entry.unique_id)))
     return targets
 
 
@@ -228,28 +245,41 @@ async def _async_apply_state(call: ServiceCall) -> ServiceResponse:
     values = _requested_values(call.data)
     transition = call.data.get(ATTR_TRANSITION)
     # Every target's values are checked before any is sent: a refusal changes nothing.
-    fitted = [(entity_id, target, target.fit(entity_id, values)) for entity_id, target in targets]
-    handles = [(entity_id, target(fit, transition)) for entity_id, target, fit in fitted]
+    fitted = [
+        (entity_id, coordinator, target, target.fit(entity_id, values))
+        for entity_id, coordinator, target in targets
+    ]
+    handles = [
+        (entity_id, coordinator, target(fit, transition))
+        for entity_id, coordinator, target, fit in fitted
+    ]
     timeout = call.data[ATTR_TIMEOUT]
-    outcomes = await asyncio.gather(*(handle.wait(timeout) for _, handle in handles))
+    outcomes = await asyncio.gather(*(handle.wait(timeout) for _, _, handle in handles))
     if not call.return_response:
         return None
     return {
-        entity_id: _describe_outcome(outcome)
-        for (entity_id, _), outcome in zip(handles, outcomes, strict=True)
+        entity_id: _describe_outcome(coordinator, outcome)
+        for (entity_id, coordinator, _), outcome in zip(handles, outcomes, strict=True)
     }
 
 
-def _describe_outcome(outcome: ChangeResult | GroupResult) -> dict[str, Any]:
+def _describe_outcome(
+    coordinator: GatewayCoordinator, outcome: ChangeResult | GroupResult
+) -> dict[str, Any]:
     if isinstance(outcome, GroupResult):
         members = outcome.members.values()
+
+        def labels(devices: Iterable[DeviceId]) -> list[dict[str, Any]]:
+            # Entity id and name first (what a person reads), the address for the record.
+            return [coordinator.device_label(device) for device in sorted(devices)]
+
         return {
             "result": _result_word(outcome.status),
             "attempts": sum(member.attempts for member in members),
             "members": len(outcome.members),
-            "repaired": sorted(outcome.repaired),
-            "failed": sorted(outcome.members_with(ChangeStatus.FAILED)),
-            "pending": sorted(outcome.members_with(ChangeStatus.PENDING)),
+            "repaired": labels(outcome.repaired),
+            "failed": labels(outcome.members_with(ChangeStatus.FAILED)),
+            "pending": labels(outcome.members_with(ChangeStatus.PENDING)),
         }
     return {"result": _result_word(outcome.status), "attempts": outcome.attempts}
 
@@ -303,6 +333,9 @@ async def _async_simulate_fault(call: ServiceCall) -> None:
     fault: str = call.data[ATTR_FAULT]
     if fault in RADIO_FAULTS:
         getattr(air, fault)()
+        if fault == "radio_recovered":
+            # As a real stick plugged back in: its port appears, the radio is tried at once.
+            coordinator.async_radio_port_appeared("the virtual radio was plugged back in")
         return
     ieee = _target_ieee(hass, call)
     if ieee not in air.ground_truth()["devices"]:

@@ -25,7 +25,7 @@ from custom_components.resilient_gateway.core.model import (
     SleepMode,
 )
 from custom_components.resilient_gateway.core.policy import ChangePolicy
-from custom_components.resilient_gateway.core.scheduler import Priority, SendScheduler
+from custom_components.resilient_gateway.core.scheduler import Priority, SendScheduler, Ticket
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
 from .fake_radio import FakeDevice, FakeRadio
@@ -117,6 +117,67 @@ def test_unacknowledged_sends_are_retried_and_counted_as_attempts() -> None:
     result = run_virtual(main())
     assert result.status is ChangeStatus.VERIFIED
     assert result.attempts == 3
+
+
+class _SharedScheduler(SendScheduler):
+    """A scheduler others use too: one of them may cancel the engine's tickets."""
+
+    def __init__(self, radio: FakeRadio) -> None:
+        super().__init__(radio, rng=random.Random(1))
+        self.sends: list[Ticket[None]] = []
+        self.cancel_next_read = False
+
+    def send(self, *args: Any, **kwargs: Any) -> Ticket[None]:
+        self.sends.append(ticket := super().send(*args, **kwargs))
+        return ticket
+
+    def read(self, *args: Any, **kwargs: Any) -> Ticket[dict[Attr, Any]]:
+        ticket = super().read(*args, **kwargs)
+        if self.cancel_next_read:
+            self.cancel_next_read = False
+            ticket.cancel()  # withdrawn by someone else before it went on air
+        return ticket
+
+
+def test_a_send_cancelled_by_someone_else_on_air_is_sent_again() -> None:
+    """The engine goes on (back-off, send again) instead of waiting for a ticket that
+    never comes back."""
+    radio = FakeRadio()
+    radio.add(FakeDevice("lamp", lose_next=1))  # the first frame is lost
+
+    async def main() -> ChangeResult:
+        scheduler = _SharedScheduler(radio)
+        engine = _engine(radio, scheduler=scheduler)
+        handle = engine.set_state("lamp", {ON: True})
+        await asyncio.sleep(radio.latency / 2)
+        assert scheduler.sends[0].on_air
+        scheduler.sends[0].cancel()
+        result = await handle.wait()
+        await engine.stop()
+        await scheduler.stop()
+        return result
+
+    result = run_virtual(main())
+    assert result.status is ChangeStatus.VERIFIED
+    assert result.attempts == 2 and result.elapsed < 30.0  # long before the deadline
+
+
+def test_a_read_cancelled_by_someone_else_is_followed_by_a_resend() -> None:
+    radio = FakeRadio()
+    radio.add(FakeDevice("lamp", reports=False))  # silence after the send: a read
+
+    async def main() -> ChangeResult:
+        scheduler = _SharedScheduler(radio)
+        engine = _engine(radio, scheduler=scheduler)
+        scheduler.cancel_next_read = True
+        result = await engine.set_state("lamp", {ON: True}).wait()
+        await engine.stop()
+        await scheduler.stop()
+        return result
+
+    result = run_virtual(main())
+    assert result.status is ChangeStatus.VERIFIED
+    assert result.attempts == 2 and result.reads == 1 and result.elapsed < 30.0
 
 
 def test_a_device_that_ignores_the_command_is_resent_with_backoff_then_fails() -> None:

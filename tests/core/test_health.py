@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from custom_components.resilient_gateway.core.health import (
     RadioStatus,
     RadioSupervisor,
     RecoveryStep,
+    describe_failure,
+    failure_cause,
 )
 from custom_components.resilient_gateway.core.model import (
     BlankRadioError,
@@ -296,7 +299,7 @@ def test_when_reconnects_and_restarts_fail_it_fails_over_and_stays_on_the_standb
     assert _logged(caplog) == [logging.WARNING] * 4 + [logging.INFO]
 
 
-def test_without_a_standby_it_gives_up_and_a_slow_retry_brings_it_back(
+def test_without_a_standby_it_gives_up_and_retries_soon_then_ever_less_often(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER.name)
@@ -316,16 +319,118 @@ def test_without_a_standby_it_gives_up_and_a_slow_retry_brings_it_back(
 
     events = run_virtual(main())
     assert actions.count("failover") == 0
-    # Three reconnects on the ladder, then one every 300 s after giving up at 42.
-    assert actions.times("reconnect") == [34.0, 36.0, 40.0, 342.0, 642.0]
+    # Three reconnects on the ladder, then, after giving up at 42, reconnects 5, 10, 20,
+    # 40, 80 and 160 s apart, and then every 300 s.
+    assert actions.times("reconnect") == [
+        34.0,
+        36.0,
+        40.0,
+        47.0,
+        57.0,
+        77.0,
+        117.0,
+        197.0,
+        357.0,
+        657.0,
+    ]
     assert [(at, e.status, e.step) for at, e in events.timed][-2:] == [
         (42.0, FAILED, GIVE_UP),
-        (642.0, OK, GIVE_UP),
+        (657.0, OK, GIVE_UP),
     ]
     assert not any(e.needs_restore for e in events.events)
-    assert actions.times("probe")[-2:] == [642.0, 672.0]  # checks resumed
-    # The failed slow retry at 342 is not logged: one error, when giving up.
+    assert actions.times("probe")[-2:] == [657.0, 687.0]  # checks resumed
+    # The failed retries after giving up are not logged: one error, when giving up.
     assert _logged(caplog).count(logging.ERROR) == 1
+
+
+def test_a_port_that_appears_is_tried_at_once() -> None:
+    """retry_now() (a USB port appeared) ends the wait of a recovery: the stick plugged
+    back is used at once; after a failed try the waits start short again."""
+    actions = FakeActions(standby=False)
+    actions.broken = True
+
+    async def main() -> Events:
+        supervisor, events = _supervisor(actions)
+        supervisor.start()
+        await asyncio.sleep(250)  # gave up at 42; next reconnect due at 357
+        supervisor.retry_now("a USB port appeared")  # another stick: the radio is still gone
+        await asyncio.sleep(1)
+        supervisor.retry_now("a USB port appeared")  # during the wait that follows
+        await asyncio.sleep(100)
+        assert supervisor.status is FAILED
+        actions.broken = False  # now it is the radio
+        supervisor.retry_now("a USB port appeared")
+        await asyncio.sleep(0)
+        assert supervisor.status is OK
+        supervisor.retry_now("a USB port appeared")  # nothing to do: it works
+        await asyncio.sleep(10)
+        await supervisor.stop()
+        return events
+
+    events = run_virtual(main())
+    # Woken at 250 and 251 (both fail), the waits start at 5 s again; woken at 351: fixed.
+    assert actions.times("reconnect")[-8:] == [
+        197.0,
+        250.0,
+        251.0,
+        256.0,
+        266.0,
+        286.0,
+        326.0,
+        351.0,
+    ]
+    assert [(at, e.status, e.step) for at, e in events.timed][-1:] == [(351.0, OK, GIVE_UP)]
+    assert actions.times("probe")[-1:] == [351.0]
+
+
+def test_a_stopped_or_working_supervisor_ignores_retry_now() -> None:
+    actions = FakeActions()
+
+    async def main() -> None:
+        supervisor, _ = _supervisor(actions)
+        supervisor.retry_now("before start")
+        supervisor.start()
+        supervisor.retry_now("while working")
+        await asyncio.sleep(1)
+        await supervisor.stop()
+        supervisor.retry_now("after stop")
+
+    run_virtual(main())
+    assert actions.calls == []
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (FileNotFoundError(2, "No such file or directory: '/dev/ttyUSB0'"), "port_missing"),
+        (OSError(errno.ENODEV, "No such device"), "port_missing"),
+        (PermissionError(13, "Permission denied: '/dev/ttyUSB0'"), "port_refused"),
+        (OSError(errno.EBUSY, "Device or resource busy"), "port_refused"),
+        (TimeoutError("no answer within 10 s"), "no_answer"),
+        (ConnectionRefusedError("the radio does not answer"), "no_answer"),
+        (BrokenPipeError("broken pipe"), "connection_lost"),
+        (BlankRadioError("the radio holds no network"), "wrong_network"),
+        (RadioError("status NCP_ERROR"), "radio_error"),
+    ],
+)
+def test_failure_causes_are_told_in_plain_words(error: Exception, cause: str) -> None:
+    """Radio libraries wrap what went wrong in their own errors, often without a message
+    (zigpy's TransientConnectionError): the cause is found below, and the reason names
+    no exception class."""
+
+    class TransientConnectionError(Exception):
+        pass
+
+    try:
+        try:
+            raise error
+        except Exception as inner:
+            raise TransientConnectionError from inner
+    except TransientConnectionError as wrapped:
+        assert failure_cause(wrapped) == cause
+        reason = describe_failure(wrapped)
+    assert "Error" not in reason
+    assert str(error) in reason
 
 
 @pytest.mark.parametrize("probation", [300.0, 10.0])
@@ -401,7 +506,8 @@ def test_a_blank_radio_is_not_restarted_and_waits_for_a_restore() -> None:
         (OK, None),
     ]
     assert [e.needs_restore for e in events.events] == [False, False, True, False]
-    assert "BlankRadioError" in events.events[2].reason
+    assert "does not hold this gateway's network" in events.events[2].reason
+    assert events.events[2].cause == "wrong_network"
 
 
 def test_a_foreign_network_fails_over_when_a_standby_exists() -> None:

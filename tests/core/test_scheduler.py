@@ -210,6 +210,50 @@ def test_a_cancelled_ticket_withdraws_its_queued_operation() -> None:
     assert [f.target for f in radio.frames] == ["light-0", "light-2"]
 
 
+def test_a_ticket_cancelled_as_soon_as_it_is_issued_never_goes_on_air() -> None:
+    radio = _radio(1)
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        scheduler.send("light-0", {Attr.ON: True}).cancel()
+        await asyncio.sleep(1.0)
+        assert scheduler.stats.queued == 0
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert radio.frames == []
+
+
+def test_a_wait_the_radio_library_cancels_itself_is_retried_not_dropped() -> None:
+    """A radio library cancels the confirmations it waits for when its link drops
+    (zigpy-znp does on disconnect): a CancelledError the scheduler did not cause is a
+    failed delivery, tried again, never taken for the scheduler being stopped."""
+    radio = _radio(1)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        scheduler.delivery_backoff = Backoff(initial=1.0, maximum=1.0, jitter=0.0)
+        confirmations: list[asyncio.Future[None]] = []
+
+        async def send() -> str:
+            if not confirmations:
+                confirmations.append(loop.create_future())
+                await confirmations[0]  # never confirmed: the library cancels it
+            return "delivered"
+
+        ticket = scheduler.call(send, device_id="light-0")
+        await asyncio.sleep(0.1)
+        confirmations[0].cancel()
+        assert await ticket == "delivered"
+        assert ticket.attempts == 2
+        assert loop.time() == pytest.approx(1.1)  # after the delivery back-off
+        assert scheduler.stats.delivery_failures == 1
+        await scheduler.stop()
+
+    run_virtual(main())
+
+
 def test_a_read_without_answer_fails_the_ticket_and_is_not_retried() -> None:
     radio = _radio(1)
     radio.devices["light-0"].online = False

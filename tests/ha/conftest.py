@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Generator
+import json
+import socket
+from collections.abc import AsyncGenerator, Awaitable, Generator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -202,3 +204,57 @@ async def call_while_time_passes(
     call = start_call(hass, service, data, domain=domain)
     await advance_until_done(hass, freezer, call, limit=limit)
     return call.result()
+
+
+# -- config and options flows ------------------------------------------------------------
+
+TRANSLATIONS_FILE = (
+    Path(__file__).parents[2] / "custom_components/resilient_gateway/translations/en.json"
+)
+TRANSLATIONS: dict[str, Any] = json.loads(TRANSLATIONS_FILE.read_text(encoding="utf-8"))
+
+
+def error_text(result: Mapping[str, Any], field: str, flow: str = "config") -> str:
+    """The error a form shows on ``field``, as the user reads it (placeholders filled)."""
+    text: str = TRANSLATIONS[flow]["error"][result["errors"][field]]
+    return text.format(**(result["description_placeholders"] or {}))
+
+
+def suggested_values(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What a form shows in its fields (suggested values, else defaults)."""
+    values: dict[str, Any] = {}
+    for key in result["data_schema"].schema:
+        if (key.description or {}).get("suggested_value") is not None:
+            values[str(key)] = key.description["suggested_value"]
+        elif callable(key.default):
+            values[str(key)] = key.default()
+    return values
+
+
+@pytest.fixture
+def stick_port(tmp_path: Path) -> str:
+    """A serial port that exists (a file standing in for the stick's device file; the
+    radio library's probe is mocked)."""
+    port = tmp_path / "dev" / "ttyUSB7"
+    port.parent.mkdir()
+    port.touch()
+    return str(port)
+
+
+@pytest.fixture
+async def coordinator_address(socket_enabled: None) -> AsyncGenerator[str]:
+    """socket://127.0.0.1:<port> of a stand-in network coordinator: it accepts TCP
+    connections (the radio library's probe is mocked)."""
+    server = await asyncio.start_server(lambda _reader, writer: writer.close(), "127.0.0.1", 0)
+    yield f"socket://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.fixture
+def unused_address(socket_enabled: None) -> str:
+    """socket://127.0.0.1:<port> where nothing listens: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"socket://127.0.0.1:{port}"

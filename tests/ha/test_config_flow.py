@@ -1,8 +1,10 @@
-"""Config flow: the radio menu, the virtual gateway form and the Zigbee serial radio form."""
+"""Config flow: the radio menu, the virtual gateway form, the Zigbee radio form (USB stick or
+network coordinator), replacing a radio, and the options."""
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 from unittest.mock import AsyncMock, patch
 
 import pytest
@@ -11,10 +13,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from zigpy_znp.zigbee.application import ControllerApplication as ZnpApplication
 
+from custom_components.resilient_gateway.config_flow import NUMBER_OPTIONS
 from custom_components.resilient_gateway.const import DOMAIN
 
-from .conftest import VIRTUAL_DATA, virtual_entry
+from .conftest import TRANSLATIONS, VIRTUAL_DATA, error_text, suggested_values, virtual_entry
 
 VIRTUAL_FORM = {key: value for key, value in VIRTUAL_DATA.items() if key != "radio_type"}
 
@@ -26,7 +30,14 @@ def no_setup() -> Generator[AsyncMock]:
         yield mock
 
 
-async def _start(hass: HomeAssistant, choice: str) -> str:
+def znp_probe(answer: Any) -> Any:
+    """The Z-Stack library's probe, answering ``answer`` (the radio's side is not tested
+    here: the wire-level tests drive real libraries)."""
+    return patch.object(ZnpApplication, "probe", AsyncMock(return_value=answer))
+
+
+async def _form(hass: HomeAssistant, choice: str) -> dict[str, Any]:
+    """The form behind a choice in the radio menu."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
     assert result["menu_options"] == ["zigbee", "virtual"]
@@ -35,7 +46,14 @@ async def _start(hass: HomeAssistant, choice: str) -> str:
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == choice
-    return str(result["flow_id"])
+    return dict(result)
+
+
+async def _start(hass: HomeAssistant, choice: str) -> str:
+    return str((await _form(hass, choice))["flow_id"])
+
+
+# -- virtual gateway -----------------------------------------------------------------
 
 
 async def test_virtual_gateway_is_created(hass: HomeAssistant) -> None:
@@ -47,126 +65,180 @@ async def test_virtual_gateway_is_created(hass: HomeAssistant) -> None:
     assert result["result"].unique_id == "virtual:test"
 
 
-async def test_virtual_gateway_out_of_range_is_a_form_error(hass: HomeAssistant) -> None:
+async def test_virtual_out_of_range_errors_name_the_field_and_its_range(
+    hass: HomeAssistant,
+) -> None:
     flow_id = await _start(hass, "virtual")
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {**VIRTUAL_FORM, "loss": 0.95, "lights": 501}
-    )
+    typed = {**VIRTUAL_FORM, "loss": 0.95, "lights": 501}
+    result = await hass.config_entries.flow.async_configure(flow_id, typed)
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"loss": "out_of_range", "lights": "out_of_range"}
+    assert set(result["errors"]) == {"loss", "lights"}
+    assert error_text(result, "loss") == "The frame loss probability must be from 0 to 0.9."
+    assert error_text(result, "lights") == "The number of lights must be from 0 to 500."
+    assert suggested_values(result) == typed  # what the user typed stays in the form
     assert not hass.config_entries.async_entries(DOMAIN)
 
 
-async def test_same_virtual_network_twice_aborts(hass: HomeAssistant) -> None:
+async def test_virtual_form_suggests_a_network_name_no_gateway_uses(hass: HomeAssistant) -> None:
+    form = await _form(hass, "virtual")
+    assert suggested_values(form)["network"] == "demo"
+    hass.config_entries.flow.async_abort(form["flow_id"])
+    virtual_entry(network="demo").add_to_hass(hass)
+    form = await _form(hass, "virtual")
+    assert suggested_values(form)["network"] == "demo_2"
+    hass.config_entries.flow.async_abort(form["flow_id"])
+    virtual_entry(network="demo_2").add_to_hass(hass)
+    form = await _form(hass, "virtual")
+    assert suggested_values(form)["network"] == "demo_3"
+    # The suggestion is taken as it is.
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {**VIRTUAL_FORM, "network": "demo_3"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_a_taken_virtual_network_name_is_a_form_error(hass: HomeAssistant) -> None:
     virtual_entry().add_to_hass(hass)
     flow_id = await _start(hass, "virtual")
     result = await hass.config_entries.flow.async_configure(flow_id, VIRTUAL_FORM)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    assert result["type"] is FlowResultType.FORM
+    assert error_text(result, "network") == (
+        "A virtual gateway named test exists already: choose another name, such as test_2."
+    )
+    assert suggested_values(result) == VIRTUAL_FORM
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
-ZIGBEE_FORM = {"radio_library": "znp", "path": "/dev/ttyUSB7"}
+# -- Zigbee radio ----------------------------------------------------------------------
 
 
-async def test_zigbee_radio_is_probed_and_created(hass: HomeAssistant) -> None:
+async def test_zigbee_radio_is_probed_and_created(hass: HomeAssistant, stick_port: str) -> None:
     flow_id = await _start(hass, "zigbee")
-    with patch(
-        "zigpy_znp.zigbee.application.ControllerApplication.probe",
-        AsyncMock(return_value={"path": "/dev/ttyUSB7"}),
-    ) as probe:
-        result = await hass.config_entries.flow.async_configure(flow_id, ZIGBEE_FORM)
-    probe.assert_awaited_once_with({"path": "/dev/ttyUSB7", "baudrate": 115200})
+    with znp_probe({"path": stick_port}) as probe:
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {"radio_library": "znp", "path": f" {stick_port} "}
+        )
+    probe.assert_awaited_once_with({"path": stick_port, "baudrate": 115200})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
         "radio_type": "zigbee",
         "radio_library": "znp",
-        "path": "/dev/ttyUSB7",
+        "path": stick_port,
         "baudrate": 115200,
     }
+    assert result["result"].unique_id == f"zigbee:{stick_port}"
 
 
-async def test_port_that_cannot_be_opened_is_a_form_error(hass: HomeAssistant) -> None:
-    """A real probe of a port that does not exist: a clear error, not a traceback."""
+async def test_a_missing_port_is_told_apart_from_a_silent_radio(
+    hass: HomeAssistant, stick_port: str
+) -> None:
+    """No such device file: nothing is probed, the error says the port is not there. A
+    port that is there but where no radio answers: the error says so and names the radio
+    type. Both times the form keeps what the user typed."""
+    flow_id = await _start(hass, "zigbee")
+    typed = {"radio_library": "znp", "path": "/dev/ttyUSB-gone", "baudrate": 230400}
+    with znp_probe({"path": "/dev/ttyUSB-gone"}) as probe:
+        result = await hass.config_entries.flow.async_configure(flow_id, typed)
+    probe.assert_not_awaited()
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"path": "port_not_found"}
+    assert error_text(result, "path").startswith("There is no port /dev/ttyUSB-gone on this")
+    assert suggested_values(result) == typed
+
+    typed = {"radio_library": "znp", "path": stick_port}
+    with znp_probe(False) as probe:
+        result = await hass.config_entries.flow.async_configure(flow_id, typed)
+    probe.assert_awaited_once_with({"path": stick_port, "baudrate": 115200})
+    assert result["errors"] == {"path": "cannot_connect"}
+    assert error_text(result, "path").startswith(
+        f"{stick_port} is there, but no Texas Instruments Z-Stack (zigpy-znp) radio answered"
+    )
+    assert suggested_values(result) == typed
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_a_real_probe_of_a_port_that_does_not_exist_is_a_form_error(
+    hass: HomeAssistant,
+) -> None:
     flow_id = await _start(hass, "zigbee")
     result = await hass.config_entries.flow.async_configure(
         flow_id, {"radio_library": "ezsp", "path": "/dev/no-such-radio"}
     )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "cannot_connect"}
-    assert not hass.config_entries.async_entries(DOMAIN)
+    assert result["errors"] == {"path": "port_not_found"}
 
 
-async def test_same_zigbee_port_twice_aborts(hass: HomeAssistant) -> None:
+async def test_a_network_coordinator_is_reached_over_tcp_and_probed(
+    hass: HomeAssistant, coordinator_address: str
+) -> None:
+    flow_id = await _start(hass, "zigbee")
+    with znp_probe({"path": coordinator_address}) as probe:
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {"radio_library": "znp", "path": coordinator_address}
+        )
+    probe.assert_awaited_once_with({"path": coordinator_address, "baudrate": 115200})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["path"] == coordinator_address
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("socket://127.0.0.1", "invalid_network_address"),
+        ("socket://:6638", "invalid_network_address"),
+        ("socket://127.0.0.1:70000", "invalid_network_address"),
+        ("socket://127.0.0.1:port", "invalid_network_address"),
+        ("", "port_required"),
+    ],
+)
+async def test_a_malformed_network_address_is_a_form_error(
+    hass: HomeAssistant, path: str, error: str
+) -> None:
+    flow_id = await _start(hass, "zigbee")
+    with znp_probe(True) as probe:
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {"radio_library": "znp", "path": path}
+        )
+    probe.assert_not_awaited()
+    assert result["errors"] == {"path": error}
+    assert suggested_values(result)["path"] == path
+
+
+async def test_an_address_where_nothing_listens_is_unreachable(
+    hass: HomeAssistant, unused_address: str
+) -> None:
+    flow_id = await _start(hass, "zigbee")
+    with znp_probe(True) as probe:
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {"radio_library": "znp", "path": unused_address}
+        )
+    probe.assert_not_awaited()
+    assert result["errors"] == {"path": "host_unreachable"}
+    assert error_text(result, "path").startswith(f"Nothing accepts connections at {unused_address}")
+
+
+async def test_same_zigbee_port_twice_aborts(hass: HomeAssistant, stick_port: str) -> None:
     for expected in (FlowResultType.CREATE_ENTRY, FlowResultType.ABORT):
         flow_id = await _start(hass, "zigbee")
-        with patch(
-            "zigpy_znp.zigbee.application.ControllerApplication.probe",
-            AsyncMock(return_value={"path": "/dev/ttyUSB7"}),
-        ):
-            result = await hass.config_entries.flow.async_configure(flow_id, ZIGBEE_FORM)
+        with znp_probe(True):
+            result = await hass.config_entries.flow.async_configure(
+                flow_id, {"radio_library": "znp", "path": stick_port}
+            )
         assert result["type"] is expected
     assert result["reason"] == "already_configured"
 
 
-def _zigbee_entry(hass: HomeAssistant) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Zigbee /dev/ttyUSB7",
-        unique_id="zigbee:/dev/ttyUSB7",
-        data={
-            "radio_type": "zigbee",
-            "radio_library": "znp",
-            "path": "/dev/ttyUSB7",
-            "baudrate": 115200,
-        },
-    )
-    entry.add_to_hass(hass)
-    return entry
-
-
-async def test_replace_radio_points_the_gateway_at_its_new_stick(
-    hass: HomeAssistant, no_setup: AsyncMock
+async def test_another_gateways_standby_radio_cannot_be_added(
+    hass: HomeAssistant, stick_port: str
 ) -> None:
-    entry = _zigbee_entry(hass)
-    result = await entry.start_reconfigure_flow(hass)
-    assert result["type"] is FlowResultType.FORM and result["step_id"] == "reconfigure"
-    with patch(
-        "zigpy_znp.zigbee.application.ControllerApplication.probe",
-        AsyncMock(return_value={"path": "/dev/ttyUSB9"}),
-    ) as probe:
+    _zigbee_entry(hass, options={"standby_path": stick_port})
+    flow_id = await _start(hass, "zigbee")
+    with znp_probe(True) as probe:
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"path": "/dev/ttyUSB9"}
+            flow_id, {"radio_library": "znp", "path": stick_port}
         )
-    await hass.async_block_till_done()
-    probe.assert_awaited_once_with({"path": "/dev/ttyUSB9", "baudrate": 115200})
+    probe.assert_not_awaited()
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_successful"
-    assert entry.data["path"] == "/dev/ttyUSB9"
-    assert entry.data["radio_library"] == "znp"
-    assert no_setup.await_count == 1  # reloaded onto the new stick
-
-
-async def test_replace_radio_refuses_a_port_without_a_radio(hass: HomeAssistant) -> None:
-    entry = _zigbee_entry(hass)
-    result = await entry.start_reconfigure_flow(hass)
-    with patch(
-        "zigpy_znp.zigbee.application.ControllerApplication.probe",
-        AsyncMock(return_value=False),
-    ):
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"path": "/dev/ttyUSB9"}
-        )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "cannot_connect"}
-    assert entry.data["path"] == "/dev/ttyUSB7"
-
-
-async def test_a_virtual_gateway_has_no_radio_to_replace(hass: HomeAssistant) -> None:
-    entry = virtual_entry()
-    entry.add_to_hass(hass)
-    result = await entry.start_reconfigure_flow(hass)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_virtual"
+    assert result["reason"] == "already_configured"
 
 
 async def test_usb_discovery_prefills_the_port(hass: HomeAssistant) -> None:
@@ -183,12 +255,113 @@ async def test_usb_discovery_prefills_the_port(hass: HomeAssistant) -> None:
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "zigbee"
-    schema_defaults = {
-        str(key): key.default()
-        for key in result["data_schema"].schema
-        if callable(getattr(key, "default", None))
-    }
-    assert schema_defaults["path"] == "/dev/serial/by-id/usb-sonoff-plus"
+    assert suggested_values(result)["path"] == "/dev/serial/by-id/usb-sonoff-plus"
+
+
+# -- replace radio (reconfigure) -------------------------------------------------------
+
+
+def _zigbee_entry(
+    hass: HomeAssistant,
+    path: str = "/dev/ttyUSB7",
+    *,
+    unique_id: str | None = None,
+    title: str = "Zigbee /dev/ttyUSB7",
+    options: dict[str, Any] | None = None,
+) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=title,
+        unique_id=unique_id or f"zigbee:{path}",
+        data={"radio_type": "zigbee", "radio_library": "znp", "path": path, "baudrate": 115200},
+        options=options or {},
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def test_replace_radio_points_the_gateway_at_its_new_stick(
+    hass: HomeAssistant, no_setup: AsyncMock, stick_port: str
+) -> None:
+    entry = _zigbee_entry(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM and result["step_id"] == "reconfigure"
+    assert suggested_values(result) == {"path": "/dev/ttyUSB7"}
+    with znp_probe(True) as probe:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"path": stick_port}
+        )
+    await hass.async_block_till_done()
+    probe.assert_awaited_once_with({"path": stick_port, "baudrate": 115200})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data["path"] == stick_port
+    assert entry.data["radio_library"] == "znp"
+    assert entry.unique_id == f"zigbee:{stick_port}"
+    assert no_setup.await_count == 1  # reloaded onto the new stick
+
+
+async def test_replace_radio_onto_a_network_coordinator(
+    hass: HomeAssistant, coordinator_address: str
+) -> None:
+    entry = _zigbee_entry(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    with znp_probe(True) as probe:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"path": coordinator_address}
+        )
+    await hass.async_block_till_done()
+    probe.assert_awaited_once_with({"path": coordinator_address, "baudrate": 115200})
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data["path"] == coordinator_address
+
+
+async def test_replace_radio_tells_a_missing_port_from_a_silent_radio(
+    hass: HomeAssistant, stick_port: str, unused_address: str
+) -> None:
+    entry = _zigbee_entry(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    flow_id = result["flow_id"]
+    for path, answer, error in (
+        ("/dev/ttyUSB-gone", True, "port_not_found"),
+        (unused_address, True, "host_unreachable"),
+        (stick_port, False, "cannot_connect"),
+    ):
+        with znp_probe(answer):
+            result = await hass.config_entries.flow.async_configure(flow_id, {"path": path})
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"path": error}
+        assert suggested_values(result) == {"path": path}
+        assert path in error_text(result, "path")
+    assert entry.data["path"] == "/dev/ttyUSB7"
+
+
+async def test_replace_radio_refuses_another_gateways_radio(
+    hass: HomeAssistant, stick_port: str
+) -> None:
+    entry = _zigbee_entry(hass)
+    _zigbee_entry(hass, stick_port, title="Upstairs")
+    result = await entry.start_reconfigure_flow(hass)
+    with znp_probe(True) as probe:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"path": stick_port}
+        )
+    probe.assert_not_awaited()
+    assert error_text(result, "path") == (
+        f"{stick_port} is already the radio or standby radio of Upstairs."
+    )
+    assert entry.data["path"] == "/dev/ttyUSB7"
+
+
+async def test_a_virtual_gateway_has_no_radio_to_replace(hass: HomeAssistant) -> None:
+    entry = virtual_entry()
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_virtual"
+
+
+# -- options ---------------------------------------------------------------------------
 
 
 async def test_options_set_the_deadlines(hass: HomeAssistant) -> None:
@@ -205,7 +378,11 @@ async def test_options_set_the_deadlines(hass: HomeAssistant) -> None:
     bad = await hass.config_entries.options.async_configure(
         result["flow_id"], {**options, "deadline_always_on": 5}
     )
-    assert bad["errors"] == {"deadline_always_on": "out_of_range"}
+    assert set(bad["errors"]) == {"deadline_always_on"}
+    assert error_text(bad, "deadline_always_on", "options") == (
+        "The deadline for mains-powered devices must be from 10 to 3600 seconds."
+    )
+    assert suggested_values(bad)["deadline_always_on"] == 5
     done = await hass.config_entries.options.async_configure(result["flow_id"], options)
     assert done["type"] is FlowResultType.CREATE_ENTRY
     assert {key: entry.options[key] for key in options} == {
@@ -224,5 +401,60 @@ async def test_options_refuse_out_of_range_snapshot_settings(hass: HomeAssistant
     bad = await hass.config_entries.options.async_configure(
         result["flow_id"], {"snapshot_keep": 0, "mains_interval": 5}
     )
-    assert bad["errors"] == {"snapshot_keep": "out_of_range", "mains_interval": "out_of_range"}
+    assert error_text(bad, "snapshot_keep", "options") == (
+        "The number of snapshots to keep must be from 1 to 100."
+    )
+    assert error_text(bad, "mains_interval", "options") == (
+        "The silence before mains-powered devices are pinged must be from 60 to 86400 seconds."
+    )
     assert entry.options == {}
+
+
+def test_option_labels_leave_the_unit_to_the_field_and_name_deadlines() -> None:
+    """The number fields show their unit after the value: the labels do not repeat it."""
+    labels = TRANSLATIONS["options"]["step"]["init"]["data"]
+    for key, (_, _, _, unit) in NUMBER_OPTIONS.items():
+        assert f"({unit})" not in labels[key], key
+        if key.startswith("deadline_"):
+            assert labels[key].startswith("Deadline for "), key
+
+
+async def test_a_standby_radio_is_checked_before_it_is_saved(
+    hass: HomeAssistant, stick_port: str, coordinator_address: str
+) -> None:
+    entry = _zigbee_entry(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    flow_id = result["flow_id"]
+    for path, answer, error in (
+        ("/dev/ttyUSB-gone", True, "port_not_found"),
+        ("socket://standby.local", True, "invalid_network_address"),
+        (stick_port, False, "cannot_connect"),
+        ("/dev/ttyUSB7", True, "port_in_use"),  # the gateway's own radio
+    ):
+        with znp_probe(answer):
+            result = await hass.config_entries.options.async_configure(
+                flow_id, {"standby_path": path, "snapshot_keep": 3}
+            )
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"standby_path": error}
+        assert path in error_text(result, "standby_path", "options")
+        assert suggested_values(result)["standby_path"] == path
+        assert suggested_values(result)["snapshot_keep"] == 3
+    with znp_probe(True) as probe:
+        result = await hass.config_entries.options.async_configure(
+            flow_id, {"standby_path": coordinator_address}
+        )
+    probe.assert_awaited_once_with({"path": coordinator_address, "baudrate": 115200})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["standby_path"] == coordinator_address
+
+    # Saving other options again does not probe the standby (the gateway may run on it).
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert suggested_values(result)["standby_path"] == coordinator_address
+    with znp_probe(False) as probe:
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"standby_path": coordinator_address, "snapshot_keep": 3}
+        )
+    probe.assert_not_awaited()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["snapshot_keep"] == 3

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 import zigpy.device
 import zigpy.endpoint
 import zigpy.types as t
@@ -108,6 +109,12 @@ async def running(
         if app is not None:
             await shut_down(app)
         await air.stop()
+
+
+def on_closed_port() -> pytest.RaisesExc[AttributeError]:
+    """What a request on a dropped link raises: the write to the serial transport that is
+    gone, as in zigpy-znp (not a zigpy error)."""
+    return pytest.raises(AttributeError, match="'NoneType' object has no attribute 'write'")
 
 
 def sims(air: VirtualAir, kind: DeviceKind) -> list[SimDevice]:

@@ -21,10 +21,22 @@ from custom_components.resilient_gateway.radios.virtual import (
     VirtualControllerApplication,
     VirtualNetworkSpec,
 )
+from custom_components.resilient_gateway.radios.virtual.application import CONFIRM_TIMEOUT
 from custom_components.resilient_gateway.radios.virtual.budget import TokenBucket
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 
-from .harness import new_app, on_command, running, sim, sims, sleep, state, truth, zigpy_endpoint
+from .harness import (
+    new_app,
+    on_closed_port,
+    on_command,
+    running,
+    sim,
+    sims,
+    sleep,
+    state,
+    truth,
+    zigpy_endpoint,
+)
 
 Status = foundation.Status
 
@@ -298,7 +310,7 @@ def test_radio_failure_and_recovery() -> None:
             assert "connection_lost" in events.names()
             assert air.ground_truth()["radio"]["state"] == "failed"
             light = sim(air, DeviceKind.DIMMABLE_LIGHT)
-            with pytest.raises(zigpy.exceptions.DeliveryError):
+            with on_closed_port():
                 await zigpy_endpoint(app, light).on_off.on()
             # Nothing is received either.
             contact = sim(air, DeviceKind.CONTACT_SENSOR)
@@ -318,6 +330,71 @@ def test_radio_failure_and_recovery() -> None:
                 assert state(air, light)["on"] is True
             finally:
                 await second.shutdown()
+
+    run_virtual(scenario())
+
+
+def test_a_dropped_link_leaves_confirmations_unanswered_and_closing_cancels_them() -> None:
+    """As zigpy-znp: a frame on air when the stick is unplugged never hears of its
+    delivery; requests after the drop fail on the closed port; closing the app cancels
+    the pending confirmation, which the sender sees as a CancelledError of its own."""
+
+    async def scenario() -> None:
+        # A slow air: the acknowledgement takes a second to come back.
+        spec = VirtualNetworkSpec(network="drop-pending", loss=0.0, lights=1, latency=0.5)
+        async with running(spec) as (air, app):
+            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            await zigpy_endpoint(app, light).on_off.off()
+            cancelling: list[int] = []
+
+            async def send() -> None:
+                try:
+                    await app.send_packet(on_command(light, 1))
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    assert task is not None
+                    cancelling.append(task.cancelling())
+                    raise
+
+            sender = asyncio.ensure_future(send())
+            await sleep(0.1)
+            air.radio_failure()
+            await sleep(5.0)
+            assert not sender.done()  # (the acknowledgement was due at 1 s)
+            assert state(air, light)["on"] is True  # the frame itself went out
+            with on_closed_port():
+                await app.send_packet(on_command(light, 2))
+            with on_closed_port():
+                await app.load_network_info()
+
+            await app.shutdown()
+            await asyncio.wait({sender})
+            assert sender.cancelled()
+            assert cancelling == [0]  # not a cancellation anybody asked the sender for
+
+    run_virtual(scenario())
+
+
+def test_a_stalled_radio_sends_but_confirms_nothing_until_the_library_gives_up() -> None:
+    async def scenario() -> None:
+        spec = VirtualNetworkSpec(network="stalled", loss=0.0, lights=1)
+        async with running(spec) as (air, app):
+            loop = asyncio.get_running_loop()
+            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            await zigpy_endpoint(app, light).on_off.off()
+            air.radio_stalled()
+            assert air.ground_truth()["radio"]["state"] == "stalled"
+            sent_at = loop.time()
+            with pytest.raises(TimeoutError):
+                await app.send_packet(on_command(light, 1, default_response=False))
+            assert loop.time() - sent_at == pytest.approx(CONFIRM_TIMEOUT)
+            assert state(air, light)["on"] is True  # delivered, never confirmed
+            await app.load_network_info()  # the link itself is up
+
+            air.radio_recovered()
+            assert air.ground_truth()["radio"]["state"] == "up"
+            await zigpy_endpoint(app, light).on_off.off()
+            assert state(air, light)["on"] is False
 
     run_virtual(scenario())
 

@@ -4,7 +4,7 @@ and the handles to wait for them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -25,6 +25,18 @@ class SyncState(StrEnum):
     VERIFIED = "verified"
     PENDING = "pending"
     FAILED = "failed"
+    # Nothing open, but the device has shown nothing since the start or the last radio
+    # outage: what it holds cannot be verified.
+    UNKNOWN = "unknown"
+
+
+_SYNC_PRECEDENCE = (SyncState.FAILED, SyncState.PENDING, SyncState.UNKNOWN)
+
+
+def combined_sync(states: Iterable[SyncState]) -> SyncState:
+    """One sync state for many devices (a group): the worst of them."""
+    present = set(states)
+    return next((state for state in _SYNC_PRECEDENCE if state in present), SyncState.VERIFIED)
 
 
 @dataclass(frozen=True, slots=True)

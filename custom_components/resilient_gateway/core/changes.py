@@ -27,6 +27,7 @@ Every time-based step is a timer on the running loop; nothing compares clocks la
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -55,7 +56,14 @@ from .model import (
     SleepMode,
 )
 from .policy import ChangePolicy
-from .scheduler import CommandValues, Priority, SendScheduler, Ticket, values_dict
+from .scheduler import (
+    CommandValues,
+    Priority,
+    SchedulerStopped,
+    SendScheduler,
+    Ticket,
+    values_dict,
+)
 
 __all__ = [  # the engine and everything its callers handle, from one place
     "ChangeCounts",
@@ -875,16 +883,17 @@ class ChangeEngine:
     ) -> None:
         if device.on_air_ticket is ticket:
             device.on_air = device.on_air_ticket = None
-        if self._stopped:
-            return
-        if ticket is not device.ticket or ticket.cancelled():
-            return
+        if self._stopped or ticket is not device.ticket:
+            return  # (the engine withdraws a ticket only after replacing or dropping it)
         device.ticket = None
         if not device.owners:
             self._go_idle(device)
             return
-        if ticket.exception() is not None:
-            _LOGGER.debug("send to %s failed: %r", device.device_id, ticket.exception())
+        if ticket.cancelled() or ticket.exception() is not None:
+            # Cancelled by someone else (a shared scheduler stopping) or failed: the values
+            # may not have gone out, so they are sent again after a back-off.
+            error = "cancelled" if ticket.cancelled() else repr(ticket.exception())
+            _LOGGER.debug("send to %s failed: %s", device.device_id, error)
             self._back_off(device)
             return
         description = self._description(device.device_id)
@@ -976,23 +985,25 @@ class ChangeEngine:
         ticket.add_done_callback(lambda t: self._read_done(device, t))
 
     def _read_done(self, device: _Device, ticket: Ticket[dict[Attr, Any]]) -> None:
-        if self._stopped or ticket.cancelled():
+        if self._stopped:
             return
-        error = ticket.exception()
-        if error is None:
+        cancelled = ticket.cancelled()  # (by someone else if it is still the device's)
+        error = None if cancelled else ticket.exception()
+        if not cancelled and error is None:
             # From the device, so evidence even when the machine has moved on meanwhile.
             self._observe(device, ticket.result())
         if ticket is not device.ticket:
             return
         device.ticket = None
-        device.silent = error is not None
+        if not cancelled:
+            device.silent = error is not None
         if not device.owners:
             self._go_idle(device)
             return
         if device.unsent:
             self._send(device, self._priority_of_unsent(device))
         elif self._sleep_mode(device) is SleepMode.SLEEPY:
-            if error is None and device.awake:
+            if not cancelled and error is None and device.awake:
                 self._send(device, Priority.USER)
             else:
                 device.phase = Phase.ASLEEP
@@ -1011,7 +1022,10 @@ class ChangeEngine:
 
     def _back_off_over(self, device: _Device) -> None:
         device.timer = None
-        if not self._stopped:
+        if self._stopped:
+            return
+        # (A shared scheduler stopped first: the change fails at its deadline.)
+        with contextlib.suppress(SchedulerStopped):
             self._send(device, Priority.REPAIR)
 
     def _go_idle(self, device: _Device) -> None:
@@ -1127,7 +1141,8 @@ class ChangeEngine:
                 change.attempts += 1
 
     def _groupcast_done(self, op: _GroupOp, ticket: Ticket[None]) -> None:
-        if self._stopped or ticket.cancelled():
+        # (Cancelled by someone else, it may not have gone out: the window's end repairs.)
+        if self._stopped:
             return
         waiting = False
         for device in self._groupcast_members(op):
@@ -1186,12 +1201,10 @@ class ChangeEngine:
             op.rewriting.add(member)
 
         def done(ticket: Ticket[None]) -> None:
-            if self._stopped or ticket.cancelled():
-                return
-            if op is None:
+            if self._stopped or op is None:
                 return
             op.rewriting.discard(member)
-            if ticket.exception() is None:
+            if not ticket.cancelled() and ticket.exception() is None:
                 op.rewritten.add(member)
             else:
                 op.rewrite_failed.add(member)

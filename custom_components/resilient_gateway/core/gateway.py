@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from .availability import Availability, AvailabilityPolicy, AvailabilityTracker, is_pinged
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
 from .changes import ChangeEngine
-from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor
+from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor, describe_failure
 from .model import (
     Attr,
     AttributeValues,
@@ -60,7 +60,9 @@ class RadioLink(Radio, Protocol):
 
     async def start(self, *, form_new_network: bool = False) -> None:
         """Start the radio; BlankRadioError/ForeignNetworkError when it does not hold
-        this gateway's network (a new gateway may form one instead)."""
+        this gateway's network. ``form_new_network``: the caller knows of no network this
+        gateway ever had, so a blank radio may be formed into a new one, unless the radio
+        itself keeps a trace of an earlier network (then it raises BlankRadioError)."""
 
     async def stop(self) -> None: ...
 
@@ -258,6 +260,9 @@ class Gateway(RadioListener):
         self._latest_section: Mapping[str, Any] | None = None
         self._awaiting_wake: dict[DeviceId, DeviceConfiguration] = {}
         self._state_reads: dict[DeviceId, Ticket[Any]] = {}  # whole-state reads under way
+        # Sleepers read (or being read) since their values were last cleared: a sleeper is
+        # read once when first heard, as it is never pinged or refreshed (see _introduce).
+        self._introduced: set[DeviceId] = set()
         self._sleeper_slots = asyncio.Semaphore(SLEEPERS_CONFIGURED_AT_ONCE)
         self.supervisor = RadioSupervisor(
             _RecoveryActions(self), health_policy or HealthPolicy(), on_event=self._health_event
@@ -296,6 +301,11 @@ class Gateway(RadioListener):
         A radio that does not hold this gateway's network (blank or replaced) does not
         raise: the gateway comes up with ``needs_restore`` set, queues commands, and waits
         for a restore. Other radio failures raise (the caller retries later).
+
+        ``form_new_network``: the caller knows of no network this gateway ever had (Home
+        Assistant: no device of the entry). A blank radio is formed into a new network
+        only then, and only if no snapshot exists and the radio keeps no trace of an
+        earlier network either: a gateway that had one is restored, never started anew.
         """
         engine = ChangeEngine(
             self.radio, describe=self.description, policy=self._policy, rng=self._rng
@@ -311,6 +321,8 @@ class Gateway(RadioListener):
         scenes_file = self._scenes_file
         if scenes_file and (scenes := await self._load_start_file(scenes_file, recover_scenes)):
             self.scenes.load(scenes)
+        if form_new_network and self.snapshots is not None:
+            form_new_network = await self.snapshots.async_newest() is None
         try:
             await self.radio.start(form_new_network=form_new_network)
         except RadioIdentityError as exc:
@@ -407,7 +419,12 @@ class Gateway(RadioListener):
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        if isinstance(error, RadioError) and not self.radio_up:
+            # (A snapshot meeting a dropped link: the radio's status tells of the outage.)
+            _LOGGER.debug("%s: background work stopped, the radio is down: %s", self.name, error)
+        else:
             _LOGGER.warning("%s: background work failed: %s", self.name, error)
 
     def _save_soon(self) -> None:
@@ -435,9 +452,15 @@ class Gateway(RadioListener):
         await self._save()
 
     def sync_state(self, device_id: DeviceId) -> SyncState:
-        """Whether the device shows what it was last told: verified, pending or failed."""
+        """Whether the device shows what it was last told: pending or failed while a
+        change is open or failed; otherwise verified, or unknown while the device has
+        shown nothing since the start or the last radio outage."""
         state = self.engine.sync_state(device_id) if self._engine else None
-        return state or SyncState.VERIFIED
+        if state in (SyncState.PENDING, SyncState.FAILED):
+            return state
+        if not self._values.get(device_id):
+            return SyncState.UNKNOWN
+        return SyncState.VERIFIED
 
     def _sync_changed(self, device_id: DeviceId) -> None:
         for listener in tuple(self._listeners):
@@ -558,6 +581,7 @@ class Gateway(RadioListener):
         if self._engine is not None:
             self._engine.attributes_reported(device_id, values)
         self._device_updated(device_id)
+        self._introduce(device_id)
 
     def device_seen(self, device_id: DeviceId) -> None:
         self._heard(device_id)
@@ -565,6 +589,56 @@ class Gateway(RadioListener):
             self._engine.device_seen(device_id)
             if (config := self._awaiting_wake.pop(device_id, None)) is not None:
                 self._spawn(self._configure_awake(device_id, config))
+            self._introduce(device_id)
+
+    def _introduce(self, device_id: DeviceId) -> None:
+        """A sleeper heard for the first time since the start, its join or the last radio
+        outage: read what it has not shown yet while it is awake. Sleepers report their
+        readings only when they change and their battery only hourly, so without this
+        they would show nothing for up to hours (and they are never pinged or read at a
+        start). One read per sleeper and occasion; one that dozed off is tried again at
+        its next wake."""
+        device = self.devices.get(device_id)
+        if (
+            device is None
+            or device.sleep_mode is not SleepMode.SLEEPY
+            or device_id in self._introduced
+            or device_id in self._state_reads
+            or self._engine is None
+            or self._stopping
+            or not self.radio_up
+        ):
+            return
+        missing = device.attributes - self._values.get(device_id, {}).keys()
+        self._introduced.add(device_id)
+        if missing:
+            self._spawn(self._read_awake_sleeper(device_id, sorted(missing)))
+
+    async def _read_awake_sleeper(self, device_id: DeviceId, attributes: list[Attr]) -> None:
+        # Like a sleeper's configuration: urgent while it is awake, tried once per wake,
+        # by a few sleepers at a time (one that dozed off holds a frame slot meanwhile).
+        if self._sleeper_slots.locked():
+            self._introduced.discard(device_id)  # its next wake, then
+            return
+        async with self._sleeper_slots:
+
+            async def read() -> None:
+                async with asyncio.timeout(REFRESH_READ_TIMEOUT):
+                    await self.radio.read(device_id, attributes)
+
+            ticket = self.engine.scheduler.call(
+                read,
+                device_id=device_id,
+                priority=Priority.USER,
+                retry_delivery=False,
+                frames=self.radio.frames_to_read(attributes),
+            )
+            self._reading_state(device_id, ticket)
+            try:
+                await ticket
+            except (RadioError, TimeoutError) as exc:
+                _LOGGER.debug("Reading %s while awake failed: %s", device_id, exc)
+                self._introduced.discard(device_id)
 
     def device_announced(self, device_id: DeviceId) -> None:
         _LOGGER.debug("Device %s announced itself", device_id)
@@ -596,11 +670,17 @@ class Gateway(RadioListener):
             self._snapshot_soon()
         for listener in tuple(self._listeners):
             listener.inventory_changed()
+        if self._engine is not None and self.radio_up:
+            # A device that just joined has shown little (reports come on change, battery
+            # hourly): read its whole state once. (Sleepers: when they are next heard.)
+            for device_id in self.devices.keys() - before[0]:
+                self.refresh_state(device_id)
 
     def radio_state_changed(self, state: RadioState) -> None:
         if state is RadioState.DOWN:
             # Nothing the devices showed before the outage can be trusted any more.
             self._values.clear()
+            self._introduced.clear()
             if self.target_status is RunStatus.RUNNING:
                 # No pings while nothing can answer; the recovery re-confirms every device.
                 self.availability.pause()
@@ -687,6 +767,7 @@ class Gateway(RadioListener):
     def _availability_changed(self, device_id: DeviceId, availability: Availability) -> None:
         if availability is not Availability.ONLINE:
             self._values.pop(device_id, None)
+            self._introduced.discard(device_id)
         self._device_updated(device_id)
 
     def _device_returned(self, device_id: DeviceId) -> None:
@@ -782,6 +863,7 @@ class Gateway(RadioListener):
             self._pause_supervision()
             await self.radio.stop()
             self._values.clear()
+            self._introduced.clear()
             self.current_status = RunStatus.PAUSED
             self._run_status_changed()
             for device_id in self.devices:
@@ -801,7 +883,7 @@ class Gateway(RadioListener):
             except RadioError:
                 raise
             except Exception as exc:
-                raise RadioError(f"the radio did not start: {exc}") from exc
+                raise RadioError(f"the radio did not start: {describe_failure(exc)}") from exc
             self.current_status = RunStatus.RUNNING
             self._run_status_changed()
             self._resume_supervision()
@@ -855,11 +937,15 @@ class Gateway(RadioListener):
             return await self._write_snapshot(self.snapshots, password)
 
     async def _take_automatic_snapshot(self) -> None:
-        """A snapshot nobody waits for: skipped when the radio does not run its network
-        by the time the others are done with it."""
+        """A snapshot nobody waits for, once the others are done with the radio: skipped
+        when the radio holds no network of ours; RadioError (logged quietly by
+        ``_task_done``) when the radio is down by then."""
         async with self._run_lock:
-            if self.snapshots is not None and self.runs_its_network and not self._stopping:
-                await self._write_snapshot(self.snapshots, None)
+            if self.snapshots is None or self._stopping or self.needs_restore:
+                return
+            if not self.radio_up:
+                raise RadioError("the radio is not running")
+            await self._write_snapshot(self.snapshots, None)
 
     async def _write_snapshot(self, store: SnapshotStore, password: str | None) -> SnapshotInfo:
         # (The caller holds the run lock.)

@@ -13,14 +13,19 @@ A radio that answers but holds no network, or another one (``RadioIdentityError`
 transient fault: checking again, reconnecting or restarting cannot fix it, so the ladder jumps
 to failover or stops and asks for a restore.
 
+After giving up it keeps reconnecting, a few seconds after the last attempt at first and
+then ever less often (at most every ``give_up_retry_interval``), and ``retry_now`` cuts any
+wait short: a USB port that appears may be the stick plugged back.
+
 The only clock is the running loop's: periodic checks are ``loop.call_later`` timers (which a
 test harness may fire early, as Home Assistant's does) and the recovery task waits with
-``asyncio.sleep``, so everything runs unchanged on ``virtual_time``.
+``asyncio.timeout``, so everything runs unchanged on ``virtual_time``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -39,7 +44,7 @@ class RadioStatus(StrEnum):
     DEGRADED = "degraded"  # a health check failed; checking again before anything heavier
     RECOVERING = "recovering"  # reconnecting, restarting or switching to the standby radio
     FAILED_OVER = "failed_over"  # running on the standby radio
-    FAILED = "failed"  # gave up; a human must act (a slow retry may still bring it back)
+    FAILED = "failed"  # gave up; a human must act (the retries may still bring it back)
 
 
 class RecoveryStep(StrEnum):
@@ -50,6 +55,68 @@ class RecoveryStep(StrEnum):
     RESTART = "restart"  # reset the radio and restart its network
     FAILOVER = "failover"  # switch to the standby radio
     GIVE_UP = "give_up"  # report failure; keep reconnecting slowly
+
+
+class FailureCause(StrEnum):
+    """Why the radio does not work, in terms a person can act on (Home Assistant's repair
+    issue says which, in plain words)."""
+
+    PORT_MISSING = "port_missing"  # its port does not exist: unplugged, or renamed
+    PORT_REFUSED = "port_refused"  # its port exists but cannot be opened (in use, no access)
+    NO_ANSWER = "no_answer"  # the radio does not answer
+    CONNECTION_LOST = "connection_lost"  # the link to the radio broke or could not be made
+    WRONG_NETWORK = "wrong_network"  # it holds no network or another one: restore it
+    RADIO_ERROR = "radio_error"  # the radio or its library reported another error
+
+
+_CAUSE_WORDS: Mapping[FailureCause, str] = {
+    FailureCause.PORT_MISSING: "the radio's port is missing",
+    FailureCause.PORT_REFUSED: "the radio's port cannot be opened",
+    FailureCause.NO_ANSWER: "the radio does not answer",
+    FailureCause.CONNECTION_LOST: "the connection to the radio is lost",
+    FailureCause.WRONG_NETWORK: "the radio does not hold this gateway's network",
+    FailureCause.RADIO_ERROR: "the radio reported an error",
+}
+
+_PORT_MISSING_ERRNOS = frozenset({errno.ENOENT, errno.ENODEV, errno.ENXIO})
+_PORT_REFUSED_ERRNOS = frozenset({errno.EACCES, errno.EBUSY, errno.EPERM})
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    """``err`` and what it was raised from, outermost first (radio libraries wrap the
+    operating system's error in their own, often without a message)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def failure_cause(err: BaseException) -> FailureCause:
+    """The cause of a failed check or remedy, from the first error in its chain that
+    tells one."""
+    for exc in _chain(err):
+        if isinstance(exc, RadioIdentityError):
+            return FailureCause.WRONG_NETWORK
+        code = exc.errno if isinstance(exc, OSError) else None
+        if isinstance(exc, FileNotFoundError) or code in _PORT_MISSING_ERRNOS:
+            return FailureCause.PORT_MISSING
+        if isinstance(exc, PermissionError) or code in _PORT_REFUSED_ERRNOS:
+            return FailureCause.PORT_REFUSED
+        if isinstance(exc, (TimeoutError, ConnectionRefusedError)):
+            return FailureCause.NO_ANSWER
+        if isinstance(exc, OSError):  # ConnectionError included
+            return FailureCause.CONNECTION_LOST
+    return FailureCause.RADIO_ERROR
+
+
+def describe_failure(err: BaseException) -> str:
+    """Plain words for a failure plus the first message its chain carries (never a class
+    name: ``TransientConnectionError`` tells a person nothing)."""
+    words = _CAUSE_WORDS[failure_cause(err)]
+    detail = next((text for exc in _chain(err) if (text := str(exc))), "")
+    return f"{words}: {detail}" if detail else words
 
 
 _LADDER: tuple[RecoveryStep, ...] = tuple(RecoveryStep)
@@ -91,7 +158,10 @@ class HealthPolicy:
     # A fault within this long after a recovery resumes the ladder above the step that fixed
     # the previous one instead of starting again with a retry.
     probation: float = 300.0
-    # After giving up: how often to try a reconnect, so a replugged stick comes back by itself.
+    # After giving up, a reconnect is tried ``give_up_first_retry`` s after the last attempt,
+    # then ever less often (doubling) up to every ``give_up_retry_interval`` s, so a stick
+    # plugged back soon is used again soon, one plugged back tomorrow costs little meanwhile.
+    give_up_first_retry: float = 5.0
     give_up_retry_interval: float = 300.0
 
     def __post_init__(self) -> None:
@@ -99,6 +169,7 @@ class HealthPolicy:
             "check_interval": self.check_interval,
             "check_timeout": self.check_timeout,
             "action_timeout": self.action_timeout,
+            "give_up_first_retry": self.give_up_first_retry,
             "give_up_retry_interval": self.give_up_retry_interval,
         }
         for name, value in positive.items():
@@ -113,6 +184,10 @@ class HealthPolicy:
                 raise ValueError(f"{name} must not be negative, not {count!r}")
         if self.retry_delay < 0 or self.probation < 0:
             raise ValueError("retry_delay and probation must not be negative")
+
+    def give_up_delay(self, attempt: int) -> float:
+        """Seconds before the ``attempt``-th reconnect (from 0) after giving up."""
+        return min(self.give_up_retry_interval, self.give_up_first_retry * 2.0 ** min(attempt, 30))
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> HealthPolicy:
@@ -156,6 +231,7 @@ class HealthEvent:
     check that passed after a pause). ``attempt`` counts the remedies tried so far in this
     recovery (probes, reconnects, restarts, failovers). ``needs_restore`` is set when the
     radio does not hold this gateway's network and only a restore can bring it back.
+    ``reason`` is for logs; ``cause`` (None when nothing failed) is what a person can act on.
     """
 
     status: RadioStatus
@@ -163,11 +239,7 @@ class HealthEvent:
     reason: str
     attempt: int
     needs_restore: bool = False
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err)
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    cause: FailureCause | None = None
 
 
 class RadioSupervisor:
@@ -199,12 +271,14 @@ class RadioSupervisor:
         self._timer: asyncio.TimerHandle | None = None
         self._check: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # set by retry_now(): the recovery's wait ends early
         self._tasks: set[asyncio.Task[None]] = set()
         # The current recovery.
         self._attempts = 0
         self._failover_tried = False
         self._identity_lost = False
         self._last_error = ""
+        self._last_cause = FailureCause.RADIO_ERROR
         # The last recovery, for probation.
         self._fixed_by: RecoveryStep | None = None
         self._fixed_at = 0.0
@@ -250,7 +324,9 @@ class RadioSupervisor:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def report_failure(self, reason: str) -> None:
+    def report_failure(
+        self, reason: str, cause: FailureCause = FailureCause.CONNECTION_LOST
+    ) -> None:
         """The radio lost its link: recover now instead of waiting for the next check.
 
         Ignored while a recovery runs, while paused, once stopped and while a restore is
@@ -260,7 +336,20 @@ class RadioSupervisor:
             self._log.debug("Radio failure report ignored (%s)", reason)
             return
         self._cancel_check()  # the recovery probes the radio itself
-        self._begin_recovery(reason, RecoveryStep.RECONNECT)
+        self._begin_recovery(reason, RecoveryStep.RECONNECT, cause=cause)
+
+    def retry_now(self, reason: str) -> None:
+        """Something says the radio may answer now (a USB port appeared: perhaps its stick
+        plugged back): a recovery under way tries its next remedy at once instead of
+        after its wait, and after giving up the waits start short again.
+
+        Ignored unless a recovery runs (a working radio needs nothing; one that needs a
+        restore waits for the restore).
+        """
+        if not self._active() or self._recovery is None or self._needs_restore:
+            return
+        self._log.info("%s; trying the radio now", reason)
+        self._wake.set()
 
     def reset(self) -> None:
         """The radio was restored by hand: back to OK, counters cleared, checks resumed."""
@@ -354,11 +443,18 @@ class RadioSupervisor:
         try:
             await self._probe()
         except RadioIdentityError as err:
-            self._begin_recovery(_describe(err), RecoveryStep.FAILOVER, identity_lost=True)
+            self._begin_recovery(
+                describe_failure(err),
+                RecoveryStep.FAILOVER,
+                identity_lost=True,
+                cause=FailureCause.WRONG_NETWORK,
+            )
             return
         except Exception as err:  # any failure of the probe is a failed check
             self._begin_recovery(
-                f"health check failed: {_describe(err)}", self._first_step(RecoveryStep.RETRY)
+                f"health check failed: {describe_failure(err)}",
+                self._first_step(RecoveryStep.RETRY),
+                cause=failure_cause(err),
             )
             return
         if self._status not in (RadioStatus.OK, RadioStatus.FAILED_OVER):
@@ -406,15 +502,22 @@ class RadioSupervisor:
         return RecoveryStep.GIVE_UP
 
     def _begin_recovery(
-        self, reason: str, step: RecoveryStep, *, identity_lost: bool = False
+        self,
+        reason: str,
+        step: RecoveryStep,
+        *,
+        cause: FailureCause,
+        identity_lost: bool = False,
     ) -> None:
         if not self._active():
             return
         self._cancel_timer()
+        self._wake.clear()
         self._attempts = 0
         self._failover_tried = False
         self._identity_lost = identity_lost
         self._last_error = reason
+        self._last_cause = cause
         step = self._available(step)
         if identity_lost and step is RecoveryStep.GIVE_UP:
             self._fail_needing_restore(reason)
@@ -429,7 +532,8 @@ class RadioSupervisor:
                 fixed = await self._try(step)
             except RadioIdentityError as err:
                 self._identity_lost = True
-                self._last_error = _describe(err)
+                self._last_error = describe_failure(err)
+                self._last_cause = FailureCause.WRONG_NETWORK
                 fixed = False
             if fixed:
                 self._recovered(step)
@@ -450,25 +554,37 @@ class RadioSupervisor:
         match step:
             case RecoveryStep.RETRY:
                 for _ in range(policy.retries):
-                    await asyncio.sleep(policy.retry_delay)
+                    await self._wait(policy.retry_delay)
                     if await self._attempt(step):
                         return True
             case RecoveryStep.RECONNECT | RecoveryStep.RESTART:
                 count = policy.reconnects if step is RecoveryStep.RECONNECT else policy.restarts
                 for attempt in range(count):
                     if attempt:
-                        await asyncio.sleep(policy.backoff.delay(attempt - 1, self._rng))
+                        await self._wait(policy.backoff.delay(attempt - 1, self._rng))
                     if await self._attempt(step):
                         return True
             case RecoveryStep.FAILOVER:
                 self._failover_tried = True
                 return await self._attempt(step)
             case RecoveryStep.GIVE_UP:
+                attempt = 0
                 while True:
-                    await asyncio.sleep(policy.give_up_retry_interval)
+                    # Woken: something changed, so the waits start short again.
+                    attempt = 0 if await self._wait(policy.give_up_delay(attempt)) else attempt + 1
                     if await self._attempt(step):
                         return True
         return False
+
+    async def _wait(self, delay: float) -> bool:
+        """Wait ``delay`` s, or until ``retry_now()``; True when it was cut short."""
+        try:
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
 
     async def _attempt(self, step: RecoveryStep) -> bool:
         """One remedy followed by a probe; failures are expected and logged at debug only."""
@@ -489,7 +605,8 @@ class RadioSupervisor:
         except RadioIdentityError:
             raise
         except Exception as err:  # a failed remedy is what the ladder expects
-            self._last_error = f"{step}: {_describe(err)}"
+            self._last_error = f"{step}: {describe_failure(err)}"
+            self._last_cause = failure_cause(err)
             self._log.debug("Radio recovery attempt %d failed: %s", self._attempts, err)
             return False
         return True
@@ -507,8 +624,10 @@ class RadioSupervisor:
                 self._log.warning("Radio not usable (%s); switching to the standby radio", reason)
             case RecoveryStep.GIVE_UP:
                 self._log.error(
-                    "Radio did not recover (%s); giving up, reconnecting every %g s",
+                    "Radio did not recover (%s); giving up: reconnecting in %g s, then ever "
+                    "less often, up to every %g s",
                     reason,
+                    self.policy.give_up_delay(0),
                     self.policy.give_up_retry_interval,
                 )
         self._set_status(_STATUS_DURING[step], step, reason)
@@ -525,6 +644,7 @@ class RadioSupervisor:
     def _fail_needing_restore(self, reason: str) -> None:
         self._recovery = None
         self._needs_restore = True
+        self._last_cause = FailureCause.WRONG_NETWORK
         self._cancel_timer()
         self._log.error(
             "Radio does not hold this gateway's network (%s); it needs a restore", reason
@@ -536,7 +656,15 @@ class RadioSupervisor:
 
     def _set_status(self, status: RadioStatus, step: RecoveryStep | None, reason: str) -> None:
         self._status = status
-        event = HealthEvent(status, step, reason, self._attempts, self._needs_restore)
+        failing = status in (RadioStatus.DEGRADED, RadioStatus.RECOVERING, RadioStatus.FAILED)
+        event = HealthEvent(
+            status,
+            step,
+            reason,
+            self._attempts,
+            self._needs_restore,
+            self._last_cause if failing else None,
+        )
         try:
             self._on_event(event)
         except Exception:

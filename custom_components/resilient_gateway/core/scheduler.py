@@ -4,7 +4,9 @@ Every frame the gateway puts on air goes through one ``SendScheduler``:
 - it never exceeds the radio's budget: a token bucket each for unicasts and groupcasts
   (on loop time) and at most ``max_in_flight`` operations awaiting the radio at once;
 - it never drops: the queue is unbounded, callers await their ticket (that wait is the
-  back-pressure), and a ``DeliveryError`` puts the operation back with back-off;
+  back-pressure), and a ``DeliveryError`` puts the operation back with back-off (so does a
+  cancellation that does not come from stopping the scheduler: a radio library cancels
+  the confirmations it waits for when its link drops);
 - a newer set for a device that is still queued is merged into the queued one;
 - user commands go before repairs, repairs before background reads; ties go first come,
   first served; at most one operation per device is on air at a time, so a read never
@@ -469,6 +471,10 @@ class SendScheduler:
             if entry.state is not _EntryState.READY or entry.priority != priority:
                 heapq.heappop(heap)
                 continue
+            if not entry.live_tickets():  # (cancelled before _ticket_done could run)
+                heapq.heappop(heap)
+                self._withdraw(entry)
+                continue
             if entry.device_id is not None and entry.device_id in self._busy_devices:
                 skipped.append(heapq.heappop(heap))
                 continue
@@ -591,18 +597,17 @@ class SendScheduler:
     async def _run(self, entry: _Entry) -> None:
         try:
             result = await entry.run(entry)
-        except asyncio.CancelledError:
-            for ticket in entry.live_tickets():
-                ticket.cancel()  # stopped: nobody waits forever
-            raise
+        except asyncio.CancelledError as cancelled:
+            task = asyncio.current_task()
+            if self._stopped or (task is not None and task.cancelling()):
+                for ticket in entry.live_tickets():
+                    ticket.cancel()  # stopped: nobody waits forever
+                raise
+            # Not ours: the radio library cancelled its own wait (its link dropped while
+            # the frame was on air), so whether the frame went out is unknown.
+            self._failed(entry, DeliveryError(f"the radio gave up the operation: {cancelled!r}"))
         except (DeliveryError, NoResponseError) as err:
-            if isinstance(err, DeliveryError):
-                self._delivery_failures += 1
-            # A read's NoResponseError is the answer (the device is silent), not a failure.
-            if entry.retry_delivery and not (entry.is_read and isinstance(err, NoResponseError)):
-                self._requeue(entry)
-            else:
-                self._finish(entry, error=err)
+            self._failed(entry, err)
         except Exception as err:  # a radio bug must reach the caller, not kill the queue
             _LOGGER.debug("radio operation failed: %r", err)
             self._finish(entry, error=err)
@@ -613,6 +618,15 @@ class SendScheduler:
                 self._busy_devices.discard(entry.device_id)
             self._tasks.discard(cast(asyncio.Task[None], asyncio.current_task()))
             self._pump()
+
+    def _failed(self, entry: _Entry, err: DeliveryError | NoResponseError) -> None:
+        if isinstance(err, DeliveryError):
+            self._delivery_failures += 1
+        # A read's NoResponseError is the answer (the device is silent), not a failure.
+        if entry.retry_delivery and not (entry.is_read and isinstance(err, NoResponseError)):
+            self._requeue(entry)
+        else:
+            self._finish(entry, error=err)
 
     def _finish(
         self, entry: _Entry, *, result: Any = None, error: BaseException | None = None

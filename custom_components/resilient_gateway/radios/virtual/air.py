@@ -8,12 +8,15 @@ blank stick plugged in beside the primary). All simulated time is the running lo
 so the air runs on Home Assistant's loop and on ``run_virtual`` alike. ``stop()`` cancels
 every timer it started.
 
-Radio faults behave as hardware does: after ``radio_failure()`` the app's link is gone
-(``connection_lost`` is called; sends raise ``DeliveryError``) and a new app must connect
-once ``radio_recovered()``; ``radio_replaced()`` puts a blank stick in place, which reaches
-no device until the network identity is written to it (``write_network_info``, as
-zigpy's ``restore_backup`` does; an IEEE address written with it is adopted). Each takes
-the slot of the radio it hits (default: the primary).
+Radio faults behave as hardware and its radio library do: after ``radio_failure()`` the
+app's link is gone (``connection_lost`` is called; what its senders waited for never comes,
+and the app cancels those waits when it disconnects; new requests fail on the closed port,
+see ``application.py``) and a new app must connect once ``radio_recovered()``;
+``radio_stalled()`` leaves the link up, but the radio confirms no frame any more;
+``radio_replaced()`` puts a blank stick in place, which reaches no device until the
+network identity is written to it (``write_network_info``, as zigpy's ``restore_backup``
+does; an IEEE address written with it is adopted). Each takes the slot of the radio it
+hits (default: the primary).
 
 The air has one coordinator (``active_radio()``): the radio that holds the identity the
 devices joined, answers, has an app and has started its network. Devices answer it and
@@ -303,9 +306,13 @@ class VirtualAir:
         if radio.host is not None and radio.host is not host:
             _LOGGER.warning("Another app takes over the %s virtual radio of %r", slot, self.name)
         radio.host = host
+        radio.stalled = False  # (a library resets its stick when it connects)
         return radio
 
     def detach(self, host: RadioHost) -> None:
+        """The app closes its side of the link (``disconnect``): it cancels what its senders
+        still wait for (see ``Transport.cancel_waits``)."""
+        self.transport.cancel_waits(host)
         for _, radio in self.radios():
             if radio.host is host:
                 radio.host = None
@@ -328,7 +335,7 @@ class VirtualAir:
         if radio is None:
             self.stats.delivery_failures += 1
             raise zigpy.exceptions.DeliveryError("the virtual radio is not connected")
-        await self.transport.send(radio, packet)
+        await self.transport.send(host, radio, packet)
 
     def identity_matches(self, radio: VirtualRadio | None = None) -> bool:
         """True if the radio (default: the primary) holds the network identity the
@@ -419,6 +426,7 @@ class VirtualAir:
         radio.host = None
         radio.network_up = False
         if host is not None:
+            self.transport.link_lost(host)
             self.call_later(0, host.connection_lost, ConnectionError(reason))
 
     def radio_failure(self, slot: RadioSlot = PRIMARY) -> None:
@@ -430,9 +438,18 @@ class VirtualAir:
         self._mark_dirty()
 
     def radio_recovered(self, slot: RadioSlot = PRIMARY) -> None:
-        """The radio in ``slot`` answers again; an app must connect to it anew."""
-        self.radio_in(slot).failed = False
+        """The radio in ``slot`` answers again (a failed one: once an app connects to it
+        anew; a stalled one: at once)."""
+        radio = self.radio_in(slot)
+        radio.failed = radio.stalled = False
         self._mark_dirty()
+
+    def radio_stalled(self, slot: RadioSlot = PRIMARY) -> None:
+        """The radio in ``slot`` keeps its link and sends what it is given, but confirms no
+        frame any more (hung firmware): a sender waits until its library gives up. Ends
+        with ``radio_recovered`` or when an app connects anew (its library resets the
+        stick)."""
+        self.radio_in(slot).stalled = True
 
     def radio_replaced(self, slot: RadioSlot = PRIMARY, *, used: bool = False) -> None:
         """A blank radio (empty NVRAM, new IEEE) takes the place of the one in ``slot``;
@@ -568,7 +585,7 @@ class VirtualAir:
 
     def _radio_truth(self, radio: VirtualRadio) -> dict[str, Any]:
         return {
-            "state": "failed" if radio.failed else "up",
+            "state": "failed" if radio.failed else "stalled" if radio.stalled else "up",
             "ieee": str(radio.ieee),
             "formed": radio.formed,
             "identity_matches": self.identity_matches(radio),

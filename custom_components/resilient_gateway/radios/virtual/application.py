@@ -6,6 +6,12 @@ running (``VirtualAir.load_or_create``). The app drives that one radio: network 
 frames, permits and the watchdog all go to it. On start, devices of the network that
 zigpy does not know yet join through ``handle_join`` and zigpy interviews them over the
 air as it would on a real radio; devices from zigpy's database are not joined again.
+
+On a link drop it fails as zigpy-znp does (bellows alike in kind): it learns of the drop
+through ``connection_lost``; a unicast whose confirmation was due never hears of it, and
+ends when the app gives up (``CONFIRM_TIMEOUT``, ``TimeoutError``) or disconnects (its
+pending confirmations are cancelled: the sender gets a ``CancelledError``); requests on the
+dropped link fail on the closed port with an error that is not zigpy's.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ JOIN_CONCURRENCY: Final = 4  # interviews at once while the network starts
 JOIN_ATTEMPTS: Final = 3
 JOIN_TIMEOUT: Final = 180.0  # seconds for one interview
 JOIN_RETRY_DELAY: Final = 5.0
+# Seconds a unicast waits for its confirmation (zigpy-znp's, for devices that listen all
+# the time and for end devices); then TimeoutError.
+CONFIRM_TIMEOUT: Final = 8.0
+EXTENDED_CONFIRM_TIMEOUT: Final = 30.0
 
 
 class _InterviewWatcher:
@@ -77,6 +87,7 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         self._air: VirtualAir | None = None
+        self._link_dropped = False
         self._slot: RadioSlot = PRIMARY
         self._watcher = _InterviewWatcher(self)
         self.add_listener(self._watcher)
@@ -87,9 +98,17 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
             raise zigpy.exceptions.ControllerException("the virtual radio is not connected")
         return self._air
 
+    def _port(self) -> VirtualAir:
+        """The air, through the app's serial port. Once the link dropped, a request fails
+        as in zigpy-znp, whose serial transport is gone (None) then: AttributeError on the
+        write (bellows raises its NcpFailure). Neither is a zigpy error."""
+        if self._link_dropped:
+            raise AttributeError("'NoneType' object has no attribute 'write'")
+        return self.air
+
     def _radio(self) -> VirtualRadio:
-        """The radio this app is connected to; DeliveryError if the link is gone."""
-        return self.air.connected_radio(self)
+        """The radio this app is connected to; DeliveryError if it was taken away."""
+        return self._port().connected_radio(self)
 
     # -- connection -------------------------------------------------------------------
 
@@ -103,10 +122,15 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
         air.attach(self, slot)
         self._air = air
         self._slot = slot
+        self._link_dropped = False
 
     async def disconnect(self) -> None:
         if self._air is not None:
             self._air.detach(self)
+
+    def connection_lost(self, exc: Exception) -> None:
+        self._link_dropped = True
+        super().connection_lost(exc)
 
     async def _watchdog_feed(self) -> None:
         self._radio()
@@ -250,8 +274,10 @@ class VirtualControllerApplication(zigpy.application.ControllerApplication):
     async def send_packet(self, packet: t.ZigbeePacket) -> None:
         if self._air is None:
             raise zigpy.exceptions.DeliveryError("the virtual radio is not connected")
-        async with self._limit_concurrency(priority=packet.priority):
-            await self._air.send(self, packet)
+        air = self._port()
+        timeout = EXTENDED_CONFIRM_TIMEOUT if packet.extended_timeout else CONFIRM_TIMEOUT
+        async with self._limit_concurrency(priority=packet.priority), asyncio.timeout(timeout):
+            await air.send(self, packet)
 
     async def permit_ncp(self, time_s: int = 60) -> None:
         radio = self._radio()

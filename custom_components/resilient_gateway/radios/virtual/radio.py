@@ -119,6 +119,9 @@ class VirtualRadio:
         self.node_info: zigpy.state.NodeInfo | None = None
         self.tx_counter = 0
         self.failed = False
+        # Keeps its link and sends, but confirms no frame (hung firmware; not saved: a
+        # new connection resets the stick).
+        self.stalled = False
         self.host: RadioHost | None = None
         self.network_up = False
         # Which network start on the air this radio's was: of two radios running the

@@ -16,6 +16,14 @@ to ``unicast_attempts`` transmissions; after that the radio reports the unicast 
 delivery failure (zigpy's ``DeliveryError``, as EZSP and Z-Stack radios do), and a device
 gives up on its report or answer. ``send`` returns once the unicast is acknowledged.
 Broadcasts and groupcasts are never acknowledged: a missed one is silently missed.
+
+The library's side of the link fails as real ones do (zigpy-znp, bellows). Once the link
+drops (``link_lost``), nothing the radio says reaches the app: what its senders wait for
+(their turn on air, a unicast's confirmation) never comes. When the app then closes its
+side (``cancel_waits``, on disconnect), those waits are cancelled: the senders get a
+``CancelledError`` nobody asked for, as zigpy-znp's ``close()`` cancels its pending
+response listeners. A stalled radio (``VirtualRadio.stalled``) keeps its link and sends
+its frames but confirms none of them.
 ``omniscient_radio`` gives the radio knowledge of which transmissions the air drops: it
 re-sends a dropped unicast at once and needs no acknowledgement (the benchmark's ideal
 sender). Every transmission counts in ``AirStats`` (retransmissions included).
@@ -57,7 +65,7 @@ from .timers import Timer
 
 if TYPE_CHECKING:
     from .air import VirtualAir
-    from .radio import VirtualRadio
+    from .radio import RadioHost, VirtualRadio
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,22 +90,21 @@ class _Transfer:
     arrived: bool = False  # the device took it (later copies are duplicates)
 
 
+@dataclass(eq=False, slots=True)
+class _Wait:
+    """A sender waiting for the radio (its turn on air, or a unicast's confirmation)."""
+
+    host: RadioHost
+    radio: VirtualRadio
+    unanswered: bool = False  # the link dropped: the radio's answer never reaches it
+
+
 @dataclass(slots=True)
 class _Kept:
     """A frame the parent keeps for a sleeping child."""
 
     expiry: float
     transfer: _Transfer = field(repr=False)
-
-
-def _set_done(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-def _set_error(future: asyncio.Future[None], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
 
 
 def delivery_mode(packet: t.ZigbeePacket) -> DeliveryMode:
@@ -133,7 +140,7 @@ class Transport:
         self.group_rng = random.Random()
         self.jitter_rng = random.Random()
         self.reseed()
-        self._waiting: set[asyncio.Future[None]] = set()
+        self._waits: dict[asyncio.Future[None], _Wait] = {}
         self._kept: dict[t.EUI64, deque[_Kept]] = {}
         self._poll_timers: dict[t.EUI64, tuple[Timer, float]] = {}
         self._delivery_listeners: list[DeliveryListener] = []
@@ -166,9 +173,9 @@ class Transport:
         self.air.stats.delivery_failures += 1
         return zigpy.exceptions.DeliveryError(message, status=status)
 
-    async def send(self, radio: VirtualRadio, packet: t.ZigbeePacket) -> None:
-        """Put a frame from the radio on air: a unicast returns once it is acknowledged,
-        a broadcast or groupcast once it has left the radio."""
+    async def send(self, host: RadioHost, radio: VirtualRadio, packet: t.ZigbeePacket) -> None:
+        """Put a frame from the radio on air for ``host`` (the app): a unicast returns once
+        it is acknowledged, a broadcast or groupcast once it has left the radio."""
         self._check_radio(radio)
         mode = delivery_mode(packet)
         now = self.air.now()
@@ -181,10 +188,11 @@ class Transport:
                 raise self._refuse(
                     f"no route to {packet.dst}", t.NWKStatus.NWK_ROUTE_DISCOVERY_FAILED
                 )
-            await self._wait_for_air(now)
+            wait = _Wait(host, radio)
+            await self._wait_for_air(wait, now)
             self._check_radio(radio)
             radio.tx_counter += 1
-            await self._unicast(device, packet)
+            await self._unicast(wait, device, packet)
             return
         if not self.broadcast_budget.try_take(now):
             raise self._refuse(
@@ -200,7 +208,46 @@ class Transport:
         if air.outranked(radio):
             raise self._refuse("another virtual radio coordinates this network")
 
-    async def _wait_for_air(self, now: float) -> None:
+    async def _wait(self, wait: _Wait, future: asyncio.Future[None]) -> None:
+        """Wait for what the radio answers on ``future``."""
+        self._waits[future] = wait
+        try:
+            await future
+        finally:
+            del self._waits[future]
+
+    def _answer(self, future: asyncio.Future[None], error: BaseException | None = None) -> None:
+        """The radio answers a waiting sender, unless its link dropped meanwhile."""
+        wait = self._waits.get(future)
+        if future.done() or (wait is not None and wait.unanswered):
+            return
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    def _confirm(self, future: asyncio.Future[None], error: BaseException | None = None) -> None:
+        """The radio confirms a unicast's end (delivered, or ``error``), unless stalled."""
+        wait = self._waits.get(future)
+        if wait is None or not wait.radio.stalled:
+            self._answer(future, error)
+
+    def link_lost(self, host: RadioHost) -> None:
+        """``host``'s link dropped: nothing the radio says reaches it any more, so what its
+        senders wait for never comes (until its library gives up or closes)."""
+        for wait in self._waits.values():
+            if wait.host is host:
+                wait.unanswered = True
+
+    def cancel_waits(self, host: RadioHost) -> None:
+        """``host`` closes its side of the link: its library cancels what its senders wait
+        for, so each gets a CancelledError it did not ask for (as zigpy-znp's ``close()``
+        cancels its pending response listeners)."""
+        for future, wait in list(self._waits.items()):
+            if wait.host is host:
+                future.cancel()
+
+    async def _wait_for_air(self, wait: _Wait, now: float) -> None:
         spec = self.air.spec
         if not self.unicast_budget.available(now) and self.queued >= spec.send_queue:
             raise self._refuse("radio send queue full", t.MACStatus.MAC_TRANSACTION_OVERFLOW)
@@ -209,23 +256,21 @@ class Transport:
             return
         # Wait on the air's own timer, so that stopping the air ends the wait.
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        timer = self.air.call_later(delay, _set_done, turn)
-        self._waiting.add(turn)
+        timer = self.air.call_later(delay, self._answer, turn)
         self.queued += 1
         try:
-            await turn
+            await self._wait(wait, turn)
         except asyncio.CancelledError:
             timer.cancel()
             self.unicast_budget.refund(self.air.now())
             raise
         finally:
-            self._waiting.discard(turn)
             self.queued -= 1
 
     def close(self) -> None:
         """The air stops: frames waiting in the send queue or for an acknowledgement are
         refused."""
-        for waiting in list(self._waiting):
+        for waiting in list(self._waits):
             if not waiting.done():
                 waiting.set_exception(self._refuse("the virtual network stopped"))
 
@@ -287,19 +332,15 @@ class Transport:
         """Whether a unicast goes to the device at once (else the parent keeps it)."""
         return device.rx_on_when_idle or self.air.now() < device.pairing_until
 
-    async def _unicast(self, device: SimDevice, packet: t.ZigbeePacket) -> None:
+    async def _unicast(self, wait: _Wait, device: SimDevice, packet: t.ZigbeePacket) -> None:
         if _zcl_command(packet) == foundation.GeneralCommand.Read_Attributes:
             self.air.stats.reads += 1
         transfer = _Transfer(packet, asyncio.get_running_loop().create_future())
-        self._waiting.add(transfer.done)
-        try:
-            if self._direct(device):
-                self._transmit(device, transfer)
-            else:
-                self._keep(device, _Kept(self.air.now() + self.air.spec.indirect_timeout, transfer))
-            await transfer.done
-        finally:
-            self._waiting.discard(transfer.done)
+        if self._direct(device):
+            self._transmit(device, transfer)
+        else:
+            self._keep(device, _Kept(self.air.now() + self.air.spec.indirect_timeout, transfer))
+        await self._wait(wait, transfer.done)
 
     def _transmit(
         self, device: SimDevice, transfer: _Transfer, expiry: float | None = None
@@ -324,14 +365,14 @@ class Transport:
         # (a copy that arrives again is acknowledged, then dropped as a duplicate)
         if self.air.spec.omniscient_radio:
             if arrives:
-                self.air.call_later(delay, _set_done, transfer.done)
+                self.air.call_later(delay, self._confirm, transfer.done)
             elif device.reachable:
                 self.air.call_later(0, self._transmit, device, transfer, expiry)
             else:
                 self._give_up(transfer, "no acknowledgement", t.APSStatus.APS_NO_ACK, delay)
             return
         if arrives and not self._lost(device):
-            self.air.call_later(delay + self._delay(), _set_done, transfer.done)
+            self.air.call_later(delay + self._delay(), self._confirm, transfer.done)
             return
         if arrives:
             stats.acks_lost += 1
@@ -345,7 +386,7 @@ class Transport:
 
     def _give_up(self, transfer: _Transfer, reason: str, status: int, delay: float) -> None:
         error = self._refuse(f"{reason} for {transfer.packet.dst}", status)
-        self.air.call_later(delay, _set_error, transfer.done, error)
+        self.air.call_later(delay, self._confirm, transfer.done, error)
 
     # -- sleepy children --------------------------------------------------------------
 

@@ -30,6 +30,17 @@ class ZclAttribute:
     decode: Callable[[Any], Any]
     # Reporting configuration asked of the device: min s, max s, reportable change.
     reporting: tuple[int, int, int]
+    # The cluster's multiplier and divisor attributes, where the raw value is in units the
+    # device chose (ElectricalMeasurement: a plug reporting 976 with divisor 10 draws 97.6 W).
+    scale: tuple[str, str] | None = None
+
+    def value(self, raw: Any, cached: Callable[[str], Any]) -> Any:
+        """The neutral value of ``raw``; ``cached`` gives the cluster's cached attributes."""
+        value = self.decode(raw)
+        if self.scale is None:
+            return value
+        multiplier, divisor = (cached(name) for name in self.scale)
+        return round(value * int(multiplier or 1) / max(int(divisor or 1), 1), 2)
 
 
 def _hundredths(raw: Any) -> float:
@@ -80,6 +91,7 @@ ZCL_ATTRIBUTES: tuple[ZclAttribute, ...] = (
         "active_power",
         float,
         (5, 900, 1),
+        scale=("ac_power_multiplier", "ac_power_divisor"),
     ),
     ZclAttribute(
         Attr.LOCAL_TEMPERATURE,

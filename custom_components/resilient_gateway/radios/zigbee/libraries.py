@@ -16,7 +16,11 @@ class RadioLibrary:
     default_baudrate: int
 
     def controller_class(self) -> type[ControllerApplication]:
-        """Import the library only when it is used (each pulls in its own stack)."""
+        """Import the library only when it is used (each pulls in its own stack).
+
+        The first call imports modules from disk: Home Assistant code calls it in its
+        import executor (``hass.async_add_import_executor_job``), never on the event loop.
+        """
         cls: type[ControllerApplication] = importlib.import_module(
             self.module
         ).ControllerApplication
@@ -40,3 +44,14 @@ RADIO_LIBRARIES: dict[str, RadioLibrary] = {
         RadioLibrary("zigate", "zigpy_zigate.zigbee.application", "ZiGate (zigpy-zigate)", 115200),
     )
 }
+
+
+# Older names coordinators announce for a radio type (ZHA's names otherwise equal our keys).
+_RADIO_TYPE_ALIASES: dict[str, str] = {"efr32": "ezsp"}
+
+
+def library_for_radio_type(radio_type: str) -> RadioLibrary | None:
+    """The library for a radio type as network coordinators announce it (``znp``,
+    ``ezsp``/``efr32``, ``deconz``, ``zigate``, ``xbee``), or None for one we do not drive."""
+    name = radio_type.strip().lower()
+    return RADIO_LIBRARIES.get(_RADIO_TYPE_ALIASES.get(name, name))

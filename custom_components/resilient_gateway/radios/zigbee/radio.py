@@ -165,6 +165,13 @@ class ZigbeeRadio:
             raise DeliveryError("the radio is not running")
         return self._app
 
+    def _link_up(self) -> ControllerApplication:
+        """The app, for a request over the link; DeliveryError at once when the link is
+        known down (a radio library would wait on the dead link, then fail its own way)."""
+        if self._app is None or self._state is RadioState.DOWN:
+            raise DeliveryError("the radio link is down")
+        return self._app
+
     @property
     def state(self) -> RadioState:
         return self._state
@@ -181,9 +188,10 @@ class ZigbeeRadio:
         """Start the radio and its network.
 
         A blank radio raises BlankRadioError and one running another network
-        ForeignNetworkError, unless this is a new gateway (``form_new_network`` and no
-        network backup in zigpy's database): then a new network is formed. Other
-        failures raise what zigpy raises.
+        ForeignNetworkError. A blank one is formed into a new network only for a gateway
+        that never had one: the caller found no trace of one (``form_new_network``) and
+        neither does zigpy's database (no network backup, no device). Other failures
+        raise what zigpy raises.
         """
         # A start cancelled half-way (the gateway stops during a reconnect) would leave
         # zigpy's database open: let it finish, then close what it opened.
@@ -195,7 +203,7 @@ class ZigbeeRadio:
 
     async def _start(self, form_new_network: bool) -> None:
         app = await self._app_class.new(config=self._config, auto_form=False, start_radio=False)
-        form = form_new_network and app.backups.most_recent_backup() is None
+        form = form_new_network and not _had_network(app)
         try:
             await app.startup(auto_form=form)
         except zigpy.exceptions.NetworkNotFormed as exc:
@@ -233,9 +241,9 @@ class ZigbeeRadio:
 
     async def probe(self) -> None:
         """End to end: the radio answers and still holds this gateway's network."""
-        app = self.app
+        app = self._link_up()
         try:
-            await app.load_network_info(load_devices=False)
+            await self._over_link(app.load_network_info(load_devices=False))
         except zigpy.exceptions.NetworkNotFormed as exc:
             raise BlankRadioError("the radio lost its network") from exc
         except (zigpy.exceptions.ZigbeeException, OSError) as exc:
@@ -280,8 +288,8 @@ class ZigbeeRadio:
 
     async def export_section(self) -> dict[str, Any]:
         """Network identity (with current frame counters) and interview data."""
-        app = self.app
-        backup = await app.backups.create_backup(load_devices=True)
+        app = self._link_up()
+        backup = await self._over_link(app.backups.create_backup(load_devices=True))
         return {
             "network": backup.as_dict(),
             "devices": snapshot.export_devices(app),
@@ -293,7 +301,8 @@ class ZigbeeRadio:
 
     async def export_network(self) -> dict[str, Any]:
         """The network identity as Open Coordinator Backup JSON (ZHA, Zigbee2MQTT)."""
-        backup = await self.app.backups.create_backup(load_devices=True)
+        app = self._link_up()
+        backup = await self._over_link(app.backups.create_backup(load_devices=True))
         return backup.as_open_coordinator_json()
 
     async def restore_network(self, section: Mapping[str, Any], *, force: bool = False) -> None:
@@ -307,7 +316,12 @@ class ZigbeeRadio:
             backup = snapshot.parse_network_backup(section.get("network") or {})
         except ValueError as exc:
             raise RadioError(str(exc)) from None
-        await _to_completion(self._write_network(backup, force=force))
+        try:
+            await _to_completion(self._write_network(backup, force=force))
+        except (zigpy.exceptions.ZigbeeException, OSError, TimeoutError) as exc:
+            # The radio library's own words for a port that vanished or a stick that
+            # stopped answering: to the gateway it is a radio that failed the restore.
+            raise RadioError(f"the radio at {self.device_path} failed during the restore") from exc
 
     async def _write_network(self, backup: NetworkBackup, *, force: bool) -> None:
         app = await self._app_class.new(config=self._config, auto_form=False, start_radio=False)
@@ -411,16 +425,18 @@ class ZigbeeRadio:
     async def send(
         self, device_id: DeviceId, values: AttributeValues, *, transition: float | None = None
     ) -> None:
+        self._link_up()
         device = self._device(device_id)
         for cluster_id, call in zcl_calls(values, transition):
-            await _translate_errors(call(_find_cluster(device, cluster_id)))
+            await self._translate_errors(call(_find_cluster(device, cluster_id)))
 
     async def send_group(
         self, group_id: int, values: AttributeValues, *, transition: float | None = None
     ) -> None:
+        self._link_up()
         endpoint = self._group(group_id).endpoint
         for cluster_id, call in zcl_calls(values, transition):
-            await _translate_errors(call(endpoint[cluster_id]))
+            await self._translate_errors(call(endpoint[cluster_id]))
 
     def frames_to_send(self, values: AttributeValues) -> int:
         return max(1, len(zcl_calls(values, None)))
@@ -429,12 +445,13 @@ class ZigbeeRadio:
         return max(1, len(_by_cluster(attributes)))
 
     async def read(self, device_id: DeviceId, attributes: Collection[Attr]) -> dict[Attr, Any]:
+        self._link_up()
         device = self._device(device_id)
         by_cluster = _by_cluster(attributes)
         values: dict[Attr, Any] = {}
         for cluster_id, names in by_cluster.items():
             cluster = _find_cluster(device, cluster_id)
-            success, _failure = await _translate_errors(
+            success, _failure = await self._translate_errors(
                 cluster.read_attributes(names, allow_cache=False)
             )
             for name, raw in success.items():
@@ -444,13 +461,15 @@ class ZigbeeRadio:
         return values
 
     async def recall_scene(self, group_id: int, scene_id: int) -> None:
+        self._link_up()
         scenes = self._group(group_id).endpoint[Scenes.cluster_id]
-        await _translate_errors(scenes.recall(group_id=group_id, scene_id=scene_id))
+        await self._translate_errors(scenes.recall(group_id=group_id, scene_id=scene_id))
 
     async def store_scene(
         self, device_id: DeviceId, group_id: int, scene_id: int, values: AttributeValues
     ) -> None:
         """Add Scene with extension field sets: the entry holds exactly ``values``."""
+        self._link_up()
         device = self._device(device_id)
         scenes = use_extended_scenes(_find_cluster(device, Scenes.cluster_id).endpoint)
         xy = values.get(Attr.XY)
@@ -460,7 +479,7 @@ class ZigbeeRadio:
             xy=None if xy is None else (round(xy[0] * XY_SCALE), round(xy[1] * XY_SCALE)),
             color_temp=values.get(Attr.COLOR_TEMP),
         )
-        response = await _translate_errors(
+        response = await self._translate_errors(
             scenes.add(
                 group_id=group_id,
                 scene_id=scene_id,
@@ -475,8 +494,9 @@ class ZigbeeRadio:
 
     async def ping(self, device_id: DeviceId) -> None:
         """The cheapest question a device answers (Basic: ZCL version), as Zigbee2MQTT asks."""
+        self._link_up()
         basic = _find_cluster(self._device(device_id), Basic.cluster_id)
-        await _translate_errors(basic.read_attributes(["zcl_version"], allow_cache=False))
+        await self._translate_errors(basic.read_attributes(["zcl_version"], allow_cache=False))
 
     async def configure_device(
         self,
@@ -487,17 +507,18 @@ class ZigbeeRadio:
         """Make the device hold what the gateway expects of it: its group memberships,
         its scene entries, bindings and attribute reporting (after a restore, or when it
         rejoined with empty tables). Only what is missing is written."""
+        self._link_up()
         device = self._device(device_id)
         if groups:
             cluster = _find_cluster(device, Groups.cluster_id)
-            response = await _translate_errors(cluster.get_membership(groups=[]))
+            response = await self._translate_errors(cluster.get_membership(groups=[]))
             held = {int(group) for group in getattr(response, "groups", ())}
             for group_id in sorted(set(groups) - held):
                 name = self.app.groups[group_id].name if group_id in self.app.groups else ""
-                await _translate_errors(cluster.add(group_id=group_id, group_name=name or ""))
+                await self._translate_errors(cluster.add(group_id=group_id, group_name=name or ""))
         for group_id, scene_id, values in scenes:
             cluster = _find_cluster(device, Scenes.cluster_id)
-            view = await _translate_errors(cluster.view(group_id=group_id, scene_id=scene_id))
+            view = await self._translate_errors(cluster.view(group_id=group_id, scene_id=scene_id))
             if getattr(view, "status", None) != foundation.Status.SUCCESS:
                 await self.store_scene(device_id, group_id, scene_id, values)
         await self._configure_reporting(device, raise_errors=True)
@@ -580,12 +601,43 @@ class ZigbeeRadio:
         """Bind and configure reporting, so state changes come to us unasked."""
         for cluster, config in _reporting_clusters(device):
             try:
-                await cluster.bind()  # type: ignore[no-untyped-call]
-                await cluster.configure_reporting_multiple(config)
+                await self._over_link(cluster.bind())  # type: ignore[no-untyped-call]
+                await self._over_link(cluster.configure_reporting_multiple(config))
+            except DeliveryError as exc:  # the link went down: the rest cannot go either
+                if raise_errors:
+                    raise
+                _LOGGER.debug("Reporting set-up for %s stopped: %s", device.ieee, exc)
+                return
             except (TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
                 if raise_errors:
                     raise NoResponseError(f"reporting set-up for {device.ieee} failed") from exc
                 _LOGGER.debug("Reporting set-up for %s failed: %s", device.ieee, exc)
+
+    async def _over_link[T](self, call: Awaitable[T]) -> T:
+        """Await a request to the radio. What its library raises when the link drops
+        becomes a DeliveryError: a pending confirmation it cancelled itself (zigpy-znp
+        cancels every one when it closes), and any error once the link is known down
+        (zigpy-znp writing to a closed serial transport raises AttributeError)."""
+        try:
+            return await call
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # our own cancellation (a stop, a timeout) goes on
+            raise DeliveryError("the radio link dropped before the frame was confirmed") from exc
+        except Exception as exc:
+            if self._app is None or self._state is RadioState.DOWN:
+                raise DeliveryError(f"the radio link is down ({exc!r})") from exc
+            raise
+
+    async def _translate_errors[T](self, call: Awaitable[T]) -> T:
+        """A request to a device, its failures in neutral terms."""
+        try:
+            return await self._over_link(call)
+        except zigpy.exceptions.DeliveryError as exc:
+            raise DeliveryError(str(exc)) from exc
+        except TimeoutError as exc:
+            raise NoResponseError("the device did not answer in time") from exc
 
 
 class _DeviceWatcher:
@@ -615,7 +667,8 @@ class _DeviceWatcher:
                 return
             value: Any = (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
         else:
-            value = zcl.decode(event.value)
+            cluster = self._device.endpoints[event.endpoint_id].in_clusters[event.cluster_id]
+            value = zcl.value(event.value, cluster.get)
         self._listener.attributes_reported(self._device_id, {zcl.attr: value})
 
     def cluster_command(self, _tsn: int, command_id: int, args: Any) -> None:
@@ -640,7 +693,10 @@ def _by_cluster(
     by_cluster: dict[int, list[int | str | foundation.ZCLAttributeDef]] = {}
     for attr in attributes:
         for zcl in BY_ATTR.get(attr, ()):
-            by_cluster.setdefault(zcl.cluster_id, []).append(zcl.name)
+            names = by_cluster.setdefault(zcl.cluster_id, [])
+            # The scale first: the value's own read event is decoded with it.
+            names.extend(name for name in zcl.scale or () if name not in names)
+            names.append(zcl.name)
     return by_cluster
 
 
@@ -671,7 +727,7 @@ def _decoded(cluster: Cluster, zcl: ZclAttribute, raw: Any) -> Any:
         if x is None or y is None:
             return None
         return (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
-    return zcl.decode(raw)
+    return zcl.value(raw, cluster.get)
 
 
 async def _to_completion(work: Awaitable[None]) -> None:
@@ -694,13 +750,10 @@ async def _close(app: ControllerApplication) -> None:
         _LOGGER.debug("Cleaning up after a failed radio start failed", exc_info=True)
 
 
-async def _translate_errors[T](call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except zigpy.exceptions.DeliveryError as exc:
-        raise DeliveryError(str(exc)) from exc
-    except TimeoutError as exc:
-        raise NoResponseError("the device did not answer in time") from exc
+def _had_network(app: ControllerApplication) -> bool:
+    """Whether zigpy's database shows a network this gateway ran before: a network backup,
+    or any device (its old coordinator included) kept from an earlier start."""
+    return app.backups.most_recent_backup() is not None or bool(app.devices)
 
 
 def describe(device: Device) -> DeviceDescription:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from custom_components.resilient_gateway.core.gateway import Gateway
-from custom_components.resilient_gateway.core.health import HealthPolicy
+import zigpy.types as zt
+from zigpy.zcl.clusters.general import OnOff
+
+from custom_components.resilient_gateway.core.gateway import Gateway, GatewayListener
+from custom_components.resilient_gateway.core.health import HealthEvent, HealthPolicy
 from custom_components.resilient_gateway.core.model import RadioListener
 from custom_components.resilient_gateway.core.policy import Backoff
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.core.storage import AtomicJsonFile
+from custom_components.resilient_gateway.radios.virtual.device import SimDevice
+from custom_components.resilient_gateway.radios.virtual.kinds import DeviceKind
 from custom_components.resilient_gateway.radios.zigbee.libraries import RADIO_LIBRARIES
 from custom_components.resilient_gateway.radios.zigbee.radio import ZigbeeRadio
 
@@ -96,3 +102,33 @@ async def eventually(condition: Callable[[], bool], what: str) -> None:
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"not within {PATIENCE:g} s: {what}") from None
+
+
+class HealthLog(GatewayListener):
+    """Remembers the supervisor's health events."""
+
+    def __init__(self) -> None:
+        self.events: list[HealthEvent] = []
+
+    def health_changed(self, event: HealthEvent) -> None:
+        self.events.append(event)
+
+
+async def join_light(stick: EzspStick, gateway: Gateway, rng: random.Random) -> SimDevice:
+    """A dimmable light joins the stick's network; returns once the gateway knows it
+    (zigpy interviewed it over the wire)."""
+    light = SimDevice.new(
+        ieee=zt.EUI64(rng.randbytes(8)),
+        nwk=rng.randrange(0x0001, 0xFFF7),
+        kind=DeviceKind.DIMMABLE_LIGHT,
+        name="Light",
+        rng=rng,
+    )
+    light.endpoint.set(OnOff, "on_off", False)
+    stick.ncp.join(light)
+    await eventually(lambda: str(light.ieee) in gateway.devices, "the light was interviewed")
+    return light
+
+
+def is_on(light: SimDevice) -> bool:
+    return bool(light.endpoint.get(OnOff, "on_off"))

@@ -60,9 +60,10 @@ class TcpStick:
         """Drop the connection and refuse new ones until ``replug()``."""
         server, self._server = self._server, None
         if server is not None:
-            server.close()
-            await server.wait_closed()
+            server.close()  # no new connections from here on
         self._drop()
+        if server is not None:
+            await server.wait_closed()  # which waits for the open connection too
 
     async def close(self) -> None:
         await self.unplug()

@@ -4,6 +4,7 @@ Everything a test makes is stopped after it, also when it fails."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections.abc import AsyncIterator
@@ -19,8 +20,8 @@ from custom_components.resilient_gateway.radios.zigbee.radio import ZigbeeRadio
 from .emulator import EzspStick, Nvram
 from .harness import MakeGateway, MakeRadio, MakeStick, RadioEvents, ezsp_gateway, ezsp_radio
 
-# bellows' serial link runs in a thread of its own, which must be gone when a test ends.
 BELLOWS_THREAD_PREFIX = "bellows.thread"
+EXECUTOR_THREAD_PREFIX = "asyncio_"
 THREAD_EXIT_TIMEOUT = 10.0
 
 
@@ -44,6 +45,7 @@ async def make_stick(socket_enabled: None) -> AsyncIterator[MakeStick]:
 
     Home Assistant's test plugin blocks sockets; these tests need local TCP (it still
     allows connections to 127.0.0.1 only)."""
+    threads_before = set(threading.enumerate())
     sticks: list[EzspStick] = []
 
     async def make(nvram: Nvram) -> EzspStick:
@@ -55,7 +57,7 @@ async def make_stick(socket_enabled: None) -> AsyncIterator[MakeStick]:
     yield make
     for stick in sticks:
         await stick.close()
-    _bellows_threads_gone()
+    _serial_threads_gone(threads_before)
 
 
 @pytest.fixture
@@ -90,10 +92,16 @@ async def make_gateway(make_radio: MakeRadio) -> AsyncIterator[MakeGateway]:
         await gateway.stop()
 
 
-def _bellows_threads_gone() -> None:
-    # Joined from the loop's own thread: the serial threads need nothing from this loop
-    # to end, and an executor thread would itself outlive the test.
-    for thread in threading.enumerate():
-        if thread.name.startswith(BELLOWS_THREAD_PREFIX):
+def _serial_threads_gone(threads_before: set[threading.Thread]) -> None:
+    """bellows runs each serial link in a thread with an event loop of its own, and that
+    loop's executor threads (serialx opens the port there) are only told to stop when it
+    closes: wait for both, so the harness finds no thread left behind. The test loop's own
+    executor threads stay (the harness shuts that executor down itself)."""
+    loop = asyncio.get_running_loop()
+    executor = getattr(loop, "_default_executor", None)
+    own_executor = set(getattr(executor, "_threads", ()))
+    for thread in set(threading.enumerate()) - threads_before - own_executor:
+        if thread.name.startswith((BELLOWS_THREAD_PREFIX, EXECUTOR_THREAD_PREFIX)):
+            # Joined from the loop's thread: these threads need nothing from this loop.
             thread.join(THREAD_EXIT_TIMEOUT)
             assert not thread.is_alive(), f"{thread.name} outlived its radio"

@@ -261,7 +261,6 @@ class AshSession(asyncio.Protocol):
             if raw and raw[0] & ash.DataFrame.MASK == ash.DataFrame.MASK_VALUE:
                 self._reject()
             return
-        self._ncp.ash_frames_received += 1
         match frame:
             case ash.RstFrame():
                 self._reset()
@@ -271,6 +270,7 @@ class AshSession(asyncio.Protocol):
             case ash.AckFrame():
                 self._acknowledged(frame.ack_num)
             case ash.NakFrame():
+                self._ncp.naks_received += 1
                 self._acknowledged(frame.ack_num)
                 self._retransmit()
             case _:
@@ -345,6 +345,7 @@ class AshSession(asyncio.Protocol):
             self._start_retransmitting()
 
     def _retransmit(self) -> None:
+        self._ncp.retransmissions += len(self._unacked)
         for frm_num, ezsp_frame in self._unacked:
             self._write(
                 ash.DataFrame(
@@ -374,15 +375,17 @@ class AshSession(asyncio.Protocol):
     def _write(self, frame: ash.AshFrame) -> None:
         if self._transport is None or self._transport.is_closing():
             return
-        self._ncp.ash_frames_sent += 1
-        self._transport.write(
-            ash.AshProtocol._stuff_bytes(frame.to_bytes()) + bytes([ash.Reserved.FLAG])
-        )
+        data = frame.to_bytes()
+        if isinstance(frame, ash.DataFrame) and self._ncp.damage_data_frames > 0:
+            # Line noise: the CRC no longer matches, the host must NAK it.
+            self._ncp.damage_data_frames -= 1
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        self._transport.write(ash.AshProtocol._stuff_bytes(data) + bytes([ash.Reserved.FLAG]))
 
 
 @dataclasses.dataclass
-class HeldFrame:
-    """A frame the NCP accepted but has not put on air yet."""
+class OutgoingFrame:
+    """A frame the host asked the NCP to send."""
 
     message_type: t.EmberOutgoingMessageType
     destination: int
@@ -403,13 +406,16 @@ class EmulatedNcp:
         self.commands: list[str] = []  # every EZSP command received, by name
         self.unknown: list[str] = []  # commands this emulator does not answer
         self.resets = 0
-        self.ash_frames_sent = 0
-        self.ash_frames_received = 0
-        self.delivered: list[tuple[int, t.EmberApsFrame, bytes]] = []  # put on air
-        # Faults: frames accepted but kept in the chip's queue (no transmission, no
-        # messageSentHandler) until release_frames(); a reset loses them.
-        self.hold_frames = False
-        self.held: list[HeldFrame] = []
+        self.naks_received = 0  # ASH NAKs from the host
+        self.retransmissions = 0  # DATA frames the NCP sent again
+        self.delivered: list[OutgoingFrame] = []  # put on air, in order
+        # Faults: DATA frames to the host damaged on the line (each costs a NAK and a
+        # retransmission); frames for which ``hold`` says so are accepted but stay in the
+        # chip's queue (never transmitted, never confirmed by messageSentHandler) until a
+        # reset loses them.
+        self.damage_data_frames = 0
+        self.hold: Callable[[OutgoingFrame], bool] | None = None
+        self.held: list[OutgoingFrame] = []
         self._frame_accepted = asyncio.Event()
         self._reset_runtime()
 
@@ -528,18 +534,11 @@ class EmulatedNcp:
 
     # -- faults -----------------------------------------------------------------------
 
-    async def wait_for_held_frame(self) -> HeldFrame:
+    async def wait_for_held_frame(self) -> OutgoingFrame:
         while not self.held:
             self._frame_accepted.clear()
             await self._frame_accepted.wait()
         return self.held[0]
-
-    def release_frames(self) -> None:
-        """Put the held frames on air now (their confirmations follow)."""
-        held, self.held = self.held, []
-        self.hold_frames = False
-        for frame in held:
-            self._put_on_air(frame)
 
     # -- EZSP -------------------------------------------------------------------------
 
@@ -1014,11 +1013,11 @@ class EmulatedNcp:
 
     # -- commands: sending ------------------------------------------------------------
 
-    def _accept(self, frame: HeldFrame) -> tuple[Any, ...]:
+    def _accept(self, frame: OutgoingFrame) -> tuple[Any, ...]:
         if not self.network_up:
             return (t.EmberStatus.NETWORK_DOWN, 0)
         self._aps_sequence = (self._aps_sequence + 1) % 256
-        if self.hold_frames:
+        if self.hold is not None and self.hold(frame):
             self.held.append(frame)
             self._frame_accepted.set()
         else:
@@ -1063,7 +1062,7 @@ class EmulatedNcp:
         messageContents: bytes,
     ) -> tuple[Any, ...]:
         return self._accept(
-            HeldFrame(
+            OutgoingFrame(
                 type, int(indexOrDestination), apsFrame, int(messageTag), bytes(messageContents)
             )
         )
@@ -1077,7 +1076,7 @@ class EmulatedNcp:
         messageContents: bytes,
     ) -> tuple[Any, ...]:
         return self._accept(
-            HeldFrame(
+            OutgoingFrame(
                 t.EmberOutgoingMessageType.OUTGOING_MULTICAST,
                 int(apsFrame.groupId),
                 apsFrame,
@@ -1095,7 +1094,7 @@ class EmulatedNcp:
         messageContents: bytes,
     ) -> tuple[Any, ...]:
         return self._accept(
-            HeldFrame(
+            OutgoingFrame(
                 t.EmberOutgoingMessageType.OUTGOING_BROADCAST,
                 int(destination),
                 apsFrame,
@@ -1104,7 +1103,7 @@ class EmulatedNcp:
             )
         )
 
-    def _put_on_air(self, frame: HeldFrame) -> None:
+    def _put_on_air(self, frame: OutgoingFrame) -> None:
         """Transmit: every secured frame uses a network frame counter; a unicast is
         confirmed by the device's APS acknowledgement (or its absence)."""
         if not self.network_up:
@@ -1115,7 +1114,7 @@ class EmulatedNcp:
         own_zdo = frame.destination == COORDINATOR_NODE_ID and aps.profileId == ZDO_PROFILE
         if not own_zdo:  # the stack answers those itself, nothing goes on air
             self.nvram.nwk_frame_counter += 1
-            self.delivered.append((frame.destination, frame.aps_frame, frame.data))
+            self.delivered.append(frame)
         if frame.message_type in (outgoing.OUTGOING_DIRECT, outgoing.OUTGOING_VIA_ADDRESS_TABLE):
             device = self.devices.get(frame.destination)
             reached = own_zdo or (device is not None and device.reachable)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import zigpy.types as zt
+from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import OnOff
 
 from custom_components.resilient_gateway.core.gateway import Gateway, GatewayListener
@@ -22,11 +23,13 @@ from custom_components.resilient_gateway.radios.virtual.kinds import DeviceKind
 from custom_components.resilient_gateway.radios.zigbee.libraries import RADIO_LIBRARIES
 from custom_components.resilient_gateway.radios.zigbee.radio import ZigbeeRadio
 
-from .emulator import EzspStick, Nvram
+from .emulator import EzspStick, Nvram, OutgoingFrame
 
 type MakeStick = Callable[[Nvram], Awaitable[EzspStick]]
 type MakeRadio = Callable[..., ZigbeeRadio]
 type MakeGateway = Callable[..., Gateway]
+
+ON_COMMAND_ID = OnOff.ServerCommandDefs.on.id
 
 # Every wait for something the radio does in real time is bounded by this: generous,
 # for a loaded machine; a passing run waits far less.
@@ -132,3 +135,11 @@ async def join_light(stick: EzspStick, gateway: Gateway, rng: random.Random) -> 
 
 def is_on(light: SimDevice) -> bool:
     return bool(light.endpoint.get(OnOff, "on_off"))
+
+
+def is_on_command(frame: OutgoingFrame) -> bool:
+    """Whether the host asked the stick to send an On Off cluster "on" command."""
+    if frame.aps_frame.clusterId != OnOff.cluster_id:
+        return False
+    header, _ = foundation.ZCLHeader.deserialize(frame.data)
+    return bool(header.frame_control.is_cluster) and header.command_id == ON_COMMAND_ID

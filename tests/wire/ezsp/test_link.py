@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
+from zigpy.zcl.clusters.general import OnOff
 
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
 from custom_components.resilient_gateway.core.gateway import RunStatus
@@ -24,6 +25,7 @@ from .harness import (
     RadioEvents,
     eventually,
     is_on,
+    is_on_command,
     join_light,
 )
 
@@ -113,18 +115,19 @@ async def test_command_on_air_when_the_link_drops_is_delivered_after_recovery(
     gateway = make_gateway(stick, tmp_path)
     await gateway.start()
     light = await join_light(stick, gateway, rng)
+    device_id = str(light.ieee)
+    await eventually(lambda: gateway.values(device_id).get(Attr.ON) is False, "read once")
 
     # The stick accepts the On but keeps it in its queue: bellows waits for the
     # messageSentHandler that would confirm it ...
-    stick.ncp.hold_frames = True
-    handle = gateway.set_state(str(light.ieee), {Attr.ON: True})
-    held = await stick.ncp.wait_for_held_frame()
-    assert (held.destination, held.aps_frame.clusterId) == (light.nwk, 0x0006)
+    stick.ncp.hold = lambda frame: frame.destination == light.nwk and is_on_command(frame)
+    handle = gateway.set_state(device_id, {Attr.ON: True})
+    await stick.ncp.wait_for_held_frame()
     # ... when the link drops; the stick resets when the gateway comes back, and the
     # frame is lost with its queue.
     await stick.unplug()
     await eventually(lambda: gateway.radio_status is RadioStatus.RECOVERING, "recovering")
-    stick.ncp.hold_frames = False
+    stick.ncp.hold = None
     on_air_before = len(stick.ncp.delivered)
     await stick.replug()
 
@@ -134,8 +137,8 @@ async def test_command_on_air_when_the_link_drops_is_delivered_after_recovery(
     # The On that reached the light was sent again after the link came back.
     on_frames = [
         index
-        for index, (destination, aps, data) in enumerate(stick.ncp.delivered)
-        if destination == light.nwk and aps.clusterId == 0x0006 and data[2:3] == b"\x01"
+        for index, frame in enumerate(stick.ncp.delivered)
+        if frame.destination == light.nwk and is_on_command(frame)
     ]
     assert on_frames and all(index >= on_air_before for index in on_frames)
     assert gateway.radio_status is RadioStatus.OK
@@ -160,3 +163,33 @@ async def test_probe_on_a_dropped_link_answers_at_once(
     with pytest.raises(RadioError):
         await asyncio.wait_for(radio.probe(), PATIENCE)
     assert loop.time() - started < 2.0
+
+
+async def test_frame_damaged_on_the_line_is_sent_again(
+    make_stick: MakeStick, make_radio: MakeRadio, rng: random.Random, tmp_path: Path
+) -> None:
+    stick = await make_stick(formed_nvram(rng))
+    stick.ncp.damage_data_frames = 1  # the first answer arrives with a broken CRC
+    radio = make_radio(stick, tmp_path / "zigbee.db")
+    await radio.start()
+    assert radio.state is RadioState.UP
+    # bellows rejected it with a NAK, the stick sent it again, and the start went on.
+    assert stick.ncp.naks_received == 1
+    assert stick.ncp.retransmissions >= 1
+
+
+async def test_light_switched_by_hand_reports_through_the_stick(
+    make_stick: MakeStick, make_gateway: MakeGateway, rng: random.Random, tmp_path: Path
+) -> None:
+    stick = await make_stick(formed_nvram(rng))
+    gateway = make_gateway(stick, tmp_path)
+    await gateway.start()
+    light = await join_light(stick, gateway, rng)
+    device_id = str(light.ieee)
+    await eventually(lambda: gateway.values(device_id).get(Attr.ON) is False, "read once")
+
+    light.endpoint.set(OnOff, "on_off", True)  # someone pressed its switch
+
+    # The light's attribute report (configured by the gateway when it joined) came in
+    # through incomingMessageHandler.
+    await eventually(lambda: gateway.values(device_id).get(Attr.ON) is True, "reported on")

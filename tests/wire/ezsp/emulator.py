@@ -62,8 +62,7 @@ COORDINATOR_NODE_ID = 0x0000
 SECURITY_LEVEL = 5
 NO_ENTRY = 0xFF
 
-# Frames the chip puts on air reach a device after this long, and its APS
-# acknowledgement comes back after as long again.
+# A frame the host hands the chip goes on air (and is confirmed) this long after.
 AIR_DELAY = 0.005
 
 ZDO_PROFILE = 0x0000
@@ -101,11 +100,10 @@ DEFAULT_CONFIG: dict[t.EzspConfigId, int] = {
 }
 
 
-def _status(kind: Any, name: str = "OK") -> Any:
-    """``name`` in the status enum a schema field uses (EmberStatus, EzspStatus, sl_Status)."""
-    if name == "OK" and kind is not t.sl_Status:
-        name = "SUCCESS"
-    return kind[name]
+# What the sticks' manufacturing tokens say (MFG_STRING, MFG_BOARD_NAME).
+ZBDONGLE_E = ("SONOFF", "ZBDongle-E")
+SKYCONNECT = ("Nabu Casa", "SkyConnect v1.0")
+SLZB_07 = ("SMLIGHT", "SLZB-07")
 
 
 @dataclasses.dataclass
@@ -122,8 +120,8 @@ class Nvram:
 
     # Manufacturing tokens (written at the factory).
     mfg_eui64: t.EUI64
-    mfg_string: str = "SONOFF"
-    board_name: str = "ZBDongle-E"
+    mfg_string: str = ZBDONGLE_E[0]
+    board_name: str = ZBDONGLE_E[1]
     mfg_custom_eui64: t.EUI64 = UNSET_EUI64
     # CREATOR_STACK_RESTORED_EUI64: the EUI64 a restore gave the stick (rewritable).
     restored_eui64: t.EUI64 = UNSET_EUI64
@@ -166,11 +164,15 @@ class Nvram:
             setattr(self, field.name, getattr(blank, field.name))
 
 
-def formed_nvram(rng: random.Random, *, frame_counter: int = 0) -> Nvram:
+def formed_nvram(
+    rng: random.Random, *, frame_counter: int = 0, stick: tuple[str, str] = ZBDONGLE_E
+) -> Nvram:
     """A stick that formed its own network some time ago (ZHA's settings, random keys)."""
     mfg = t.EUI64(rng.randbytes(8))
     return Nvram(
         mfg_eui64=mfg,
+        mfg_string=stick[0],
+        board_name=stick[1],
         formed=True,
         pan_id=rng.randrange(0x0001, 0xFFF7),
         extended_pan_id=t.EUI64(rng.randbytes(8)),
@@ -466,15 +468,11 @@ class EmulatedNcp:
 
     # -- devices (the DeviceHost of radios/virtual/device.py) --------------------------
 
-    def add_device(self, device: SimDevice) -> None:
-        """A device that is already part of the network (it joined some time ago)."""
+    def join(self, device: SimDevice) -> None:
+        """A device joins now: the trust centre lets it in, it announces itself."""
         self.devices[device.nwk] = device
         if self._timers is not None:
             device.attach(self)
-
-    def join(self, device: SimDevice) -> None:
-        """A device joins now: the trust centre lets it in, it announces itself."""
-        self.add_device(device)
         self._callback(
             "trustCenterJoinHandler",
             device.nwk,

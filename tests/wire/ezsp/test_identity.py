@@ -16,7 +16,7 @@ from custom_components.resilient_gateway.core.model import (
 )
 from custom_components.resilient_gateway.radios.zigbee.radio import RESTORE_COUNTER_INCREMENT
 
-from .emulator import Nvram, blank_nvram, formed_nvram
+from .emulator import SKYCONNECT, SLZB_07, ZBDONGLE_E, Nvram, blank_nvram, formed_nvram
 from .harness import MakeGateway, MakeRadio, MakeStick
 
 SECTION = "zigbee"
@@ -39,16 +39,22 @@ def assert_identity(backup: NetworkBackup, nvram: Nvram) -> None:
     assert backup.node_info.ieee == nvram.eui64
 
 
+@pytest.mark.parametrize("model", [ZBDONGLE_E, SKYCONNECT, SLZB_07], ids=lambda m: m[1])
 async def test_formed_stick_starts_with_its_own_network(
-    make_stick: MakeStick, make_radio: MakeRadio, rng: random.Random, tmp_path: Path
+    make_stick: MakeStick,
+    make_radio: MakeRadio,
+    rng: random.Random,
+    tmp_path: Path,
+    model: tuple[str, str],
 ) -> None:
-    stick = await make_stick(formed_nvram(rng))
+    stick = await make_stick(formed_nvram(rng, stick=model))
     radio = make_radio(stick, tmp_path / "zigbee.db")
     await radio.start()
     assert radio.state is RadioState.UP
     assert radio.network_id() == str(zt.ExtendedPanId(stick.nvram.extended_pan_id))
     state = radio.app.state
     assert state.node_info.ieee == stick.nvram.eui64
+    assert (state.node_info.manufacturer, state.node_info.model) == model
     assert state.network_info.pan_id == stick.nvram.pan_id
     assert state.network_info.channel == stick.nvram.channel
     # bellows negotiated from the legacy frame format up to EZSP v13 and had every request

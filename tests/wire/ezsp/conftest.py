@@ -25,6 +25,21 @@ EXECUTOR_THREAD_PREFIX = "asyncio_"
 THREAD_EXIT_TIMEOUT = 10.0
 
 
+HERE = Path(__file__).parent
+
+# bellows 1.2.1 calls asyncio.iscoroutinefunction for every call into its serial thread:
+# thousands of identical warnings about the library, none about this project.
+BELLOWS_DEPRECATION = (
+    "ignore:'asyncio.iscoroutinefunction' is deprecated:DeprecationWarning:bellows.thread"
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.filterwarnings(BELLOWS_DEPRECATION))
+
+
 @pytest.fixture(autouse=True)
 def no_wait_for_an_unasked_reset(monkeypatch: pytest.MonkeyPatch) -> None:
     """bellows first waits 2 s for a network coordinator to announce a reset by itself

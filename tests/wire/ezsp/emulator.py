@@ -62,6 +62,8 @@ COORDINATOR_NODE_ID = 0x0000
 SECURITY_LEVEL = 5
 NO_ENTRY = 0xFF
 
+OUTGOING_MULTICAST = t.EmberOutgoingMessageType.OUTGOING_MULTICAST
+
 # A frame the host hands the chip goes on air (and is confirmed) this long after.
 AIR_DELAY = 0.005
 

@@ -15,7 +15,7 @@ from custom_components.resilient_gateway.core.gateway import RunStatus
 from custom_components.resilient_gateway.core.health import RadioStatus, RecoveryStep
 from custom_components.resilient_gateway.core.model import Attr, RadioError, RadioState
 
-from .emulator import formed_nvram
+from .emulator import OUTGOING_MULTICAST, formed_nvram
 from .harness import (
     PATIENCE,
     HealthLog,
@@ -193,3 +193,31 @@ async def test_light_switched_by_hand_reports_through_the_stick(
     # The light's attribute report (configured by the gateway when it joined) came in
     # through incomingMessageHandler.
     await eventually(lambda: gateway.values(device_id).get(Attr.ON) is True, "reported on")
+
+
+async def test_group_command_goes_out_as_a_multicast(
+    make_stick: MakeStick, make_gateway: MakeGateway, rng: random.Random, tmp_path: Path
+) -> None:
+    stick = await make_stick(formed_nvram(rng))
+    gateway = make_gateway(stick, tmp_path)
+    await gateway.start()
+    lights = [await join_light(stick, gateway, rng) for _ in range(2)]
+    group_id = 0x0123
+    app = gateway.radio.app
+    for light in lights:  # the lights learn their group (Groups cluster "add")
+        await app.get_device(light.ieee).endpoints[1].add_to_group(group_id, "Kitchen")
+    await eventually(lambda: group_id in gateway.groups, "the gateway knows the group")
+    multicasts = stick.ncp.commands.count("sendMulticast")
+
+    result = await gateway.set_group_state(group_id, {Attr.ON: True}).wait(PATIENCE)
+
+    assert result.status is ChangeStatus.VERIFIED, result
+    assert all(is_on(light) for light in lights)
+    # The group command went on air once, as a multicast to the group.
+    assert stick.ncp.commands.count("sendMulticast") == multicasts + 1
+    assert any(
+        frame.message_type == OUTGOING_MULTICAST
+        and frame.destination == group_id
+        and is_on_command(frame)
+        for frame in stick.ncp.delivered
+    )

@@ -18,7 +18,7 @@ from custom_components.resilient_gateway.core.model import RadioListener
 from custom_components.resilient_gateway.radios.zigbee.radio import ZigbeeRadio
 
 from .emulator import EzspStick, Nvram
-from .harness import MakeGateway, MakeRadio, MakeStick, RadioEvents, ezsp_gateway, ezsp_radio
+from .harness import MakeGateway, MakeRadio, MakeStick, QuietListener, ezsp_gateway, ezsp_radio
 
 BELLOWS_THREAD_PREFIX = "bellows.thread"
 EXECUTOR_THREAD_PREFIX = "asyncio_"
@@ -83,7 +83,7 @@ async def make_radio(make_stick: MakeStick) -> AsyncIterator[MakeRadio]:
     def make(
         stick: EzspStick, database: Path, listener: RadioListener | None = None
     ) -> ZigbeeRadio:
-        radio = ezsp_radio(stick, database, listener if listener is not None else RadioEvents())
+        radio = ezsp_radio(stick, database, listener if listener is not None else QuietListener())
         radios.append(radio)
         return radio
 

@@ -10,9 +10,13 @@ stick's state lives in the emulated NCP, not in the connection, so it survives b
 from __future__ import annotations
 
 import asyncio
+import errno
+import random
 from collections.abc import Callable
 
 HOST = "127.0.0.1"
+PORT_RANGE = (20000, 32000)
+PORT_TRIES = 50
 
 
 class TcpStick:
@@ -28,11 +32,6 @@ class TcpStick:
         self._port = 0
         self._transport: asyncio.Transport | None = None
         self.connections = 0  # accepted so far
-        self._connected = asyncio.Event()
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def path(self) -> str:
@@ -49,8 +48,26 @@ class TcpStick:
     async def start(self) -> None:
         """Listen (on a free port the first time, on the same port after an unplug)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._accept, HOST, self._port, reuse_address=True)
-        self._port = self._server.sockets[0].getsockname()[1]
+        if self._port:
+            self._server = await loop.create_server(
+                self._accept, HOST, self._port, reuse_address=True
+            )
+            return
+        # Below the kernel's ephemeral range (32768 and up on Linux): no outgoing
+        # connection can take the port while the stick is unplugged.
+        for _ in range(PORT_TRIES):
+            port = random.randrange(*PORT_RANGE)
+            try:
+                self._server = await loop.create_server(
+                    self._accept, HOST, port, reuse_address=True
+                )
+            except OSError as err:
+                if err.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            self._port = port
+            return
+        raise OSError(errno.EADDRINUSE, f"no free port in {PORT_RANGE}")
 
     async def replug(self) -> None:
         if self._server is None:
@@ -67,12 +84,6 @@ class TcpStick:
 
     async def close(self) -> None:
         await self.unplug()
-
-    async def wait_connected(self, count: int) -> None:
-        """Until ``count`` connections have been accepted in total."""
-        while self.connections < count:
-            self._connected.clear()
-            await self._connected.wait()
 
     def _drop(self) -> None:
         transport, self._transport = self._transport, None
@@ -91,7 +102,6 @@ class TcpStick:
                 stick._drop()
                 self.transport = stick._transport = transport
                 stick.connections += 1
-                stick._connected.set()
                 session.connection_made(transport)
 
             def data_received(self, data: bytes) -> None:

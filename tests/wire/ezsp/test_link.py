@@ -22,7 +22,6 @@ from .harness import (
     MakeGateway,
     MakeRadio,
     MakeStick,
-    RadioEvents,
     eventually,
     is_on,
     is_on_command,
@@ -125,6 +124,7 @@ async def test_command_on_air_when_the_link_drops_is_delivered_after_recovery(
     await stick.ncp.wait_for_held_frame()
     # ... when the link drops; the stick resets when the gateway comes back, and the
     # frame is lost with its queue.
+    resets = stick.ncp.resets
     await stick.unplug()
     await eventually(lambda: gateway.radio_status is RadioStatus.RECOVERING, "recovering")
     stick.ncp.hold = None
@@ -141,6 +141,7 @@ async def test_command_on_air_when_the_link_drops_is_delivered_after_recovery(
         if frame.destination == light.nwk and is_on_command(frame)
     ]
     assert on_frames and all(index >= on_air_before for index in on_frames)
+    assert stick.ncp.resets > resets
     assert gateway.radio_status is RadioStatus.OK
 
 
@@ -153,8 +154,7 @@ async def test_probe_on_a_dropped_link_answers_at_once(
     make_stick: MakeStick, make_radio: MakeRadio, rng: random.Random, tmp_path: Path
 ) -> None:
     stick = await make_stick(formed_nvram(rng))
-    events = RadioEvents()
-    radio = make_radio(stick, tmp_path / "zigbee.db", events)
+    radio = make_radio(stick, tmp_path / "zigbee.db")
     await radio.start()
     await stick.unplug()
     await eventually(lambda: radio.state is RadioState.DOWN, "the radio saw the link drop")

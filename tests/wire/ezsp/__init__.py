@@ -1,0 +1,1 @@
+"""Wire-level tests of bellows (EZSP) against an emulated NCP over TCP."""

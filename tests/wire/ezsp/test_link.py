@@ -145,11 +145,6 @@ async def test_command_on_air_when_the_link_drops_is_delivered_after_recovery(
     assert gateway.radio_status is RadioStatus.OK
 
 
-@pytest.mark.xfail(
-    reason="issue 12 defect 2: bellows answers a probe on a dropped link with a TypeError "
-    "from its serial thread's proxy, not a radio error",
-    strict=True,
-)
 async def test_probe_on_a_dropped_link_answers_at_once(
     make_stick: MakeStick, make_radio: MakeRadio, rng: random.Random, tmp_path: Path
 ) -> None:

@@ -365,6 +365,15 @@ def document(
     }
 
 
+def dump(doc: dict[str, Any]) -> str:
+    """The document as JSON text: indented, but one line per run (580 of them)."""
+    head = json.dumps({k: v for k, v in doc.items() if k != "runs"}, indent=1, sort_keys=True)
+    runs = ",\n".join(
+        "  " + json.dumps(run_, sort_keys=True, separators=(",", ":")) for run_ in doc["runs"]
+    )
+    return f'{head[:-2]},\n "runs": [\n{runs}\n ]\n}}\n'
+
+
 # ---- heat maps ------------------------------------------------------------------------
 
 
@@ -489,7 +498,7 @@ def plot_heat_maps(doc: dict[str, Any], out: Path) -> list[Path]:
             | {
                 2.0**power
                 for power in range(-8, 9)
-                if abs(power - centre) <= reach and abs(power - centre) >= 0.5
+                if abs(power - centre) <= reach and abs(power - centre) >= 0.3
             }
         )
         colour_bar.set_ticks(
@@ -537,6 +546,7 @@ def grid_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "ideal time",
         "acked ideal time",
         "done s",
+        "1st repair s",
         "frames",
         "uni frames",
         "ideal frames",
@@ -563,6 +573,7 @@ def grid_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _fmt(ideal.get("time_s"), ".2f"),
                 _fmt(acked.get("time_s"), ".2f"),
                 _fmt(engine.get("done_s"), ".2f"),
+                _fmt(engine.get("first_unicast_s"), ".2f"),
                 _fmt(engine.get("frames"), ".0f"),
                 _fmt(uni.get("frames"), ".0f"),
                 _fmt(ideal.get("frames"), ".0f"),
@@ -730,7 +741,7 @@ def main(argv: list[str], *, runner: Callable[[Sequence[Task], int], Any] = run_
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / "matrix.json"
         temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        temporary.write_text(dump(doc))
         temporary.replace(path)
         print(f"  written {path}", file=sys.stderr)
     print(markdown(doc) if args.markdown else text_report(doc))

@@ -3,7 +3,12 @@ same random draws, per device and kind of frame, and a fresh house with a full r
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 import zigpy.types as t
@@ -79,3 +84,43 @@ def test_every_strategy_meets_the_same_draws_and_a_fresh_budget(
     for strategy, groupcasts in (("verified", 1), (changes.IDEAL, 1), ("unicast_retry", 0)):
         for light in lights:
             assert len(drawn[strategy].get((light, Stream.GROUP), [])) == groupcasts
+
+
+_COPIES_VS_FRESH = """
+import json
+from dataclasses import asdict
+
+from bench import changes, copies
+from bench.common import run
+
+settings = changes.Settings(lights=4, loss=0.3, group_miss=0.3, seeds=[3])
+wanted = [(3, "verified"), (3, changes.IDEAL), (4, "unicast_retry")]
+assert copies.can_fork()
+forked = copies.run_on_copies(settings, wanted)
+built = [run(changes.measure_fresh(settings, seed, name)) for seed, name in wanted]
+machine = {"wall_s", "cpu_ms_per_change", "stack_cpu_ms_per_change"}
+print(json.dumps([
+    [{k: v for k, v in asdict(r).items() if k not in machine} for r in runs]
+    for runs in (forked, built)
+]))
+"""
+
+
+def test_a_run_on_a_forked_copy_of_the_house_measures_what_a_newly_built_house_does() -> None:
+    """The matrix builds each house once and forks a copy per run: the copy must start
+    from exactly the state a fresh build would (in a child process of its own, as the
+    benchmark runs: a fork needs a process without threads)."""
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _COPIES_VS_FRESH],
+        cwd=repo,
+        env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    forked, built = json.loads(done.stdout.strip().splitlines()[-1])
+    assert forked == built
+    assert [run["strategy"] for run in forked] == ["verified", changes.IDEAL, "unicast_retry"]
+    assert all(run["converged"] == 1.0 for run in forked)

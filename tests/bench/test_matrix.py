@@ -70,6 +70,11 @@ def test_one_light_on_clean_air_is_verified_by_its_report_without_a_read() -> No
     assert fast < slow_bound
     quick = _cell(1, [(0.04, 1, fast)])
     assert matrix.cell_summary(1, clean, quick)["goals"]["single_light"] is True
+    # Verified once its report is back: 1.5x a time this short is out of reach.
+    back = _cell(1, [(0.04, 1, 0.09)])  # the report's flight is at most 50 ms
+    assert matrix.cell_summary(1, clean, back)["goals"]["done_vs_time"] is True
+    late = _cell(1, [(0.04, 1, 0.12)])
+    assert matrix.cell_summary(1, clean, late)["goals"]["done_vs_time"] is False
     read = _cell(1, [(0.04, 2, fast)])
     read[0].reads = 1
     assert matrix.cell_summary(1, clean, read)["goals"]["single_light"] is False

@@ -4,8 +4,11 @@ a lossy simulated Zigbee air, no Home Assistant.
     scripts/bench changes [--lights N] [--loss L] [--group-miss G] [--seeds 1-5 | --seed S]
                           [--latency S] [--jitter S] [--ack-timeout S] [--json] [--plot PATH]
 
-Strategies, each on the same house with the air's dice replayed from the same seed (so
-the first groupcast misses the same members in every strategy), every light off first:
+Strategies, each on a fresh copy of the same house (a new simulated air and a new gateway,
+so the same fresh radio budget and nothing carried over from another strategy's run), with
+the air's dice rolled from the run's seed per device and kind of frame
+(``VirtualAir.reseed(seed, keyed=True)``): the n-th frame to a light meets the same draws
+in every strategy, whatever else went on air before it. Every light is off first.
 
 - ``verified``: this engine (``Gateway.set_group_state``): one groupcast, every member
   verified by its report or a read, silent or wrong members repaired by unicast.
@@ -15,7 +18,8 @@ the first groupcast misses the same members in every strategy), every light off 
 - ``ideal``: the lower bound, an omniscient sender on the same air. It knows which
   transmissions the air drops: one groupcast, then one unicast to each member that missed
   it, paced by the radio's budget like the engine's, a dropped copy re-sent at once (as
-  the radio's own retries are), no acknowledgement, report or read waited for.
+  the radio's own retries are), no acknowledgement, report or read waited for. (One
+  light: one unicast, no groupcast.)
 - ``ideal_acked`` (for reference): the same omniscient sender over the ordinary radio,
   paying its acknowledgements and retransmissions like everyone else.
 
@@ -23,8 +27,15 @@ Measures: ``converged``, the fraction of lights on at the end (the simulated dev
 state); ``time_s``, simulated seconds from the command to the last light turning on;
 ``frames``, every transmission by the coordinator's radio (groupcasts, commands, repairs,
 reads and every retransmission of an unacknowledged unicast; not the acknowledgements
-it sends for devices' reports), counted by the air. For ``verified`` also the CPU time per
+it sends for devices' reports), counted by the air; ``popcorn_s``, first to last light on
+among the members the groupcast reached (what users see as lights "popping" on one by
+one); ``spread_s``, first to last light on of all. For ``verified`` also the CPU time per
 verified light change.
+
+With one light (``--lights 1``) the engine commands the light itself
+(``Gateway.set_state``, one unicast), as a single light's entity does, not a group of one.
+
+``--matrix`` runs the grid of group sizes, airs and seeds of issue 14 (``bench/matrix.py``).
 """
 
 from __future__ import annotations
@@ -43,7 +54,11 @@ from typing import Any
 
 from zigpy.zcl.clusters.general import OnOff
 
-from custom_components.resilient_gateway.core.change_results import ChangeStatus
+from custom_components.resilient_gateway.core.change_results import (
+    ChangeResult,
+    ChangeStatus,
+    GroupResult,
+)
 from custom_components.resilient_gateway.core.changes import ChangeEngine
 from custom_components.resilient_gateway.core.gateway import Gateway
 from custom_components.resilient_gateway.core.model import (
@@ -53,6 +68,7 @@ from custom_components.resilient_gateway.core.model import (
     RadioBudget,
     RadioListener,
 )
+from custom_components.resilient_gateway.core.policy import ChangePolicy
 from custom_components.resilient_gateway.core.scheduler import Priority, SendScheduler, Ticket
 from custom_components.resilient_gateway.core.token_bucket import TokenBucket
 from custom_components.resilient_gateway.radios.virtual import (
@@ -65,12 +81,14 @@ from custom_components.resilient_gateway.radios.virtual.delivery import Delivery
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 from custom_components.resilient_gateway.radios.zigbee.radio import ZigbeeRadio
 
-from .common import CpuMeter, Spread, format_table, parse_seeds, run
+from .common import CpuMeter, Spread, format_table, parse_seeds
 
 STRATEGIES = ("verified", "fire_and_forget", "unicast_retry")
 IDEAL = "ideal"
 IDEAL_ACKED = "ideal_acked"  # for reference: the omniscient sender on the ordinary radio
-# The engine last, so the strategies before it leave it nothing to do.
+# The engine on a light that is already on (one light only): no report comes, so what
+# does it cost to verify a command that changes nothing?
+VERIFIED_UNCHANGED = "verified_unchanged"
 RUN_ORDER = ("fire_and_forget", IDEAL, IDEAL_ACKED, "unicast_retry", "verified")
 SHOWN = (*STRATEGIES, IDEAL_ACKED, IDEAL)
 LABELS = {IDEAL: "ideal (lower bound)", IDEAL_ACKED: "ideal, acked radio"}
@@ -99,6 +117,13 @@ class Run:
     reads: int
     delivery_failures: int  # sends that ended in DeliveryError (zigpy retries each one)
     done_s: float  # command to the strategy having finished (the engine: all verified)
+    groupcast_at_s: float | None = None  # command to its first groupcast on air
+    first_unicast_s: float | None = None  # command to its first unicast on air
+    reached: int = 0  # lights the first groupcast reached
+    popcorn_s: float | None = None  # first to last light on, of those the groupcast reached
+    spread_s: float | None = None  # first to last light on, of all
+    confirmed: int = 0  # lights whose command the radio confirmed (unicast_retry)
+    gave_up: bool = False  # still running after GIVE_UP simulated seconds
     repaired: int = 0  # members the engine repaired by unicast
     verified: int = 0  # verified light changes (the engine only)
     failed: int = 0
@@ -116,6 +141,14 @@ class Settings:
     latency: float = 0.03
     jitter: float = 0.02
     ack_timeout: float = 0.1
+    house_seed: int | None = None  # the house's devices and addresses (default: first seed)
+    # Change-engine options (``ChangePolicy.from_options`` keys, e.g. group_report_quiet),
+    # to measure what a policy would change; empty: the engine's defaults.
+    policy: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def house(self) -> int:
+        return self.seeds[0] if self.house_seed is None else self.house_seed
 
 
 # ---- the network ----------------------------------------------------------------------
@@ -129,10 +162,31 @@ class _Convergence:
         self._lights = {device.ieee: device for device in lights}
         self.on_since: dict[Any, float] = {}
         self.start = air.now()
+        self.groupcast_at: float | None = None
+        self.first_unicast_at: float | None = None
+        self.reached: set[Any] = set()  # lights the first groupcast reached
         for device in lights:
             if _is_on(device):
                 self.on_since[device.ieee] = self.start
-        self._unsubscribe = air.add_change_listener(self._changed)
+        unsubscribe_changes = air.add_change_listener(self._changed)
+        unsubscribe_deliveries = air.transport.add_delivery_listener(self._delivered)
+
+        def unsubscribe() -> None:
+            unsubscribe_changes()
+            unsubscribe_deliveries()
+
+        self._unsubscribe = unsubscribe
+
+    def _delivered(self, device: SimDevice, mode: DeliveryMode, arrives: bool) -> None:
+        now = self._air.now()
+        if mode is DeliveryMode.UNICAST and self.first_unicast_at is None:
+            self.first_unicast_at = now
+        if mode is not DeliveryMode.GROUPCAST:
+            return
+        if self.groupcast_at is None:
+            self.groupcast_at = now
+        if arrives and now == self.groupcast_at and device.ieee in self._lights:
+            self.reached.add(device.ieee)
 
     def _changed(self, device: SimDevice) -> None:
         if device.ieee not in self._lights:
@@ -153,6 +207,16 @@ class _Convergence:
     def time_s(self) -> float | None:
         return max(self.on_since.values()) - self.start if self.on_since else None
 
+    @property
+    def spread_s(self) -> float | None:
+        times = self.on_since.values()
+        return max(times) - min(times) if times else None
+
+    @property
+    def popcorn_s(self) -> float | None:
+        times = [self.on_since[ieee] for ieee in self.reached if ieee in self.on_since]
+        return max(times) - min(times) if times else None
+
 
 def _is_on(device: SimDevice) -> bool:
     return bool(device.endpoint.get(OnOff, "on_off"))
@@ -160,8 +224,9 @@ def _is_on(device: SimDevice) -> bool:
 
 async def _network(settings: Settings) -> tuple[VirtualAir, Gateway]:
     """A started gateway on a fresh air: every light interviewed, reporting configured, and
-    the lossless pairing window over. The house comes from the first seed; each run then
-    replays the air's dice from its own seed (``VirtualAir.reseed``)."""
+    the lossless pairing window over. The house (and the gateway's own random numbers)
+    come from ``settings.house``; each run then rolls the air's dice from its own seed
+    (``VirtualAir.reseed``)."""
     spec = VirtualNetworkSpec(
         network="bench-changes",
         lights=settings.lights,
@@ -169,7 +234,7 @@ async def _network(settings: Settings) -> tuple[VirtualAir, Gateway]:
         sleepy_sensors=0,
         loss=settings.loss,
         group_miss=settings.group_miss,
-        seed=settings.seeds[0],
+        seed=settings.house,
         latency=settings.latency,
         jitter=settings.jitter,
         ack_timeout=settings.ack_timeout,
@@ -188,7 +253,8 @@ async def _network(settings: Settings) -> tuple[VirtualAir, Gateway]:
         )
         return radios[-1]
 
-    gateway = Gateway(radio, rng=random.Random(settings.seeds[0]))
+    policy = ChangePolicy.from_options(settings.policy) if settings.policy else None
+    gateway = Gateway(radio, policy=policy, rng=random.Random(settings.house))
     try:
         await gateway.start()
         app = radios[0].app
@@ -210,10 +276,11 @@ async def _network(settings: Settings) -> tuple[VirtualAir, Gateway]:
     return air, gateway
 
 
-async def _lights_off(air: VirtualAir) -> None:
-    """Every light off (set on the devices themselves), their reports over, the radio quiet."""
+async def _lights_off(air: VirtualAir, *, on: bool = False) -> None:
+    """Every light off (``on``: on), set on the devices themselves, their reports over,
+    the radio quiet."""
     for device in air.devices.values():
-        device.endpoint.set(OnOff, "on_off", False)
+        device.endpoint.set(OnOff, "on_off", on)
     await asyncio.sleep(QUIET)
     air.reset_stats()
     await asyncio.sleep(QUIET)
@@ -225,16 +292,24 @@ async def _lights_off(air: VirtualAir) -> None:
 
 
 async def _verified(gateway: Gateway, members: Sequence[DeviceId], run_: Run) -> None:
+    """The engine: a group command, or with one light that light's own command."""
     meter = CpuMeter()
+    result: GroupResult | ChangeResult
     with meter.measure(ChangeEngine, SendScheduler, Ticket, TokenBucket, Gateway):
         cpu_start = time.process_time()
-        handle = gateway.set_group_state(ALL_LIGHTS_GROUP_ID, {Attr.ON: True})
-        result = await handle.wait(timeout=GIVE_UP)
+        if len(members) == 1:
+            result = await gateway.set_state(members[0], {Attr.ON: True}).wait(timeout=GIVE_UP)
+        else:
+            handle = gateway.set_group_state(ALL_LIGHTS_GROUP_ID, {Attr.ON: True})
+            result = await handle.wait(timeout=GIVE_UP)
         stack_cpu = time.process_time() - cpu_start
-    statuses = [member.status for member in result.members.values()]
+    if isinstance(result, GroupResult):
+        statuses = [member.status for member in result.members.values()]
+        run_.repaired = len(result.repaired)
+    else:
+        statuses = [result.status]
     run_.verified = statuses.count(ChangeStatus.VERIFIED)
     run_.failed = statuses.count(ChangeStatus.FAILED)
-    run_.repaired = len(result.repaired)
     changes = max(1, run_.verified)
     run_.cpu_ms_per_change = 1000.0 * meter.seconds / changes
     run_.stack_cpu_ms_per_change = 1000.0 * stack_cpu / changes
@@ -260,6 +335,7 @@ async def _unicast_retry(gateway: Gateway, members: Sequence[DeviceId], run_: Ru
                 await ticket
             except DeliveryError:
                 continue
+            run_.confirmed += 1
             return
 
     try:
@@ -269,13 +345,19 @@ async def _unicast_retry(gateway: Gateway, members: Sequence[DeviceId], run_: Ru
 
 
 async def _ideal(
-    gateway: Gateway, air: VirtualAir, run_: Run, *, acknowledged: bool = False
+    gateway: Gateway,
+    air: VirtualAir,
+    members: Sequence[DeviceId],
+    run_: Run,
+    *,
+    acknowledged: bool = False,
 ) -> None:
     """The omniscient sender: one groupcast, then one unicast per member that missed it,
-    paced by the radio's budget. Over an omniscient radio (``acknowledged`` False) a
-    dropped copy goes again at once and nothing waits for an acknowledgement; over the
-    ordinary radio, its acknowledgements and retransmissions are paid like everyone's,
-    and a member is sent to again only if the radio failed and the light is still off."""
+    paced by the radio's budget (one light: one unicast). Over an omniscient radio
+    (``acknowledged`` False) a dropped copy goes again at once and nothing waits for an
+    acknowledgement; over the ordinary radio, its acknowledgements and retransmissions are
+    paid like everyone's, and a member is sent to again only if the radio failed and the
+    light is still off."""
     air.spec.omniscient_radio = not acknowledged
     missed: deque[DeviceId] = deque()
 
@@ -283,11 +365,14 @@ async def _ideal(
         if mode is DeliveryMode.GROUPCAST and not arrives:
             missed.append(str(device.ieee))
 
-    stop_telling = air.transport.add_delivery_listener(told)
-    try:
-        await gateway.radio.send_group(ALL_LIGHTS_GROUP_ID, {Attr.ON: True})
-    finally:
-        stop_telling()
+    if len(members) == 1:
+        missed.extend(members)  # a single light's command is a unicast
+    else:
+        stop_telling = air.transport.add_delivery_listener(told)
+        try:
+            await gateway.radio.send_group(ALL_LIGHTS_GROUP_ID, {Attr.ON: True})
+        finally:
+            stop_telling()
     lights = {str(device.ieee): device for device in air.devices.values()}
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -314,10 +399,11 @@ async def _ideal(
 
 
 async def measure(air: VirtualAir, gateway: Gateway, seed: int, strategy: str) -> Run:
-    """One strategy on the air replayed from ``seed``, every light off at the start."""
+    """One strategy on the air's dice rolled from ``seed`` (keyed per device and kind of
+    frame), every light off at the start (on, for ``VERIFIED_UNCHANGED``)."""
     wall_start = time.perf_counter()
     loop = asyncio.get_running_loop()
-    await _lights_off(air)
+    await _lights_off(air, on=strategy == VERIFIED_UNCHANGED)
     members = list(gateway.groups[ALL_LIGHTS_GROUP_ID].members)
     lights = list(air.devices.values())
     run_ = Run(
@@ -334,24 +420,27 @@ async def measure(air: VirtualAir, gateway: Gateway, seed: int, strategy: str) -
         delivery_failures=0,
         done_s=0.0,
     )
-    if strategy == "verified":
+    if strategy in ("verified", VERIFIED_UNCHANGED):
         work = _verified(gateway, members, run_)
     elif strategy == "fire_and_forget":
         work = _fire_and_forget(gateway, members, run_)
     elif strategy == "unicast_retry":
         work = _unicast_retry(gateway, members, run_)
     elif strategy == IDEAL:
-        work = _ideal(gateway, air, run_)
+        work = _ideal(gateway, air, members, run_)
     elif strategy == IDEAL_ACKED:
-        work = _ideal(gateway, air, run_, acknowledged=True)
+        work = _ideal(gateway, air, members, run_, acknowledged=True)
     else:
         raise ValueError(f"unknown strategy {strategy!r}")
-    air.reseed(seed)
+    air.reseed(seed, keyed=True)
     air.reset_stats()
     convergence = _Convergence(air, lights)
     start = loop.time()
     try:
-        await asyncio.wait_for(work, GIVE_UP)
+        try:
+            await asyncio.wait_for(work, GIVE_UP)
+        except TimeoutError:
+            run_.gave_up = True
         run_.done_s = round(loop.time() - start, 3)
         await asyncio.sleep(SETTLE)
     finally:
@@ -359,14 +448,38 @@ async def measure(air: VirtualAir, gateway: Gateway, seed: int, strategy: str) -
         air.spec.omniscient_radio = False
     stats = air.stats
     run_.converged = convergence.converged
-    time_s = convergence.time_s
-    run_.time_s = None if time_s is None else round(time_s, 3)
+    run_.time_s = _rounded(convergence.time_s)
+    if convergence.groupcast_at is not None:
+        run_.groupcast_at_s = round(convergence.groupcast_at - convergence.start, 3)
+    if convergence.first_unicast_at is not None:
+        run_.first_unicast_s = round(convergence.first_unicast_at - convergence.start, 3)
+    run_.reached = len(convergence.reached)
+    run_.popcorn_s = _rounded(convergence.popcorn_s)
+    run_.spread_s = _rounded(convergence.spread_s)
     run_.frames = stats.radio_frames
     run_.groupcasts = stats.groupcasts
     run_.unicasts = stats.radio_frames - stats.groupcasts
     run_.retransmissions = stats.radio_retries
     run_.reads = stats.reads
     run_.delivery_failures = stats.delivery_failures
+    run_.wall_s = round(time.perf_counter() - wall_start, 3)
+    return run_
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+async def measure_fresh(settings: Settings, seed: int, strategy: str) -> Run:
+    """One strategy on a fresh copy of the house: a new air and a new gateway (a full
+    radio budget, no state from another run), the air's dice rolled from ``seed``."""
+    wall_start = time.perf_counter()
+    air, gateway = await _network(settings)
+    try:
+        run_ = await measure(air, gateway, seed, strategy)
+    finally:
+        await gateway.stop()
+        await air.stop()
     run_.wall_s = round(time.perf_counter() - wall_start, 3)
     return run_
 
@@ -557,17 +670,13 @@ def plot(runs: Sequence[Run], settings: Settings, path: Path) -> None:
     plt.close(figure)
 
 
-async def _all(settings: Settings) -> tuple[list[Run], RadioBudget]:
-    air, gateway = await _network(settings)
-    runs = []
-    try:
-        for seed in settings.seeds:
-            for strategy in RUN_ORDER:
-                runs.append(await measure(air, gateway, seed, strategy))
-    finally:
-        await gateway.stop()
-        await air.stop()
-    return runs, gateway.radio.budget
+def _all(settings: Settings) -> list[Run]:
+    """Every strategy on every seed, each on its own copy of the house."""
+    from .copies import run_on_copies  # (it builds on this module)
+
+    return run_on_copies(
+        settings, [(seed, strategy) for seed in settings.seeds for strategy in RUN_ORDER]
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -585,6 +694,15 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument("--plot", type=Path, help="write a PNG plot to this path")
+    parser.add_argument(
+        "--matrix",
+        action="store_true",
+        help="run the grid of group sizes x airs x seeds instead (see bench/matrix.py)",
+    )
+    if "--matrix" in argv:
+        from . import matrix
+
+        return matrix.main([a for a in argv if a != "--matrix"])
     args = parser.parse_args(argv)
     settings = Settings(
         lights=args.lights,
@@ -596,9 +714,9 @@ def main(argv: list[str]) -> int:
         ack_timeout=args.ack_timeout,
     )
     wall_start = time.perf_counter()
-    runs, budget = run(_all(settings))
+    runs = _all(settings)
     wall = time.perf_counter() - wall_start
-    print(table(settings, runs, budget))
+    print(table(settings, runs, RadioBudget()))
     print(f"  wall time {wall:.1f} s")
     if args.plot is not None:
         plot(runs, settings, args.plot)

@@ -17,7 +17,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import probatio
+
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
+
+# zigpy validates its configuration with probatio, which compiles a schema once it has
+# validated 50 times, and zigpy's compiled schema fails ("name 'inf' is not defined"). The
+# benchmarks start a zigpy app per run (hundreds for the matrix), so keep it interpreted,
+# as tests/conftest.py does.
+probatio.set_compile_policy(probatio.CompilePolicy.OFF)
 
 
 def run[T](coroutine: Coroutine[Any, Any, T], *, real_time: bool = False) -> T:

@@ -32,7 +32,7 @@ def _script(air: VirtualAir, outcomes: list[bool]) -> Iterator[bool]:
     """Decide the fate of the next transmissions (frames and acknowledgements, in the
     order the air rolls for them); every later one arrives."""
     remaining = iter(outcomes)
-    air.transport._lost = lambda _device: next(remaining, ARRIVES)  # type: ignore[method-assign]
+    air.transport._lost = lambda _device, _stream: next(remaining, ARRIVES)  # type: ignore[method-assign]
     return remaining
 
 

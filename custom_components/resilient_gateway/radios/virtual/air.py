@@ -263,13 +263,15 @@ class VirtualAir:
         for listener in tuple(self._change_listeners):
             listener(device)
 
-    def reseed(self, seed: int | None = None) -> None:
+    def reseed(self, seed: int | None = None, *, keyed: bool = False) -> None:
         """Roll the air's dice (loss, group misses, jitter) from the start again, from
         ``seed`` (default: the spec's), as a newly loaded air would: the same frames then
-        meet the same fate, so benchmarks compare strategies on one house."""
+        meet the same fate, so benchmarks compare strategies on one house. ``keyed``: one
+        stream of draws per device and kind of frame (``dice.KeyedDice``), so a frame's
+        fate does not depend on the traffic before it."""
         if seed is not None:
             self.spec.seed = seed
-        self.transport.reseed()
+        self.transport.reseed(keyed=keyed)
 
     def add_change_listener(self, listener: Callable[[SimDevice], None]) -> Callable[[], None]:
         """Call ``listener(device)`` whenever a device's state or tables change (the ground

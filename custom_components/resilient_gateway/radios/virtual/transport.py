@@ -7,6 +7,8 @@ another radio coordinates the devices' network (``VirtualAir.outranked``), it ha
 its send queue is full; unicasts otherwise wait in the queue for the air
 budget. Each transmission on air is then lost with probability ``loss`` (and a groupcast
 member misses it with ``group_miss``) without anybody being told, as on a real network.
+The random draws come from ``dice.py``: streams shared by every frame, or (for benchmarks
+that compare strategies) one stream per device and kind of frame.
 
 Unicasts are acknowledged, both ways, as Zigbee's MAC and APS acknowledgements do: a
 receiver acknowledges every copy it gets (the acknowledgement is a frame of its own, lost
@@ -46,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ from . import ztypes
 from .budget import TokenBucket
 from .delivery import DeliveryMode
 from .device import SimDevice
+from .dice import AirDice, KeyedDice, SharedDice, Stream
 from .timers import Timer
 
 if TYPE_CHECKING:
@@ -136,22 +138,19 @@ class Transport:
         self.unicast_budget = TokenBucket(spec.unicast_rate, spec.unicast_burst)
         self.broadcast_budget = TokenBucket(spec.broadcast_rate, spec.broadcast_burst)
         self.queued = 0
-        self.loss_rng = random.Random()
-        self.group_rng = random.Random()
-        self.jitter_rng = random.Random()
+        self.dice: AirDice
         self.reseed()
         self._waits: dict[asyncio.Future[None], _Wait] = {}
         self._kept: dict[t.EUI64, deque[_Kept]] = {}
         self._poll_timers: dict[t.EUI64, tuple[Timer, float]] = {}
         self._delivery_listeners: list[DeliveryListener] = []
 
-    def reseed(self) -> None:
-        """Start the dice of loss, group misses and jitter over from the spec's seed."""
+    def reseed(self, *, keyed: bool = False) -> None:
+        """Start the dice of loss, group misses and jitter over from the spec's seed
+        (``keyed``: one stream per device and kind of frame, see ``dice.py``)."""
         spec = self.air.spec
-        seed = f"{spec.seed}:{spec.network}"
-        self.loss_rng.seed(f"loss:{seed}")
-        self.group_rng.seed(f"group:{seed}")
-        self.jitter_rng.seed(f"jitter:{seed}")
+        key = f"{spec.seed}:{spec.network}"
+        self.dice = KeyedDice(key) if keyed else SharedDice(key)
 
     def add_delivery_listener(self, listener: DeliveryListener) -> Callable[[], None]:
         """Be told of every frame the radio puts on air to a device; returns an unsubscribe."""
@@ -289,7 +288,7 @@ class Transport:
                 assert packet.dst is not None
                 if not any(packet.dst.address in ep.groups for ep in device.endpoints.values()):
                     continue
-                if self.group_rng.random() < self.air.spec.group_miss:
+                if self.dice.chance(device.ieee, Stream.GROUP) < self.air.spec.group_miss:
                     stats.frames_lost += 1
                     self._tell(device, mode, False)
                     continue
@@ -314,12 +313,13 @@ class Transport:
             stats.frames_lost += 1  # asleep: broadcasts and groupcasts are not kept
             self._tell(device, mode, False)
             return
-        if self._lost(device):
+        if self._lost(device, Stream.TO_DEVICE):
             stats.frames_lost += 1
             self._tell(device, mode, False)
             return
         self._tell(device, mode, True)
-        self.air.call_later(self._delay(), self._arrive, device, packet, mode)
+        delay = self._delay(device, Stream.TO_DEVICE)
+        self.air.call_later(delay, self._arrive, device, packet, mode)
 
     # -- acknowledged unicasts from the radio -------------------------------------------
 
@@ -354,9 +354,9 @@ class Transport:
         if transfer.transmissions:
             stats.radio_retries += 1
         transfer.transmissions += 1
-        arrives = device.reachable and not self._lost(device)
+        arrives = device.reachable and not self._lost(device, Stream.TO_DEVICE)
         self._tell(device, DeliveryMode.UNICAST, arrives)
-        delay = self._delay()
+        delay = self._delay(device, Stream.TO_DEVICE)
         if not arrives:
             stats.frames_lost += 1
         elif not transfer.arrived:
@@ -371,8 +371,9 @@ class Transport:
             else:
                 self._give_up(transfer, "no acknowledgement", t.APSStatus.APS_NO_ACK, delay)
             return
-        if arrives and not self._lost(device):
-            self.air.call_later(delay + self._delay(), self._confirm, transfer.done)
+        if arrives and not self._lost(device, Stream.DEVICE_ACK):
+            ack_delay = self._delay(device, Stream.DEVICE_ACK)
+            self.air.call_later(delay + ack_delay, self._confirm, transfer.done)
             return
         if arrives:
             stats.acks_lost += 1
@@ -481,15 +482,15 @@ class Transport:
         if timer is not None:
             timer[0].cancel()
 
-    def _lost(self, device: SimDevice) -> bool:
-        """Roll the dice for one frame to or from ``device``."""
+    def _lost(self, device: SimDevice, stream: Stream) -> bool:
+        """Roll the dice for one frame of ``stream`` to or from ``device``."""
         if self.air.now() < device.pairing_until:
             return False
-        return self.loss_rng.random() < self.air.spec.loss
+        return self.dice.chance(device.ieee, stream) < self.air.spec.loss
 
-    def _delay(self) -> float:
+    def _delay(self, device: SimDevice, stream: Stream) -> float:
         spec = self.air.spec
-        extra = self.jitter_rng.uniform(0.0, spec.jitter) if spec.jitter > 0 else 0.0
+        extra = spec.jitter * self.dice.jitter(device.ieee, stream) if spec.jitter > 0 else 0.0
         return spec.latency + extra
 
     def _arrive(self, device: SimDevice, packet: t.ZigbeePacket, mode: DeliveryMode) -> None:
@@ -509,10 +510,10 @@ class Transport:
         stats = self.air.stats
         stats.broadcasts += 1
         self._woke_by_tx(device)
-        if self._lost(device):
+        if self._lost(device, Stream.FROM_DEVICE):
             stats.frames_lost += 1
             return
-        self.air.call_later(self._delay(), self._arrive_at_radio, packet)
+        self.air.call_later(self._delay(device, Stream.FROM_DEVICE), self._arrive_at_radio, packet)
 
     def _woke_by_tx(self, device: SimDevice) -> None:
         spec = self.air.spec
@@ -534,13 +535,14 @@ class Transport:
         self._woke_by_tx(device)
         transmissions += 1
         listening = self.air.active_radio() is not None
-        arrives = listening and not self._lost(device)
+        arrives = listening and not self._lost(device, Stream.FROM_DEVICE)
         if not arrives:
             stats.frames_lost += 1
         elif not arrived:
             arrived = True
-            self.air.call_later(self._delay(), self._arrive_at_radio, packet)
-        if arrives and not self._lost(device):
+            delay = self._delay(device, Stream.FROM_DEVICE)
+            self.air.call_later(delay, self._arrive_at_radio, packet)
+        if arrives and not self._lost(device, Stream.RADIO_ACK):
             return  # acknowledged
         if arrives:
             stats.acks_lost += 1

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import probatio as vol
-from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow, RepairsFlowResult
+from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
 from .const import LOGGER
-from .coordinator import ISSUE_RESTORE_NEEDED, GatewayCoordinator
+from .coordinator import GatewayCoordinator
 from .core.model import RadioError
 from .core.restore import DeviceRestoreStatus
 from .core.snapshot import SnapshotError
@@ -65,6 +65,6 @@ class RestoreGatewayFlow(RepairsFlow):
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
 ) -> RepairsFlow:
-    if issue_id.startswith(ISSUE_RESTORE_NEEDED) and data and "entry_id" in data:
-        return RestoreGatewayFlow(str(data["entry_id"]))
-    return ConfirmRepairFlow()
+    # Home Assistant asks only for fixable issues, and only the restore issue is one (it
+    # carries its entry's id; without one the flow aborts as for an unloaded gateway).
+    return RestoreGatewayFlow(str((data or {}).get("entry_id", "")))

@@ -370,9 +370,6 @@ class ChangeEngine:
     def counts(self) -> ChangeCounts:
         return self._counts
 
-    def pending_results(self) -> list[ChangeResult]:
-        return [self._result(c) for c in self._open.values()]
-
     def has_desired_states(self) -> bool:
         """Whether anything was ever commanded (a restore keeps this engine's own)."""
         return any(device.desired for device in self._devices.values())

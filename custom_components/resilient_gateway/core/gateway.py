@@ -61,8 +61,6 @@ class RadioLink(Radio, Protocol):
 
     def groups(self) -> list[GroupDescription]: ...
 
-    def cached_values(self, device_id: DeviceId) -> dict[str, Any]: ...
-
     def diagnostics(self) -> dict[str, Any]:
         """What the radio knows about itself and its network (secrets included: the
         caller redacts them)."""
@@ -199,7 +197,6 @@ class Gateway(RadioListener):
         scenes_file: AtomicJsonFile | None = None,
         snapshots: SnapshotStore | None = None,
         snapshot_interval: float | None = None,
-        options: Mapping[str, Any] | None = None,
         policy: ChangePolicy | None = None,
         health_policy: HealthPolicy | None = None,
         availability_policy: AvailabilityPolicy | None = None,
@@ -216,7 +213,6 @@ class Gateway(RadioListener):
         self._scenes_file = scenes_file
         self.snapshots = snapshots
         self._snapshot_interval = snapshot_interval
-        self.options: Mapping[str, Any] = dict(options or {})
         self._sections: dict[str, SnapshotSection] = {}
         self.scenes = SceneBook()
         self._policy = policy
@@ -823,7 +819,6 @@ class Gateway(RadioListener):
             ],
             "scenes": self.scenes.as_list(),
             "changes": self.engine.snapshot(),
-            "options": dict(self.options),
             "sections": sections,
         }
         summary = {

@@ -392,18 +392,6 @@ class ZigbeeRadio:
             for group in self._app.groups.values()
         ]
 
-    def cached_values(self, device_id: DeviceId) -> dict[str, Any]:
-        """What zigpy last heard from the device (kept in its database across restarts)."""
-        device = self._device(device_id)
-        values: dict[str, Any] = {}
-        for cluster in _app_clusters(device):
-            for (cluster_id, name), zcl in BY_CLUSTER_AND_NAME.items():
-                if cluster_id != cluster.cluster_id or zcl.attr in values:
-                    continue
-                if (value := _decoded(cluster, zcl, cluster.get(name))) is not None:
-                    values[zcl.attr] = value
-        return values
-
     def diagnostics(self) -> dict[str, Any]:
         if self._app is None:
             return {"state": self._state}

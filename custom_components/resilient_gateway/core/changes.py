@@ -84,7 +84,8 @@ __all__ = [  # the engine and everything its callers handle, from one place
 
 _LOGGER = logging.getLogger(__name__)
 
-SNAPSHOT_VERSION = 1
+PENDING_FORMAT = 1
+"""Version of the exported pending changes (``changes.json``, a snapshot's ``changes``)."""
 
 type Unsubscribe = Callable[[], None]
 type DeviceLookup = Callable[[DeviceId], DeviceDescription | None]
@@ -446,7 +447,7 @@ class ChangeEngine:
                     },
                 }
             )
-        return {"version": SNAPSHOT_VERSION, "devices": devices, "changes": changes}
+        return {"version": PENDING_FORMAT, "devices": devices, "changes": changes}
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Resume from ``snapshot()`` data: pending changes go on, expired ones fail.
@@ -456,8 +457,8 @@ class ChangeEngine:
         self._check_running()
         if self._open:
             raise RuntimeError("restore() needs an engine without pending changes")
-        if data.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"unknown change-engine snapshot version {data.get('version')}")
+        if data.get("version") != PENDING_FORMAT:
+            raise ValueError(f"unknown pending-changes format {data.get('version')}")
         now = self._loop.time()
         for device_id, saved in data.get("devices", {}).items():
             device = self._device(device_id)

@@ -179,7 +179,7 @@ SNAPSHOT_DEBOUNCE = 60.0
 """Seconds of quiet after a meaningful change (join, leave, group, scene) before the
 automatic snapshot, so pairing ten devices makes one snapshot, not ten."""
 
-SNAPSHOT_FORMAT = 1
+PAYLOAD_LAYOUT = 1
 """Version of the payload layout inside a snapshot file."""
 
 
@@ -810,7 +810,7 @@ class Gateway(RadioListener):
         for name, extra in self._sections.items():
             sections[name] = dict(await extra.export_section())
         payload = {
-            "format": SNAPSHOT_FORMAT,
+            "format": PAYLOAD_LAYOUT,
             "network_id": self.radio.network_id(),
             "devices": [_description_dict(d) for d in self.devices.values()],
             "groups": [

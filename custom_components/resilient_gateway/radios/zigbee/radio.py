@@ -51,8 +51,9 @@ from .attributes import (
     BY_ATTR,
     BY_CLUSTER_AND_NAME,
     HVAC_MODE_TO_SYSTEM_MODE,
-    XY_SCALE,
     ZclAttribute,
+    xy_from_zcl,
+    xy_to_zcl,
 )
 from .scenes import SceneValues, use_extended_scenes
 
@@ -108,7 +109,7 @@ def zcl_calls(values: AttributeValues, transition: float | None) -> list[tuple[i
             )
         )
     if (xy := values.get(Attr.XY)) is not None:
-        x, y = (round(float(v) * XY_SCALE) for v in xy)
+        x, y = xy_to_zcl(xy)
         calls.append(
             (
                 Color.cluster_id,
@@ -459,7 +460,7 @@ class ZigbeeRadio:
         stored = SceneValues(
             on=values.get(Attr.ON),
             level=values.get(Attr.BRIGHTNESS),
-            xy=None if xy is None else (round(xy[0] * XY_SCALE), round(xy[1] * XY_SCALE)),
+            xy=None if xy is None else xy_to_zcl(xy),
             color_temp=values.get(Attr.COLOR_TEMP),
         )
         response = await self._translate_errors(
@@ -648,7 +649,7 @@ class _DeviceWatcher:
             y = event.value if zcl.name == "current_y" else cluster.get("current_y")
             if x is None or y is None:
                 return
-            value: Any = (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
+            value: Any = xy_from_zcl(x, y)
         else:
             cluster = self._device.endpoints[event.endpoint_id].in_clusters[event.cluster_id]
             value = zcl.value(event.value, cluster.get)
@@ -709,7 +710,7 @@ def _decoded(cluster: Cluster, zcl: ZclAttribute, raw: Any) -> Any:
         x, y = cluster.get("current_x"), cluster.get("current_y")
         if x is None or y is None:
             return None
-        return (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
+        return xy_from_zcl(x, y)
     return zcl.value(raw, cluster.get)
 
 

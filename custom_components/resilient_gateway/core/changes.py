@@ -52,7 +52,6 @@ from .model import (
     DeviceDescription,
     DeviceId,
     DeviceKind,
-    Radio,
     SleepMode,
 )
 from .policy import ChangePolicy
@@ -195,23 +194,22 @@ class EngineStopped(RuntimeError):
 class ChangeEngine:
     """Follows every command until verified, repaired or failed. One per radio.
 
-    Create it inside the running event loop. The gateway forwards what the radio hears to
+    Create it inside the running event loop, on the radio's one ``scheduler`` (its owner
+    stops it, after the engine). The gateway forwards what the radio hears to
     ``attributes_reported``, ``device_seen`` and ``device_announced``.
     """
 
     def __init__(
         self,
-        radio: Radio,
+        scheduler: SendScheduler,
         *,
         describe: DeviceLookup | None = None,
         policy: ChangePolicy | None = None,
         rng: random.Random | None = None,
-        scheduler: SendScheduler | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._rng = rng or random.Random()
-        self._owns_scheduler = scheduler is None
-        self.scheduler = scheduler or SendScheduler(radio, rng=self._rng)
+        self.scheduler = scheduler
         self.policy = policy or ChangePolicy()
         self._describe = describe or (lambda _: None)
         self._devices: dict[DeviceId, _Device] = {}
@@ -536,8 +534,6 @@ class ChangeEngine:
             change.deadline_timer = None
         for ticket in list(self._tickets):
             ticket.cancel()
-        if self._owns_scheduler:
-            await self.scheduler.stop()
         groups: dict[int, _GroupOp] = {}
         for change in self._open.values():
             if change.future is not None and not change.future.done():
@@ -888,7 +884,7 @@ class ChangeEngine:
             self._go_idle(device)
             return
         if ticket.cancelled() or ticket.exception() is not None:
-            # Cancelled by someone else (a shared scheduler stopping) or failed: the values
+            # Cancelled by someone else (the scheduler stopping first) or failed: the values
             # may not have gone out, so they are sent again after a back-off.
             error = "cancelled" if ticket.cancelled() else repr(ticket.exception())
             _LOGGER.debug("send to %s failed: %s", device.device_id, error)
@@ -1022,7 +1018,7 @@ class ChangeEngine:
         device.timer = None
         if self._stopped:
             return
-        # (A shared scheduler stopped first: the change fails at its deadline.)
+        # (The scheduler stopped first: the change fails at its deadline.)
         with contextlib.suppress(SchedulerStopped):
             self._send(device, Priority.REPAIR)
 

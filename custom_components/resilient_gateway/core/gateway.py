@@ -34,7 +34,7 @@ from .model import (
 from .policy import ChangePolicy
 from .restore import DeviceConfiguration, ProgressCallback, RestoreReport, RestoreRun
 from .scenes import GatewayScene, SceneBook, scene_state
-from .scheduler import Priority, Ticket
+from .scheduler import Priority, SendScheduler, Ticket
 from .snapshot import SnapshotInfo, SnapshotStore
 from .storage import AtomicJsonFile
 
@@ -217,6 +217,7 @@ class Gateway(RadioListener):
         self.scenes = SceneBook()
         self._policy = policy
         self._rng = rng
+        self._scheduler: SendScheduler | None = None
         self._engine: ChangeEngine | None = None
         self._save_timer: asyncio.TimerHandle | None = None
         self._inventory_timer: asyncio.TimerHandle | None = None
@@ -253,6 +254,14 @@ class Gateway(RadioListener):
             raise RuntimeError("the gateway is not started")
         return self._engine
 
+    @property
+    def scheduler(self) -> SendScheduler:
+        """The radio's one send queue: the engine's commands and the gateway's own reads,
+        pings and configurations."""
+        if self._scheduler is None:
+            raise RuntimeError("the gateway is not started")
+        return self._scheduler
+
     def register_section(self, section: SnapshotSection) -> None:
         """Keep ``section``'s data in every snapshot (and give it back on restore)."""
         self._sections[section.name] = section
@@ -269,8 +278,10 @@ class Gateway(RadioListener):
         only then, and only if no snapshot exists and the radio keeps no trace of an
         earlier network either: a gateway that had one is restored, never started anew.
         """
+        rng = self._rng or random.Random()  # (one stream: back-offs stay reproducible)
+        self._scheduler = SendScheduler(self.radio, rng=rng)
         engine = ChangeEngine(
-            self.radio, describe=self.description, policy=self._policy, rng=self._rng
+            self._scheduler, describe=self.description, policy=self._policy, rng=rng
         )
         self._engine = engine
         engine.add_device_listener(self._sync_changed)
@@ -306,7 +317,7 @@ class Gateway(RadioListener):
         for device in self.devices.values():
             if not (pings_reconfirm and is_pinged(device)):
                 self.refresh_state(device.device_id)
-        self.engine.scheduler.retry_now()
+        self.scheduler.retry_now()
 
     async def stop(self) -> None:
         """Stop following changes (they are saved and resume at the next start)."""
@@ -328,6 +339,7 @@ class Gateway(RadioListener):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._engine is not None:
             await self._engine.stop()
+            await self.scheduler.stop()
             await self._save()
         await self.radio.stop()
 
@@ -443,9 +455,7 @@ class Gateway(RadioListener):
         scene_id = existing.scene_id if existing else self.scenes.next_scene_id(group_id)
         states = {member: scene_state(self.values(member)) for member in members}
         tickets = [
-            self.engine.scheduler.store_scene(
-                member, group_id, scene_id, state, priority=Priority.USER
-            )
+            self.scheduler.store_scene(member, group_id, scene_id, state, priority=Priority.USER)
             for member, state in states.items()
         ]
         outcomes = await asyncio.gather(*tickets, return_exceptions=True)
@@ -543,7 +553,7 @@ class Gateway(RadioListener):
                 async with asyncio.timeout(REFRESH_READ_TIMEOUT):
                     await self.radio.read(device_id, attributes)
 
-            ticket = self.engine.scheduler.call(
+            ticket = self.scheduler.call(
                 read,
                 device_id=device_id,
                 priority=Priority.USER,
@@ -627,7 +637,7 @@ class Gateway(RadioListener):
             return
         if device_id in self._state_reads:
             return  # one is under way
-        ticket = self.engine.scheduler.read(
+        ticket = self.scheduler.read(
             device.device_id,
             device.attributes,
             priority=Priority.BACKGROUND,
@@ -657,7 +667,7 @@ class Gateway(RadioListener):
         """Availability's question: a state read where there is state (so a returning
         device's state is re-confirmed with the same frame), else the radio's ping."""
         device = self.devices.get(device_id)
-        scheduler = self.engine.scheduler
+        scheduler = self.scheduler
         if device is not None and device.attributes:
             attributes = sorted(device.attributes)
 
@@ -709,7 +719,7 @@ class Gateway(RadioListener):
         if self.knows_state(device_id):
             self.engine.reassert(device_id, self.values(device_id))
             return
-        ticket = self.engine.scheduler.read(
+        ticket = self.scheduler.read(
             device_id, device.attributes, priority=Priority.REPAIR, timeout=REFRESH_READ_TIMEOUT
         )
         self._reading_state(device_id, ticket)
@@ -950,7 +960,7 @@ class Gateway(RadioListener):
     ) -> None:
         """Make the device hold its groups, scenes, bindings and reporting (paced)."""
         scenes = [(g, s, dict(v)) for g, s, v in config.scenes]
-        await self.engine.scheduler.call(
+        await self.scheduler.call(
             lambda: self.radio.configure_device(device_id, config.groups, scenes),
             device_id=device_id,
             priority=priority,

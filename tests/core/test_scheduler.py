@@ -5,10 +5,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from collections.abc import Collection
+from typing import Any
 
 import pytest
 
-from custom_components.resilient_gateway.core.model import Attr, NoResponseError, RadioBudget
+from custom_components.resilient_gateway.core.model import (
+    Attr,
+    DeliveryError,
+    DeviceId,
+    NoResponseError,
+    RadioBudget,
+)
 from custom_components.resilient_gateway.core.policy import Backoff
 from custom_components.resilient_gateway.core.scheduler import (
     Priority,
@@ -266,6 +274,54 @@ def test_a_read_without_answer_fails_the_ticket_and_is_not_retried() -> None:
 
     run_virtual(main())
     assert len(radio.sent("read")) == 1
+
+
+class _AcknowledgedReads(FakeRadio):
+    """Reads fail with DeliveryError when the device does not acknowledge the request, as
+    zigpy's do (an unpowered device acknowledges nothing)."""
+
+    async def read(self, device_id: DeviceId, attributes: Collection[Attr]) -> dict[Attr, Any]:
+        self._begin("read", device_id, dict.fromkeys(attributes))
+        try:
+            device = await self._deliver(device_id)
+            return {a: device.state[a] for a in attributes if a in device.state}
+        finally:
+            self.in_flight -= 1
+
+
+def test_a_read_without_delivery_retry_fails_at_the_first_delivery_failure() -> None:
+    """A ping: one try, so an unpowered device fails it at once."""
+    radio = _AcknowledgedReads()
+    radio.add(FakeDevice("lamp", online=False))
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        with pytest.raises(DeliveryError):
+            await scheduler.read("lamp", [Attr.ON], retry_delivery=False)
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert len(radio.sent("read")) == 1
+
+
+def test_a_ping_sharing_a_queued_read_fails_alone() -> None:
+    """Coalesced with a read that wants its answer: the ping fails with the first delivery
+    failure, the read is sent again and answered."""
+    radio = _AcknowledgedReads()
+    radio.add(FakeDevice("lamp", lose_next=1, state={Attr.ON: True}))
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        read = scheduler.read("lamp", [Attr.ON])
+        ping = scheduler.read("lamp", [Attr.ON], retry_delivery=False)
+        with pytest.raises(DeliveryError):
+            await ping
+        assert not read.done()
+        assert await read == {Attr.ON: True}
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert len(radio.sent("read")) == 2
 
 
 def test_stop_cancels_queued_work_and_leaves_no_timers() -> None:

@@ -666,28 +666,17 @@ class Gateway(RadioListener):
     async def _ping(self, device_id: DeviceId) -> None:
         """Availability's question: a state read where there is state (so a returning
         device's state is re-confirmed with the same frame), else the radio's ping."""
+        # Tried once: an unpowered device (which acknowledges nothing) must fail its ping.
         device = self.devices.get(device_id)
-        scheduler = self.scheduler
         if device is not None and device.attributes:
-            attributes = sorted(device.attributes)
-
-            async def read() -> None:
-                # (The answer reaches the gateway as attribute events, as every read does.)
-                async with asyncio.timeout(REFRESH_READ_TIMEOUT):
-                    await self.radio.read(device_id, attributes)
-
-            # Not a queued read: that one is retried after every delivery failure, so an
-            # unpowered device (which acknowledges nothing) would never fail its ping.
-            ticket = scheduler.call(
-                read,
-                device_id=device_id,
-                retry_delivery=False,
-                frames=self.radio.frames_to_read(attributes),
+            # (The answer reaches the gateway as attribute events, as every read does.)
+            ticket = self.scheduler.read(
+                device_id, device.attributes, timeout=REFRESH_READ_TIMEOUT, retry_delivery=False
             )
             self._reading_state(device_id, ticket)
             await ticket
         else:
-            await scheduler.call(
+            await self.scheduler.call(
                 lambda: self.radio.ping(device_id), device_id=device_id, retry_delivery=False
             )
 

@@ -6,7 +6,8 @@ Every frame the gateway puts on air goes through one ``SendScheduler``:
 - it never drops: the queue is unbounded, callers await their ticket (that wait is the
   back-pressure), and a ``DeliveryError`` puts the operation back with back-off (so does a
   cancellation that does not come from stopping the scheduler: a radio library cancels
-  the confirmations it waits for when its link drops);
+  the confirmations it waits for when its link drops), except for callers that asked for
+  one try (``retry_delivery=False``: a ping, which an unpowered device must fail);
 - a newer set for a device that is still queued is merged into the queued one;
 - user commands go before repairs, repairs before background reads; ties go first come,
   first served; at most one operation per device is on air at a time, so a read never
@@ -84,15 +85,24 @@ class Ticket[T]:
     """A caller's claim on one queued operation: await it for the outcome.
 
     Tickets of coalesced operations share one operation. Cancelling a ticket withdraws it;
-    the operation is withdrawn once no ticket wants it and it is not on air yet.
+    the operation is withdrawn once no ticket wants it and it is not on air yet. A ticket
+    without ``retry_delivery`` fails with the operation's first delivery failure; the
+    operation goes on for the tickets that want it retried.
     """
 
-    __slots__ = ("_entry", "_future", "_on_attempt")
+    __slots__ = ("_entry", "_future", "_on_attempt", "_retry_delivery")
 
-    def __init__(self, future: asyncio.Future[T], entry: _Entry, on_attempt: OnAttempt | None):
+    def __init__(
+        self,
+        future: asyncio.Future[T],
+        entry: _Entry,
+        on_attempt: OnAttempt | None,
+        retry_delivery: bool,
+    ):
         self._future = future
         self._entry = entry
         self._on_attempt = on_attempt
+        self._retry_delivery = retry_delivery
 
     @property
     def attempts(self) -> int:
@@ -135,7 +145,6 @@ class _Entry:
     device_id: DeviceId | None  # at most one operation per device on air
     key: Hashable | None  # requests with the same key coalesce while queued
     run: Callable[[_Entry], Awaitable[Any]]
-    retry_delivery: bool
     frames: int  # the frames it puts on air (its cost in tokens)
     values: dict[str, Any]  # a send's merged values, newer winning
     attributes: set[Attr]  # a read's merged attributes
@@ -236,10 +245,13 @@ class SendScheduler:
         priority: Priority = Priority.BACKGROUND,
         timeout: float | None = None,
         on_attempt: OnAttempt | None = None,
+        retry_delivery: bool = True,
     ) -> Ticket[dict[Attr, Any]]:
         """Read attributes; fails with NoResponseError when the device does not answer.
 
         ``timeout`` bounds the wait, so a radio that never answers cannot hold a slot.
+        ``retry_delivery=False``: fail at the first delivery failure instead of sending
+        again (a ping: a device that acknowledges nothing must fail it).
         """
 
         async def run(entry: _Entry) -> dict[Attr, Any]:
@@ -262,7 +274,7 @@ class SendScheduler:
                 attributes=attributes,
             )
             entry.is_read = True
-        return self._issue(entry, on_attempt)
+        return self._issue(entry, on_attempt, retry_delivery=retry_delivery)
 
     def send_group(
         self,
@@ -339,10 +351,8 @@ class SendScheduler:
         async def run(_: _Entry) -> T:
             return await operation()
 
-        entry = self._new_entry(
-            airtime, priority, device_id, None, run, retry_delivery=retry_delivery, frames=frames
-        )
-        return self._issue(entry, None)
+        entry = self._new_entry(airtime, priority, device_id, None, run, frames=frames)
+        return self._issue(entry, None, retry_delivery=retry_delivery)
 
     def retry_now(self) -> None:
         """Retry operations backing off after delivery failures at once (the radio is back)."""
@@ -410,7 +420,6 @@ class SendScheduler:
         *,
         values: CommandValues | None = None,
         attributes: Collection[Attr] = (),
-        retry_delivery: bool = True,
         frames: int = 1,
     ) -> _Entry:
         if self._stopped:
@@ -425,7 +434,6 @@ class SendScheduler:
             device_id=device_id,
             key=key,
             run=run,
-            retry_delivery=retry_delivery,
             frames=frames,
             values=values_dict(values or {}),
             attributes=set(attributes),
@@ -437,9 +445,11 @@ class SendScheduler:
         heapq.heappush(self._ready[airtime], (priority, entry.seq, entry))
         return entry
 
-    def _issue[T](self, entry: _Entry, on_attempt: OnAttempt | None) -> Ticket[T]:
+    def _issue[T](
+        self, entry: _Entry, on_attempt: OnAttempt | None, *, retry_delivery: bool = True
+    ) -> Ticket[T]:
         future: asyncio.Future[T] = self._loop.create_future()
-        ticket = Ticket(future, entry, on_attempt)
+        ticket = Ticket(future, entry, on_attempt, retry_delivery)
         assert entry.tickets is not None
         entry.tickets.append(ticket)
         future.add_done_callback(lambda _: self._ticket_done(ticket))
@@ -623,10 +633,17 @@ class SendScheduler:
         if isinstance(err, DeliveryError):
             self._delivery_failures += 1
         # A read's NoResponseError is the answer (the device is silent), not a failure.
-        if entry.retry_delivery and not (entry.is_read and isinstance(err, NoResponseError)):
-            self._requeue(entry)
-        else:
+        if entry.is_read and isinstance(err, NoResponseError):
             self._finish(entry, error=err)
+            return
+        tickets = entry.live_tickets()
+        if not any(ticket._retry_delivery for ticket in tickets):
+            self._finish(entry, error=err)
+            return
+        for ticket in tickets:
+            if not ticket._retry_delivery:
+                ticket._future.set_exception(err)  # one try was all it asked for
+        self._requeue(entry)
 
     def _finish(
         self, entry: _Entry, *, result: Any = None, error: BaseException | None = None

@@ -324,6 +324,63 @@ def test_a_ping_sharing_a_queued_read_fails_alone() -> None:
     assert len(radio.sent("read")) == 2
 
 
+def test_a_read_on_air_answers_a_read_of_what_it_asks_for() -> None:
+    """Asked while a read of the whole state is on air: no second frame for the same
+    answer; asking for more queues behind it."""
+    radio = _radio()
+    radio.add(FakeDevice("lamp", state={Attr.ON: True, Attr.BRIGHTNESS: 80}))
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        whole = scheduler.read("lamp", [Attr.ON, Attr.BRIGHTNESS])
+        await asyncio.sleep(radio.latency / 2)
+        assert whole.on_air
+        attempts: list[float] = []
+        part = scheduler.read("lamp", [Attr.ON], on_attempt=lambda: attempts.append(1.0))
+        more = scheduler.read("lamp", [Attr.ON, "power_on_behavior"])  # type: ignore[list-item]
+        assert await part == {Attr.ON: True, Attr.BRIGHTNESS: 80}
+        assert attempts == [1.0]  # its answer went on air once
+        assert await whole == {Attr.ON: True, Attr.BRIGHTNESS: 80}
+        await more
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert [f.values.keys() for f in radio.sent("read")] == [
+        {Attr.ON, Attr.BRIGHTNESS},
+        {Attr.ON, "power_on_behavior"},
+    ]
+
+
+def test_a_read_under_way_is_joined_as_it_is() -> None:
+    """Who only wants the answer of a read under way gets a ticket for it, queued or on
+    air, and the read keeps its priority; with none under way there is nothing to join."""
+    budget = RadioBudget(unicasts_per_s=1.0, max_in_flight=1)
+    radio = _radio(3, budget=budget)
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        assert scheduler.read_under_way("light-1", [Attr.ON]) is None
+        assert not scheduler.is_reading("light-1", [Attr.ON])
+        background = scheduler.send("light-0", {Attr.ON: True}, priority=Priority.BACKGROUND)
+        queued = scheduler.read("light-1", [Attr.ON], priority=Priority.BACKGROUND)
+        joined = scheduler.read_under_way("light-1", [Attr.ON])
+        assert joined is not None and scheduler.is_reading("light-1", [Attr.ON])
+        assert scheduler.read_under_way("light-1", [Attr.ON, Attr.BRIGHTNESS]) is None
+        repair = scheduler.send("light-2", {Attr.ON: True}, priority=Priority.REPAIR)
+        assert await joined == await queued
+        await asyncio.gather(background, repair)
+        await scheduler.stop()
+
+    run_virtual(main())
+    # The repair first, then the background work in the order it came: the read was not
+    # moved up by the ticket that joined it.
+    assert [(f.kind, f.target) for f in radio.frames] == [
+        ("send", "light-2"),
+        ("send", "light-0"),
+        ("read", "light-1"),
+    ]
+
+
 def test_stop_cancels_queued_work_and_leaves_no_timers() -> None:
     budget = RadioBudget(unicasts_per_s=1.0, max_in_flight=1)
     radio = _radio(5, budget=budget, latency=0.5)

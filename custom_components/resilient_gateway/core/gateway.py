@@ -228,7 +228,6 @@ class Gateway(RadioListener):
         self._snapshot_lock = asyncio.Lock()
         self._latest_section: Mapping[str, Any] | None = None
         self._awaiting_wake: dict[DeviceId, DeviceConfiguration] = {}
-        self._state_reads: dict[DeviceId, Ticket[Any]] = {}  # whole-state reads under way
         # Sleepers read (or being read) since their values were last cleared: a sleeper is
         # read once when first heard, as it is never pinged or refreshed (see _introduce).
         self._introduced: set[DeviceId] = set()
@@ -530,13 +529,14 @@ class Gateway(RadioListener):
             device is None
             or device.sleep_mode is not SleepMode.SLEEPY
             or device_id in self._introduced
-            or device_id in self._state_reads
             or self._engine is None
             or self._stopping
             or not self.radio_up
         ):
             return
         missing = device.attributes - self._values.get(device_id, {}).keys()
+        if missing and self.scheduler.is_reading(device_id, missing):
+            return  # (its answer brings them)
         self._introduced.add(device_id)
         if missing:
             self._spawn(self._read_awake_sleeper(device_id, sorted(missing)))
@@ -548,22 +548,15 @@ class Gateway(RadioListener):
             self._introduced.discard(device_id)  # its next wake, then
             return
         async with self._sleeper_slots:
-
-            async def read() -> None:
-                async with asyncio.timeout(REFRESH_READ_TIMEOUT):
-                    await self.radio.read(device_id, attributes)
-
-            ticket = self.scheduler.call(
-                read,
-                device_id=device_id,
-                priority=Priority.USER,
-                retry_delivery=False,
-                frames=self.radio.frames_to_read(attributes),
-            )
-            self._reading_state(device_id, ticket)
             try:
-                await ticket
-            except (RadioError, TimeoutError) as exc:
+                await self.scheduler.read(
+                    device_id,
+                    attributes,
+                    priority=Priority.USER,
+                    timeout=REFRESH_READ_TIMEOUT,
+                    retry_delivery=False,
+                )
+            except RadioError as exc:
                 _LOGGER.debug("Reading %s while awake failed: %s", device_id, exc)
                 self._introduced.discard(device_id)
 
@@ -635,7 +628,7 @@ class Gateway(RadioListener):
         device = self.devices.get(device_id)
         if device is None or device.sleep_mode is SleepMode.SLEEPY or not device.attributes:
             return
-        if device_id in self._state_reads:
+        if self.scheduler.is_reading(device_id, device.attributes):
             return  # one is under way
         ticket = self.scheduler.read(
             device.device_id,
@@ -643,7 +636,6 @@ class Gateway(RadioListener):
             priority=Priority.BACKGROUND,
             timeout=REFRESH_READ_TIMEOUT,
         )
-        self._reading_state(device_id, ticket)
         ticket.add_done_callback(_log_failed_refresh)
 
     def knows_state(self, device_id: DeviceId) -> bool:
@@ -652,17 +644,6 @@ class Gateway(RadioListener):
         device = self.devices.get(device_id)
         return device is not None and device.attributes <= self._values.get(device_id, {}).keys()
 
-    def _reading_state(self, device_id: DeviceId, ticket: Ticket[Any]) -> None:
-        """A read of the device's whole state is under way: a device that returns while
-        it is (its first answer arrives cluster by cluster) waits for it, not for another."""
-        self._state_reads[device_id] = ticket
-
-        def done(_: Ticket[Any]) -> None:
-            if self._state_reads.get(device_id) is ticket:
-                del self._state_reads[device_id]
-
-        ticket.add_done_callback(done)
-
     async def _ping(self, device_id: DeviceId) -> None:
         """Availability's question: a state read where there is state (so a returning
         device's state is re-confirmed with the same frame), else the radio's ping."""
@@ -670,11 +651,9 @@ class Gateway(RadioListener):
         device = self.devices.get(device_id)
         if device is not None and device.attributes:
             # (The answer reaches the gateway as attribute events, as every read does.)
-            ticket = self.scheduler.read(
+            await self.scheduler.read(
                 device_id, device.attributes, timeout=REFRESH_READ_TIMEOUT, retry_delivery=False
             )
-            self._reading_state(device_id, ticket)
-            await ticket
         else:
             await self.scheduler.call(
                 lambda: self.radio.ping(device_id), device_id=device_id, retry_delivery=False
@@ -702,8 +681,10 @@ class Gateway(RadioListener):
                 return
             self._engine.reassert(device_id, self.values(device_id))
 
-        if (under_way := self._state_reads.get(device_id)) is not None:
-            under_way.add_done_callback(reassert)  # (its answer is what brought it back)
+        # A read under way (a ping, a re-confirmation) is waited for, not repeated: its
+        # answer arrives cluster by cluster, and the first cluster is what brought it back.
+        if (under_way := self.scheduler.read_under_way(device_id, device.attributes)) is not None:
+            under_way.add_done_callback(reassert)
             return
         if self.knows_state(device_id):
             self.engine.reassert(device_id, self.values(device_id))
@@ -711,7 +692,6 @@ class Gateway(RadioListener):
         ticket = self.scheduler.read(
             device_id, device.attributes, priority=Priority.REPAIR, timeout=REFRESH_READ_TIMEOUT
         )
-        self._reading_state(device_id, ticket)
         ticket.add_done_callback(reassert)
 
     # -- health (the supervisor's ladder acts through these) --------------------------

@@ -8,7 +8,8 @@ Every frame the gateway puts on air goes through one ``SendScheduler``:
   cancellation that does not come from stopping the scheduler: a radio library cancels
   the confirmations it waits for when its link drops), except for callers that asked for
   one try (``retry_delivery=False``: a ping, which an unpowered device must fail);
-- a newer set for a device that is still queued is merged into the queued one;
+- a newer set for a device that is still queued is merged into the queued one, and a read
+  joins a read of the device that is queued, or on air and asks for what it wants;
 - user commands go before repairs, repairs before background reads; ties go first come,
   first served; at most one operation per device is on air at a time, so a read never
   overtakes the command it is meant to check.
@@ -198,6 +199,7 @@ class SendScheduler:
         self._delayed: list[tuple[float, int, _Entry]] = []
         self._by_key: dict[Hashable, _Entry] = {}
         self._busy_devices: set[DeviceId] = set()
+        self._reads_on_air: dict[DeviceId, _Entry] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -249,6 +251,8 @@ class SendScheduler:
     ) -> Ticket[dict[Attr, Any]]:
         """Read attributes; fails with NoResponseError when the device does not answer.
 
+        A read of the device still queued takes these attributes in; one on air that asks
+        for all of them answers this one too (no second frame for the same answer).
         ``timeout`` bounds the wait, so a radio that never answers cannot hold a slot.
         ``retry_delivery=False``: fail at the first delivery failure instead of sending
         again (a ping: a device that acknowledges nothing must fail it).
@@ -264,6 +268,13 @@ class SendScheduler:
         entry = self._coalescing_entry(("read", device_id), priority)
         if entry is not None:
             entry.attributes.update(attributes)
+        elif (on_air := self._read_on_air(device_id, attributes)) is not None:
+            ticket: Ticket[dict[Attr, Any]] = self._issue(
+                on_air, on_attempt, retry_delivery=retry_delivery
+            )
+            if on_attempt is not None:  # (this attempt started before the ticket existed)
+                self._loop.call_soon(_attempt_under_way, ticket)
+            return ticket
         else:
             entry = self._new_entry(
                 Airtime.UNICAST,
@@ -275,6 +286,20 @@ class SendScheduler:
             )
             entry.is_read = True
         return self._issue(entry, on_attempt, retry_delivery=retry_delivery)
+
+    def read_under_way(
+        self, device_id: DeviceId, attributes: Collection[Attr]
+    ) -> Ticket[dict[Attr, Any]] | None:
+        """A ticket for the answer of a read of ``attributes`` already queued or on air for
+        the device, or None when there is none; that read's priority stays as it is."""
+        entry = self._read_entry(device_id, attributes)
+        if entry is None:
+            return None
+        return self._issue(entry, None)
+
+    def is_reading(self, device_id: DeviceId, attributes: Collection[Attr]) -> bool:
+        """Whether a read of ``attributes`` is queued or on air for the device."""
+        return self._read_entry(device_id, attributes) is not None
 
     def send_group(
         self,
@@ -397,6 +422,23 @@ class SendScheduler:
         self._queued = 0
 
     # ---- queue ----------------------------------------------------------------------
+
+    def _read_on_air(self, device_id: DeviceId, attributes: Collection[Attr]) -> _Entry | None:
+        entry = self._reads_on_air.get(device_id)
+        if entry is None or entry.state is not _EntryState.ON_AIR:
+            return None
+        return entry if entry.attributes.issuperset(attributes) else None
+
+    def _read_entry(self, device_id: DeviceId, attributes: Collection[Attr]) -> _Entry | None:
+        """A read of the device that is queued or on air and asks for ``attributes``."""
+        entry = self._by_key.get(("read", device_id))
+        if (
+            entry is not None
+            and entry.state in (_EntryState.READY, _EntryState.DELAYED)
+            and entry.attributes.issuperset(attributes)
+        ):
+            return entry
+        return self._read_on_air(device_id, attributes)
 
     def _coalescing_entry(self, key: Hashable, priority: Priority) -> _Entry | None:
         entry = self._by_key.get(key)
@@ -593,6 +635,8 @@ class SendScheduler:
             del self._by_key[entry.key]  # later requests queue behind, not into, this one
         if entry.device_id is not None:
             self._busy_devices.add(entry.device_id)
+            if entry.is_read:
+                self._reads_on_air[entry.device_id] = entry
         if entry.airtime is Airtime.UNICAST:
             self._unicasts_sent += 1
         else:
@@ -626,6 +670,8 @@ class SendScheduler:
         finally:
             if entry.device_id is not None:
                 self._busy_devices.discard(entry.device_id)
+                if self._reads_on_air.get(entry.device_id) is entry:
+                    del self._reads_on_air[entry.device_id]
             self._tasks.discard(cast(asyncio.Task[None], asyncio.current_task()))
             self._pump()
 
@@ -686,3 +732,9 @@ class SendScheduler:
         if entry.key is not None:
             self._by_key[entry.key] = entry
         heapq.heappush(self._delayed, (entry.ready_at, entry.seq, entry))
+
+
+def _attempt_under_way(ticket: Ticket[Any]) -> None:
+    """Tell a ticket that joined an operation on air of that attempt."""
+    if not ticket.done() and ticket.on_air and ticket._on_attempt is not None:
+        ticket._on_attempt()

@@ -19,6 +19,7 @@ from custom_components.resilient_gateway.core.model import (
 )
 from custom_components.resilient_gateway.core.policy import Backoff
 from custom_components.resilient_gateway.core.scheduler import (
+    ClassLimitReached,
     Priority,
     SchedulerStopped,
     SendScheduler,
@@ -379,6 +380,49 @@ def test_a_read_under_way_is_joined_as_it_is() -> None:
         ("send", "light-0"),
         ("read", "light-1"),
     ]
+
+
+def test_a_limited_class_takes_no_more_than_its_limit_queued_or_on_air() -> None:
+    """Sleepers' operations, two at a time: the third is refused at once (its caller tries
+    at the device's next wake), a place frees up when one ends, and other work is not
+    held back."""
+    budget = RadioBudget(unicasts_per_s=100.0, max_in_flight=8)
+    radio = _radio(1, budget=budget)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        scheduler = SendScheduler(radio, rng=random.Random(1), limits={"sleeper": 2})
+        running: list[int] = []
+
+        async def dozed_off() -> None:
+            running.append(1)
+            await asyncio.sleep(7.68)  # the parent holds the frame, then drops it
+            raise NoResponseError("did not poll in time")
+
+        def configure(device_id: str) -> Ticket[None]:
+            return scheduler.call(
+                dozed_off, device_id=device_id, retry_delivery=False, limit="sleeper"
+            )
+
+        first, second = configure("sensor-1"), configure("sensor-2")
+        with pytest.raises(ClassLimitReached):
+            configure("sensor-3")
+        await scheduler.send("light-0", {Attr.ON: True})  # not behind the sleepers
+        assert loop.time() < 1.0
+        with pytest.raises(ClassLimitReached):
+            configure("sensor-3")  # queued or on air, they count
+        for ticket in (first, second):
+            with pytest.raises(NoResponseError):
+                await ticket
+        assert len(running) == 2  # not tried again
+        third = configure("sensor-3")
+        with pytest.raises(NoResponseError):
+            await third
+        with pytest.raises(ValueError, match="no limit"):
+            scheduler.call(dozed_off, limit="mystery")
+        await scheduler.stop()
+
+    run_virtual(main())
 
 
 def test_stop_cancels_queued_work_and_leaves_no_timers() -> None:

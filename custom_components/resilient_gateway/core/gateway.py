@@ -34,7 +34,7 @@ from .model import (
 from .policy import ChangePolicy
 from .restore import DeviceConfiguration, ProgressCallback, RestoreReport, RestoreRun
 from .scenes import GatewayScene, SceneBook, scene_state
-from .scheduler import Priority, SendScheduler, Ticket
+from .scheduler import ClassLimitReached, Priority, SendScheduler, Ticket
 from .snapshot import SnapshotInfo, SnapshotStore
 from .storage import AtomicJsonFile
 
@@ -169,8 +169,14 @@ REFRESH_READ_TIMEOUT = 30.0
 INVENTORY_DEBOUNCE = 0.2
 """Seconds of quiet before inventory changes (joins, group members) are taken in."""
 
-SLEEPERS_CONFIGURED_AT_ONCE = 2
-"""Sleepers configured at the same time (each may hold a frame slot for the parent's 7.68 s)."""
+SLEEPER = "sleeper"
+"""The scheduler's class of operations for sleepers while they are awake (configuration,
+the read of what they have not shown): tried once per wake, a few at a time."""
+
+SCHEDULER_LIMITS = {SLEEPER: 2}
+"""Operations of each limited class queued or on air at once: a sleeper that dozed off
+holds its frame slot for the parent's 7.68 s, and awake devices must not wait behind a
+crowd of those."""
 
 SAVE_DELAY = 1.0
 """Seconds to gather engine changes before writing them to disk (one write per burst)."""
@@ -231,7 +237,6 @@ class Gateway(RadioListener):
         # Sleepers read (or being read) since their values were last cleared: a sleeper is
         # read once when first heard, as it is never pinged or refreshed (see _introduce).
         self._introduced: set[DeviceId] = set()
-        self._sleeper_slots = asyncio.Semaphore(SLEEPERS_CONFIGURED_AT_ONCE)
         self.supervisor = RadioSupervisor(
             _RecoveryActions(self), health_policy or HealthPolicy(), on_event=self._health_event
         )
@@ -278,7 +283,7 @@ class Gateway(RadioListener):
         earlier network either: a gateway that had one is restored, never started anew.
         """
         rng = self._rng or random.Random()  # (one stream: back-offs stay reproducible)
-        self._scheduler = SendScheduler(self.radio, rng=rng)
+        self._scheduler = SendScheduler(self.radio, rng=rng, limits=SCHEDULER_LIMITS)
         engine = ChangeEngine(
             self._scheduler, describe=self.description, policy=self._policy, rng=rng
         )
@@ -544,21 +549,20 @@ class Gateway(RadioListener):
     async def _read_awake_sleeper(self, device_id: DeviceId, attributes: list[Attr]) -> None:
         # Like a sleeper's configuration: urgent while it is awake, tried once per wake,
         # by a few sleepers at a time (one that dozed off holds a frame slot meanwhile).
-        if self._sleeper_slots.locked():
+        try:
+            await self.scheduler.read(
+                device_id,
+                attributes,
+                priority=Priority.USER,
+                timeout=REFRESH_READ_TIMEOUT,
+                retry_delivery=False,
+                limit=SLEEPER,
+            )
+        except ClassLimitReached:
             self._introduced.discard(device_id)  # its next wake, then
-            return
-        async with self._sleeper_slots:
-            try:
-                await self.scheduler.read(
-                    device_id,
-                    attributes,
-                    priority=Priority.USER,
-                    timeout=REFRESH_READ_TIMEOUT,
-                    retry_delivery=False,
-                )
-            except RadioError as exc:
-                _LOGGER.debug("Reading %s while awake failed: %s", device_id, exc)
-                self._introduced.discard(device_id)
+        except RadioError as exc:
+            _LOGGER.debug("Reading %s while awake failed: %s", device_id, exc)
+            self._introduced.discard(device_id)
 
     def device_announced(self, device_id: DeviceId) -> None:
         _LOGGER.debug("Device %s announced itself", device_id)
@@ -926,8 +930,10 @@ class Gateway(RadioListener):
         priority: Priority,
         *,
         retry_delivery: bool = True,
+        limit: str | None = None,
     ) -> None:
-        """Make the device hold its groups, scenes, bindings and reporting (paced)."""
+        """Make the device hold its groups, scenes, bindings and reporting (paced; in the
+        scheduler's ``limit`` class if given)."""
         scenes = [(g, s, dict(v)) for g, s, v in config.scenes]
         await self.scheduler.call(
             lambda: self.radio.configure_device(device_id, config.groups, scenes),
@@ -935,6 +941,7 @@ class Gateway(RadioListener):
             priority=priority,
             retry_delivery=retry_delivery,
             frames=self.radio.configuration_frames(device_id, config.groups, len(scenes)),
+            limit=limit,
         )
 
     def configure_when_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
@@ -944,15 +951,15 @@ class Gateway(RadioListener):
         # Urgent (it is awake only briefly) but tried once per wake, by a few at a time: a
         # sleeper that dozed off again holds its frame slot until the parent drops the
         # frame, and the awake devices must not wait behind a crowd of those.
-        if self._sleeper_slots.locked():
+        try:
+            await self.configure_device(
+                device_id, config, Priority.USER, retry_delivery=False, limit=SLEEPER
+            )
+        except ClassLimitReached:
             self._awaiting_wake.setdefault(device_id, config)  # the next wake, then
-            return
-        async with self._sleeper_slots:
-            try:
-                await self.configure_device(device_id, config, Priority.USER, retry_delivery=False)
-            except RadioError as exc:
-                _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
-                self._awaiting_wake.setdefault(device_id, config)
+        except RadioError as exc:
+            _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
+            self._awaiting_wake.setdefault(device_id, config)
 
     def description(self, device_id: DeviceId) -> DeviceDescription | None:
         """The device as last inventoried (the inventory is replaced as a whole, so the

@@ -12,7 +12,10 @@ Every frame the gateway puts on air goes through one ``SendScheduler``:
   joins a read of the device that is queued, or on air and asks for what it wants;
 - user commands go before repairs, repairs before background reads; ties go first come,
   first served; at most one operation per device is on air at a time, so a read never
-  overtakes the command it is meant to check.
+  overtakes the command it is meant to check;
+- a class of operations may be limited (``limits``: the sleepers' operations, each of
+  which may hold a frame slot for a parent's 7.68 s): beyond the limit, queued or on air,
+  a new one is refused at once (``ClassLimitReached``: its caller tries again later).
 
 Waiting is always a timer set from ``loop.time()``, and a timer that fires delivers what it
 waited for (a token, the end of a back-off) even where a test harness fires it before
@@ -152,6 +155,7 @@ class _Entry:
     transition: float | None = None
     is_read: bool = False
     tickets: list[Ticket[Any]] | None = None
+    limit: str | None = None  # the limited class it counts in, until it is done
     state: _EntryState = _EntryState.READY
     ready_at: float = 0.0
     attempts: int = 0
@@ -175,6 +179,10 @@ class SchedulerStopped(RuntimeError):
     """The scheduler was stopped; nothing more goes on air."""
 
 
+class ClassLimitReached(RuntimeError):
+    """As many operations of the class are queued or on air as its limit allows."""
+
+
 class SendScheduler:
     """The per-radio send queue. Create it inside the running event loop."""
 
@@ -185,13 +193,17 @@ class SendScheduler:
         rng: random.Random | None = None,
         delivery_backoff: Backoff | None = None,
         burst: float = 1.0,
+        limits: Mapping[str, int] | None = None,
     ) -> None:
+        """``limits``: per class of operations, how many may be queued or on air at once."""
         self._radio = radio
         self._rng = rng or random.Random()
         self.delivery_backoff = delivery_backoff or Backoff(
             initial=0.5, factor=2.0, maximum=30.0, jitter=0.25
         )
         self._burst = burst
+        self._limits = dict(limits or {})
+        self._in_class = dict.fromkeys(self._limits, 0)
         self._loop = asyncio.get_running_loop()
         self._budget: RadioBudget | None = None
         self._buckets: dict[Airtime, TokenBucket] = {}
@@ -248,6 +260,7 @@ class SendScheduler:
         timeout: float | None = None,
         on_attempt: OnAttempt | None = None,
         retry_delivery: bool = True,
+        limit: str | None = None,
     ) -> Ticket[dict[Attr, Any]]:
         """Read attributes; fails with NoResponseError when the device does not answer.
 
@@ -255,7 +268,8 @@ class SendScheduler:
         for all of them answers this one too (no second frame for the same answer).
         ``timeout`` bounds the wait, so a radio that never answers cannot hold a slot.
         ``retry_delivery=False``: fail at the first delivery failure instead of sending
-        again (a ping: a device that acknowledges nothing must fail it).
+        again (a ping: a device that acknowledges nothing must fail it). ``limit``: the
+        limited class a new read counts in (ClassLimitReached when it is full).
         """
 
         async def run(entry: _Entry) -> dict[Attr, Any]:
@@ -283,6 +297,7 @@ class SendScheduler:
                 ("read", device_id),
                 run,
                 attributes=attributes,
+                limit=limit,
             )
             entry.is_read = True
         return self._issue(entry, on_attempt, retry_delivery=retry_delivery)
@@ -369,14 +384,16 @@ class SendScheduler:
         priority: Priority = Priority.BACKGROUND,
         retry_delivery: bool = True,
         frames: int = 1,
+        limit: str | None = None,
     ) -> Ticket[T]:
         """Any other radio operation (configure reporting, a ping), paced like the rest;
-        one that sends several ``frames`` spends a token for each."""
+        one that sends several ``frames`` spends a token for each. ``limit``: the limited
+        class it counts in (ClassLimitReached when it is full)."""
 
         async def run(_: _Entry) -> T:
             return await operation()
 
-        entry = self._new_entry(airtime, priority, device_id, None, run, frames=frames)
+        entry = self._new_entry(airtime, priority, device_id, None, run, frames=frames, limit=limit)
         return self._issue(entry, None, retry_delivery=retry_delivery)
 
     def retry_now(self) -> None:
@@ -416,6 +433,7 @@ class SendScheduler:
             for ticket in entry.live_tickets():
                 ticket.cancel()
             entry.state = _EntryState.DONE
+        self._in_class = dict.fromkeys(self._limits, 0)
         self._ready = {a: [] for a in Airtime}
         self._delayed.clear()
         self._by_key.clear()
@@ -463,11 +481,18 @@ class SendScheduler:
         values: CommandValues | None = None,
         attributes: Collection[Attr] = (),
         frames: int = 1,
+        limit: str | None = None,
     ) -> _Entry:
         if self._stopped:
             raise SchedulerStopped
         if frames < 1:
             raise ValueError(f"an operation sends at least one frame, not {frames}")
+        if limit is not None:
+            if limit not in self._limits:
+                raise ValueError(f"no limit is set for {limit!r} operations")
+            if self._in_class[limit] >= self._limits[limit]:
+                raise ClassLimitReached(f"{self._limits[limit]} {limit} operations under way")
+            self._in_class[limit] += 1
         self._seq += 1
         entry = _Entry(
             seq=self._seq,
@@ -480,6 +505,7 @@ class SendScheduler:
             values=values_dict(values or {}),
             attributes=set(attributes),
             tickets=[],
+            limit=limit,
         )
         if key is not None:
             self._by_key[key] = entry
@@ -506,9 +532,16 @@ class SendScheduler:
             self._withdraw(entry)
             self._pump()
 
+    def _retire(self, entry: _Entry) -> None:
+        """The entry is done (or merged into another): it leaves its limited class."""
+        entry.state = _EntryState.DONE
+        if entry.limit is not None:
+            self._in_class[entry.limit] -= 1
+            entry.limit = None
+
     def _withdraw(self, entry: _Entry) -> None:
         """Nobody wants a queued entry any more; its heap items go stale."""
-        entry.state = _EntryState.DONE
+        self._retire(entry)
         self._queued -= 1
         if entry.key is not None and self._by_key.get(entry.key) is entry:
             del self._by_key[entry.key]
@@ -694,7 +727,7 @@ class SendScheduler:
     def _finish(
         self, entry: _Entry, *, result: Any = None, error: BaseException | None = None
     ) -> None:
-        entry.state = _EntryState.DONE
+        self._retire(entry)
         for ticket in entry.live_tickets():
             future = ticket._future
             if error is not None:
@@ -705,7 +738,7 @@ class SendScheduler:
     def _requeue(self, entry: _Entry) -> None:
         """Back off and try again; a newer queued request to the same key absorbs this one."""
         if not entry.live_tickets():
-            entry.state = _EntryState.DONE
+            self._retire(entry)
             return
         newer = self._by_key.get(entry.key) if entry.key is not None else None
         if newer is not None and newer.state in (_EntryState.READY, _EntryState.DELAYED):
@@ -720,7 +753,7 @@ class SendScheduler:
                 newer.priority = entry.priority
                 if newer.state is _EntryState.READY:
                     heapq.heappush(self._ready[newer.airtime], (newer.priority, newer.seq, newer))
-            entry.state = _EntryState.DONE
+            self._retire(entry)
             for ticket in entry.live_tickets():
                 ticket._entry = newer
             return

@@ -53,7 +53,12 @@ from custom_components.resilient_gateway.core.model import (
     RadioBudget,
     RadioListener,
 )
-from custom_components.resilient_gateway.core.scheduler import Priority, SendScheduler, Ticket
+from custom_components.resilient_gateway.core.scheduler import (
+    AirPump,
+    Priority,
+    SendScheduler,
+    Ticket,
+)
 from custom_components.resilient_gateway.core.token_bucket import TokenBucket
 from custom_components.resilient_gateway.radios.virtual import (
     ALL_LIGHTS_GROUP_ID,
@@ -226,7 +231,7 @@ async def _lights_off(air: VirtualAir) -> None:
 
 async def _verified(gateway: Gateway, members: Sequence[DeviceId], run_: Run) -> None:
     meter = CpuMeter()
-    with meter.measure(ChangeEngine, SendScheduler, Ticket, TokenBucket, Gateway):
+    with meter.measure(ChangeEngine, SendScheduler, AirPump, Ticket, TokenBucket, Gateway):
         cpu_start = time.process_time()
         handle = gateway.set_group_state(ALL_LIGHTS_GROUP_ID, {Attr.ON: True})
         result = await handle.wait(timeout=GIVE_UP)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
-from .change_results import (
+from ..change_results import (
     ChangeCounts,
     ChangeHandle,
     ChangeResult,
@@ -46,16 +46,16 @@ from .change_results import (
     SyncState,
     aggregate_status,
 )
-from .matching import required_attributes, turned_off_supersedes, value_matches
-from .model import (
+from ..matching import required_attributes, turned_off_supersedes, value_matches
+from ..model import (
     Attr,
     DeviceDescription,
     DeviceId,
     DeviceKind,
     SleepMode,
 )
-from .policy import ChangePolicy
-from .scheduler import (
+from ..policy import ChangePolicy
+from ..scheduler import (
     CommandValues,
     Priority,
     SchedulerStopped,
@@ -63,23 +63,6 @@ from .scheduler import (
     Ticket,
     values_dict,
 )
-
-__all__ = [  # the engine and everything its callers handle, from one place
-    "ChangeCounts",
-    "ChangeEngine",
-    "ChangeHandle",
-    "ChangePolicy",
-    "ChangeResult",
-    "ChangeStatus",
-    "CommandValues",
-    "DeviceSyncStatus",
-    "EngineStopped",
-    "GroupHandle",
-    "GroupResult",
-    "Phase",
-    "Priority",
-    "SyncState",
-]
 
 _LOGGER = logging.getLogger(__name__)
 

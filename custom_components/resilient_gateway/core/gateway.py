@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from .availability import Availability, AvailabilityPolicy, AvailabilityTracker, is_pinged
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
 from .changes import ChangeEngine
+from .changes.pending import PendingStore
 from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor, describe_failure
 from .model import (
     Attr,
@@ -178,9 +179,6 @@ SCHEDULER_LIMITS = {SLEEPER: 2}
 holds its frame slot for the parent's 7.68 s, and awake devices must not wait behind a
 crowd of those."""
 
-SAVE_DELAY = 1.0
-"""Seconds to gather engine changes before writing them to disk (one write per burst)."""
-
 SNAPSHOT_DEBOUNCE = 60.0
 """Seconds of quiet after a meaningful change (join, leave, group, scene) before the
 automatic snapshot, so pairing ten devices makes one snapshot, not ten."""
@@ -216,6 +214,7 @@ class Gateway(RadioListener):
         self._last_heard: dict[DeviceId, float] = {}
         self._listeners: list[GatewayListener] = []
         self._changes_file = changes_file
+        self._pending = PendingStore(changes_file, self._export_pending)
         self._scenes_file = scenes_file
         self.snapshots = snapshots
         self._snapshot_interval = snapshot_interval
@@ -225,11 +224,9 @@ class Gateway(RadioListener):
         self._rng = rng
         self._scheduler: SendScheduler | None = None
         self._engine: ChangeEngine | None = None
-        self._save_timer: asyncio.TimerHandle | None = None
         self._inventory_timer: asyncio.TimerHandle | None = None
         self._snapshot_timer: asyncio.TimerHandle | None = None
         self._periodic_snapshot_timer: asyncio.TimerHandle | None = None
-        self._save_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._snapshot_lock = asyncio.Lock()
         self._latest_section: Mapping[str, Any] | None = None
@@ -326,15 +323,15 @@ class Gateway(RadioListener):
     async def stop(self) -> None:
         """Stop following changes (they are saved and resume at the next start)."""
         self._stopping = True
+        self._pending.stop()
         for timer in (
-            self._save_timer,
             self._inventory_timer,
             self._snapshot_timer,
             self._periodic_snapshot_timer,
         ):
             if timer is not None:
                 timer.cancel()
-        self._save_timer = self._inventory_timer = None
+        self._inventory_timer = None
         self._snapshot_timer = self._periodic_snapshot_timer = None
         await self.supervisor.stop()
         await self.availability.stop()
@@ -344,7 +341,7 @@ class Gateway(RadioListener):
         if self._engine is not None:
             await self._engine.stop()
             await self.scheduler.stop()
-            await self._save()
+            await self._pending.save()
         await self.radio.stop()
 
     def _spawn(self, coro: Any) -> None:
@@ -365,24 +362,13 @@ class Gateway(RadioListener):
         else:
             _LOGGER.warning("%s: background work failed: %s", self.name, error)
 
-    def _save_soon(self) -> None:
-        if self._changes_file is None or self._save_timer is not None:
-            return
-
-        def save() -> None:
-            self._save_timer = None
-            self._save_task = asyncio.ensure_future(self._save())
-
-        self._save_timer = asyncio.get_running_loop().call_later(SAVE_DELAY, save)
-
-    async def _save(self) -> None:
-        if self._changes_file is not None and self._engine is not None:
-            await self._changes_file.save(self._engine.snapshot())
+    def _export_pending(self) -> dict[str, Any] | None:
+        return None if self._engine is None else self._engine.snapshot()
 
     async def flush(self) -> None:
         """Write the pending changes now (before a Home Assistant backup; a snapshot
         taken then carries a fresh network backup)."""
-        await self._save()
+        await self._pending.save()
 
     def sync_state(self, device_id: DeviceId) -> SyncState:
         """Whether the device shows what it was last told: pending or failed while a
@@ -404,7 +390,7 @@ class Gateway(RadioListener):
             listener.change_finished(result)
 
     def _counts_changed(self, counts: ChangeCounts) -> None:
-        self._save_soon()
+        self._pending.save_soon()
         for listener in tuple(self._listeners):
             listener.counts_changed(counts)
 

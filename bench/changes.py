@@ -45,6 +45,8 @@ from zigpy.zcl.clusters.general import OnOff
 
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
 from custom_components.resilient_gateway.core.changes import ChangeEngine
+from custom_components.resilient_gateway.core.changes.groups import GroupVerifier
+from custom_components.resilient_gateway.core.changes.machine import DeviceMachines
 from custom_components.resilient_gateway.core.gateway import Gateway
 from custom_components.resilient_gateway.core.model import (
     Attr,
@@ -231,7 +233,8 @@ async def _lights_off(air: VirtualAir) -> None:
 
 async def _verified(gateway: Gateway, members: Sequence[DeviceId], run_: Run) -> None:
     meter = CpuMeter()
-    with meter.measure(ChangeEngine, SendScheduler, AirPump, Ticket, TokenBucket, Gateway):
+    engine = (ChangeEngine, DeviceMachines, GroupVerifier)
+    with meter.measure(*engine, SendScheduler, AirPump, Ticket, TokenBucket, Gateway):
         cpu_start = time.process_time()
         handle = gateway.set_group_state(ALL_LIGHTS_GROUP_ID, {Attr.ON: True})
         result = await handle.wait(timeout=GIVE_UP)

@@ -60,6 +60,8 @@ from custom_components.resilient_gateway.core.change_results import (
     GroupResult,
 )
 from custom_components.resilient_gateway.core.changes import ChangeEngine
+from custom_components.resilient_gateway.core.changes.groups import GroupVerifier
+from custom_components.resilient_gateway.core.changes.machine import DeviceMachines
 from custom_components.resilient_gateway.core.gateway import Gateway
 from custom_components.resilient_gateway.core.model import (
     Attr,
@@ -69,7 +71,12 @@ from custom_components.resilient_gateway.core.model import (
     RadioListener,
 )
 from custom_components.resilient_gateway.core.policy import ChangePolicy
-from custom_components.resilient_gateway.core.scheduler import Priority, SendScheduler, Ticket
+from custom_components.resilient_gateway.core.scheduler import (
+    AirPump,
+    Priority,
+    SendScheduler,
+    Ticket,
+)
 from custom_components.resilient_gateway.core.token_bucket import TokenBucket
 from custom_components.resilient_gateway.radios.virtual import (
     ALL_LIGHTS_GROUP_ID,
@@ -295,7 +302,8 @@ async def _verified(gateway: Gateway, members: Sequence[DeviceId], run_: Run) ->
     """The engine: a group command, or with one light that light's own command."""
     meter = CpuMeter()
     result: GroupResult | ChangeResult
-    with meter.measure(ChangeEngine, SendScheduler, Ticket, TokenBucket, Gateway):
+    engine = (ChangeEngine, DeviceMachines, GroupVerifier)
+    with meter.measure(*engine, SendScheduler, AirPump, Ticket, TokenBucket, Gateway):
         cpu_start = time.process_time()
         if len(members) == 1:
             result = await gateway.set_state(members[0], {Attr.ON: True}).wait(timeout=GIVE_UP)

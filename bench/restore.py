@@ -266,8 +266,11 @@ class _TimedGateway(Gateway):
         priority: Priority,
         *,
         retry_delivery: bool = True,
+        limit: str | None = None,
     ) -> None:
-        await super().configure_device(device_id, config, priority, retry_delivery=retry_delivery)
+        await super().configure_device(
+            device_id, config, priority, retry_delivery=retry_delivery, limit=limit
+        )
         self.configured_at[device_id] = asyncio.get_running_loop().time()
 
     def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:

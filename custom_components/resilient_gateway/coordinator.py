@@ -223,7 +223,6 @@ class GatewayCoordinator(GatewayListener):
             snapshot_interval=3600.0
             * float(options.get(CONF_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_INTERVAL)),
             snapshot_password=self.snapshot_password,
-            options=options,
             policy=ChangePolicy.from_options(options),
             health_policy=HealthPolicy.from_options(options),
             availability_policy=AvailabilityPolicy.from_options(options),

@@ -67,4 +67,5 @@ async def async_create_fix_flow(
 ) -> RepairsFlow:
     if issue_id.startswith(ISSUE_RESTORE_NEEDED) and data and "entry_id" in data:
         return RestoreGatewayFlow(str(data["entry_id"]))
+    # The damaged-file issue: confirming dismisses it (the file kept aside stays).
     return ConfirmRepairFlow()

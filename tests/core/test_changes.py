@@ -35,8 +35,13 @@ ON = Attr.ON
 BRI = Attr.BRIGHTNESS
 
 
-def _engine(radio: FakeRadio, **kwargs: Any) -> ChangeEngine:
-    engine = ChangeEngine(radio, describe=radio.describe, rng=random.Random(3), **kwargs)
+def _engine(
+    radio: FakeRadio, *, scheduler: SendScheduler | None = None, **kwargs: Any
+) -> ChangeEngine:
+    """An engine on ``scheduler`` or on a scheduler of its own (the test's loop ends it)."""
+    rng = random.Random(3)
+    scheduler = scheduler or SendScheduler(radio, rng=rng)
+    engine = ChangeEngine(scheduler, describe=radio.describe, rng=rng, **kwargs)
     radio.listener = engine
     return engine
 

@@ -3,39 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from typing import Any, cast
 
 from custom_components.resilient_gateway.core.gateway import (
-    SLEEPERS_CONFIGURED_AT_ONCE,
+    SCHEDULER_LIMITS,
+    SLEEPER,
     Gateway,
     RadioLink,
 )
-from custom_components.resilient_gateway.core.model import DeviceId, NoResponseError
+from custom_components.resilient_gateway.core.model import (
+    Attr,
+    AttributeValues,
+    DeviceId,
+    NoResponseError,
+    RadioBudget,
+)
 from custom_components.resilient_gateway.core.restore import DeviceConfiguration
-from custom_components.resilient_gateway.core.scheduler import Priority
+from custom_components.resilient_gateway.core.scheduler import SendScheduler
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
 PARENT_HOLD = 7.68  # seconds a parent keeps a frame for a child that does not poll
 
 
-class _DozingSleepers(Gateway):
-    """Every sleeper dozed off before its configuration reached it."""
+class _DozingSleepers:
+    """A radio whose sleepers all dozed off before their configuration reached them."""
+
+    budget = RadioBudget()
 
     def __init__(self) -> None:
-        super().__init__(lambda _: cast(RadioLink, object()))
         self.running = 0
         self.most_at_once = 0
-        self.attempts: list[tuple[DeviceId, bool]] = []
+        self.attempts: list[DeviceId] = []
 
-    async def configure_device(
-        self,
-        device_id: DeviceId,
-        config: DeviceConfiguration,
-        priority: Priority,
-        *,
-        retry_delivery: bool = True,
-    ) -> None:
-        self.attempts.append((device_id, retry_delivery))
+    def frames_to_read(self, attributes: Collection[Attr]) -> int:
+        return 1
+
+    def frames_to_send(self, values: AttributeValues) -> int:
+        return 1
+
+    def configuration_frames(
+        self, device_id: DeviceId, groups: Collection[int], scene_count: int
+    ) -> int:
+        return 1
+
+    async def configure_device(self, device_id: DeviceId, *_: Any) -> None:
+        self.attempts.append(device_id)
         self.running += 1
         self.most_at_once = max(self.most_at_once, self.running)
         try:
@@ -48,9 +61,12 @@ class _DozingSleepers(Gateway):
 def test_sleepers_are_configured_a_few_at_a_time_once_per_wake() -> None:
     config = DeviceConfiguration(frozenset(), ())
     sleepers = [f"sensor-{i}" for i in range(10)]
+    radio = _DozingSleepers()
 
-    async def main() -> _DozingSleepers:
-        gateway = _DozingSleepers()
+    async def main() -> Gateway:
+        gateway = Gateway(lambda _: cast(RadioLink, radio))
+        # (What Gateway.start builds, without a radio to start.)
+        gateway._scheduler = SendScheduler(gateway.radio, limits=SCHEDULER_LIMITS)
         for sleeper in sleepers:
             gateway.configure_when_awake(sleeper, config)
         # All of them report at once (each wake is one chance).
@@ -58,10 +74,11 @@ def test_sleepers_are_configured_a_few_at_a_time_once_per_wake() -> None:
         for sleeper in sleepers:
             gateway._awaiting_wake.pop(sleeper)
         await asyncio.gather(*awake)
+        await gateway.scheduler.stop()
         return gateway
 
     gateway = run_virtual(main())
-    assert gateway.most_at_once == SLEEPERS_CONFIGURED_AT_ONCE
-    assert len(gateway.attempts) == SLEEPERS_CONFIGURED_AT_ONCE  # the rest wait for a wake
-    assert all(retry is False for _, retry in gateway.attempts)  # one try per wake
+    assert radio.most_at_once == SCHEDULER_LIMITS[SLEEPER]
+    # The rest wait for their next wake, and nobody was tried twice in this one.
+    assert len(radio.attempts) == SCHEDULER_LIMITS[SLEEPER]
     assert set(gateway._awaiting_wake) == set(sleepers)  # all still to be configured

@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from collections.abc import Collection
+from typing import Any
 
 import pytest
 
-from custom_components.resilient_gateway.core.model import Attr, NoResponseError, RadioBudget
+from custom_components.resilient_gateway.core.model import (
+    Attr,
+    DeliveryError,
+    DeviceId,
+    NoResponseError,
+    RadioBudget,
+)
 from custom_components.resilient_gateway.core.policy import Backoff
 from custom_components.resilient_gateway.core.scheduler import (
+    ClassLimitReached,
     Priority,
     SchedulerStopped,
     SendScheduler,
@@ -266,6 +275,154 @@ def test_a_read_without_answer_fails_the_ticket_and_is_not_retried() -> None:
 
     run_virtual(main())
     assert len(radio.sent("read")) == 1
+
+
+class _AcknowledgedReads(FakeRadio):
+    """Reads fail with DeliveryError when the device does not acknowledge the request, as
+    zigpy's do (an unpowered device acknowledges nothing)."""
+
+    async def read(self, device_id: DeviceId, attributes: Collection[Attr]) -> dict[Attr, Any]:
+        self._begin("read", device_id, dict.fromkeys(attributes))
+        try:
+            device = await self._deliver(device_id)
+            return {a: device.state[a] for a in attributes if a in device.state}
+        finally:
+            self.in_flight -= 1
+
+
+def test_a_read_without_delivery_retry_fails_at_the_first_delivery_failure() -> None:
+    """A ping: one try, so an unpowered device fails it at once."""
+    radio = _AcknowledgedReads()
+    radio.add(FakeDevice("lamp", online=False))
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        with pytest.raises(DeliveryError):
+            await scheduler.read("lamp", [Attr.ON], retry_delivery=False)
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert len(radio.sent("read")) == 1
+
+
+def test_a_ping_sharing_a_queued_read_fails_alone() -> None:
+    """Coalesced with a read that wants its answer: the ping fails with the first delivery
+    failure, the read is sent again and answered."""
+    radio = _AcknowledgedReads()
+    radio.add(FakeDevice("lamp", lose_next=1, state={Attr.ON: True}))
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        read = scheduler.read("lamp", [Attr.ON])
+        ping = scheduler.read("lamp", [Attr.ON], retry_delivery=False)
+        with pytest.raises(DeliveryError):
+            await ping
+        assert not read.done()
+        assert await read == {Attr.ON: True}
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert len(radio.sent("read")) == 2
+
+
+def test_a_read_on_air_answers_a_read_of_what_it_asks_for() -> None:
+    """Asked while a read of the whole state is on air: no second frame for the same
+    answer; asking for more queues behind it."""
+    radio = _radio()
+    radio.add(FakeDevice("lamp", state={Attr.ON: True, Attr.BRIGHTNESS: 80}))
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        whole = scheduler.read("lamp", [Attr.ON, Attr.BRIGHTNESS])
+        await asyncio.sleep(radio.latency / 2)
+        assert whole.on_air
+        attempts: list[float] = []
+        part = scheduler.read("lamp", [Attr.ON], on_attempt=lambda: attempts.append(1.0))
+        more = scheduler.read("lamp", [Attr.ON, "power_on_behavior"])  # type: ignore[list-item]
+        assert await part == {Attr.ON: True, Attr.BRIGHTNESS: 80}
+        assert attempts == [1.0]  # its answer went on air once
+        assert await whole == {Attr.ON: True, Attr.BRIGHTNESS: 80}
+        await more
+        await scheduler.stop()
+
+    run_virtual(main())
+    assert [f.values.keys() for f in radio.sent("read")] == [
+        {Attr.ON, Attr.BRIGHTNESS},
+        {Attr.ON, "power_on_behavior"},
+    ]
+
+
+def test_a_read_under_way_is_joined_as_it_is() -> None:
+    """Who only wants the answer of a read under way gets a ticket for it, queued or on
+    air, and the read keeps its priority; with none under way there is nothing to join."""
+    budget = RadioBudget(unicasts_per_s=1.0, max_in_flight=1)
+    radio = _radio(3, budget=budget)
+
+    async def main() -> None:
+        scheduler = SendScheduler(radio, rng=random.Random(1))
+        assert scheduler.read_under_way("light-1", [Attr.ON]) is None
+        assert not scheduler.is_reading("light-1", [Attr.ON])
+        background = scheduler.send("light-0", {Attr.ON: True}, priority=Priority.BACKGROUND)
+        queued = scheduler.read("light-1", [Attr.ON], priority=Priority.BACKGROUND)
+        joined = scheduler.read_under_way("light-1", [Attr.ON])
+        assert joined is not None and scheduler.is_reading("light-1", [Attr.ON])
+        assert scheduler.read_under_way("light-1", [Attr.ON, Attr.BRIGHTNESS]) is None
+        repair = scheduler.send("light-2", {Attr.ON: True}, priority=Priority.REPAIR)
+        assert await joined == await queued
+        await asyncio.gather(background, repair)
+        await scheduler.stop()
+
+    run_virtual(main())
+    # The repair first, then the background work in the order it came: the read was not
+    # moved up by the ticket that joined it.
+    assert [(f.kind, f.target) for f in radio.frames] == [
+        ("send", "light-2"),
+        ("send", "light-0"),
+        ("read", "light-1"),
+    ]
+
+
+def test_a_limited_class_takes_no_more_than_its_limit_queued_or_on_air() -> None:
+    """Sleepers' operations, two at a time: the third is refused at once (its caller tries
+    at the device's next wake), a place frees up when one ends, and other work is not
+    held back."""
+    budget = RadioBudget(unicasts_per_s=100.0, max_in_flight=8)
+    radio = _radio(1, budget=budget)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        scheduler = SendScheduler(radio, rng=random.Random(1), limits={"sleeper": 2})
+        running: list[int] = []
+
+        async def dozed_off() -> None:
+            running.append(1)
+            await asyncio.sleep(7.68)  # the parent holds the frame, then drops it
+            raise NoResponseError("did not poll in time")
+
+        def configure(device_id: str) -> Ticket[None]:
+            return scheduler.call(
+                dozed_off, device_id=device_id, retry_delivery=False, limit="sleeper"
+            )
+
+        first, second = configure("sensor-1"), configure("sensor-2")
+        with pytest.raises(ClassLimitReached):
+            configure("sensor-3")
+        await scheduler.send("light-0", {Attr.ON: True})  # not behind the sleepers
+        assert loop.time() < 1.0
+        with pytest.raises(ClassLimitReached):
+            configure("sensor-3")  # queued or on air, they count
+        for ticket in (first, second):
+            with pytest.raises(NoResponseError):
+                await ticket
+        assert len(running) == 2  # not tried again
+        third = configure("sensor-3")
+        with pytest.raises(NoResponseError):
+            await third
+        with pytest.raises(ValueError, match="no limit"):
+            scheduler.call(dozed_off, limit="mystery")
+        await scheduler.stop()
+
+    run_virtual(main())
 
 
 def test_stop_cancels_queued_work_and_leaves_no_timers() -> None:

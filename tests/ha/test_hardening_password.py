@@ -85,7 +85,7 @@ async def test_a_stored_password_encrypts_snapshots_and_opens_them_for_a_restore
     payload = decode_snapshot(
         Path(written["path"]).read_bytes(), path=Path(written["path"]), password=SECRET
     ).payload
-    assert "snapshot_password" not in payload["options"]
+    assert "snapshot_password" not in json.dumps(payload)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert SECRET not in json.dumps(diagnostics)
     assert diagnostics["entry"]["options"]["snapshot_password"] == "**REDACTED**"

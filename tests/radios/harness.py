@@ -17,8 +17,8 @@ from zigpy.zcl import foundation
 
 from custom_components.resilient_gateway.radios.virtual import (
     PRIMARY,
-    DeviceKind,
     RadioSlot,
+    SimKind,
     VirtualAir,
     VirtualControllerApplication,
     VirtualNetworkSpec,
@@ -117,11 +117,11 @@ def on_closed_port() -> pytest.RaisesExc[AttributeError]:
     return pytest.raises(AttributeError, match="'NoneType' object has no attribute 'write'")
 
 
-def sims(air: VirtualAir, kind: DeviceKind) -> list[SimDevice]:
+def sims(air: VirtualAir, kind: SimKind) -> list[SimDevice]:
     return [device for device in air.devices.values() if device.kind is kind]
 
 
-def sim(air: VirtualAir, kind: DeviceKind) -> SimDevice:
+def sim(air: VirtualAir, kind: SimKind) -> SimDevice:
     return sims(air, kind)[0]
 
 

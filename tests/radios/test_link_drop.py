@@ -30,7 +30,7 @@ from custom_components.resilient_gateway.core.model import (
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
-    DeviceKind,
+    SimKind,
     VirtualAir,
     VirtualControllerApplication,
     VirtualNetworkSpec,
@@ -111,7 +111,7 @@ def test_a_command_on_air_when_the_link_drops_is_sent_again_after_recovery(
     async def scenario() -> None:
         # A slow air: the acknowledgement of the frame takes a second to come.
         async with _gateway(_spec("drop-on-air", latency=0.5), tmp_path / "z.db") as (air, gw):
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             device_id = str(light.ieee)
             switched_on = await gw.set_state(device_id, {Attr.ON: True}).wait()
             assert switched_on.status is ChangeStatus.VERIFIED
@@ -143,7 +143,7 @@ def test_requests_on_a_dropped_link_fail_at_once_with_a_radio_error(tmp_path: Pa
             await radio.start()
             await _app(radio).wait_until_interviewed()
             await sleep(SETTLE)
-            light = str(sim(air, DeviceKind.DIMMABLE_LIGHT).ieee)
+            light = str(sim(air, SimKind.DIMMABLE_LIGHT).ieee)
             air.radio_failure()
             await sleep(0)
             assert radio.state is RadioState.DOWN
@@ -181,7 +181,7 @@ def test_a_send_whose_confirmation_the_library_cancels_is_a_delivery_error(
             await radio.start()
             await _app(radio).wait_until_interviewed()
             await sleep(SETTLE)
-            light = str(sim(air, DeviceKind.DIMMABLE_LIGHT).ieee)
+            light = str(sim(air, SimKind.DIMMABLE_LIGHT).ieee)
             sending = asyncio.ensure_future(radio.send(light, {Attr.ON: True}))
             await sleep(0.1)
             await radio.stop()

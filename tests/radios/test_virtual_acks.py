@@ -16,7 +16,7 @@ from zigpy.zcl.clusters import general
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
     ALL_LIGHTS_GROUP_ID,
-    DeviceKind,
+    SimKind,
     VirtualAir,
     VirtualNetworkSpec,
 )
@@ -58,7 +58,7 @@ def test_a_unicast_whose_acknowledgements_are_lost_fails_after_its_last_attempt(
     async def scenario() -> None:
         async with running(_lights_only("acks-lost")) as (air, app):
             loop = asyncio.get_running_loop()
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             light.endpoint.set(general.OnOff, "on_off", False)
             received = _count_receives(light)
             air.reset_stats()
@@ -82,7 +82,7 @@ def test_a_unicast_lost_twice_is_acknowledged_on_its_third_copy() -> None:
     async def scenario() -> None:
         async with running(_lights_only("third-copy", latency=0.02)) as (air, app):
             loop = asyncio.get_running_loop()
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             light.endpoint.set(general.OnOff, "on_off", False)
             air.reset_stats()
             _script(air, [LOST, LOST, ARRIVES, ARRIVES])
@@ -101,7 +101,7 @@ def test_a_unicast_lost_twice_is_acknowledged_on_its_third_copy() -> None:
 def test_an_unreachable_device_makes_the_radio_report_a_delivery_failure() -> None:
     async def scenario() -> None:
         async with running(_lights_only("unreachable")) as (air, app):
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             air.device_power_off(str(light.ieee))
             air.reset_stats()
             with pytest.raises(zigpy.exceptions.DeliveryError):
@@ -115,7 +115,7 @@ def test_an_unreachable_device_makes_the_radio_report_a_delivery_failure() -> No
 def test_a_device_retries_an_unacknowledged_report_and_zigpy_gets_it_once() -> None:
     async def scenario() -> None:
         async with running(_lights_only("report-retry")) as (air, app):
-            light = sim(air, DeviceKind.ON_OFF_LIGHT)
+            light = sim(air, SimKind.ON_OFF_LIGHT)
             cluster = zigpy_endpoint(app, light).on_off
             await cluster.configure_reporting("on_off", 0, 900, 1)
             light.endpoint.set(general.OnOff, "on_off", False)
@@ -140,7 +140,7 @@ def test_the_omniscient_radio_resends_a_dropped_unicast_at_once() -> None:
         spec = _lights_only("omniscient", latency=0.03, omniscient_radio=True)
         async with running(spec) as (air, app):
             loop = asyncio.get_running_loop()
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             light.endpoint.set(general.OnOff, "on_off", False)
             air.reset_stats()
             remaining = _script(air, [LOST, LOST, ARRIVES, LOST])
@@ -158,7 +158,7 @@ def test_delivery_and_change_listeners_see_every_member_of_a_groupcast() -> None
     async def scenario() -> None:
         spec = _lights_only("listeners", group_miss=0.5)
         async with running(spec) as (air, app):
-            lights = sims(air, DeviceKind.DIMMABLE_LIGHT) + sims(air, DeviceKind.ON_OFF_LIGHT)
+            lights = sims(air, SimKind.DIMMABLE_LIGHT) + sims(air, SimKind.ON_OFF_LIGHT)
             for light in air.devices.values():
                 light.endpoint.set(general.OnOff, "on_off", False)
             told: dict[str, bool] = {}

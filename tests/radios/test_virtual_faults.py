@@ -13,16 +13,16 @@ import zigpy.state
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from custom_components.resilient_gateway.core.token_bucket import TokenBucket
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
     ALL_LIGHTS_GROUP_ID,
-    DeviceKind,
+    SimKind,
     VirtualAir,
     VirtualControllerApplication,
     VirtualNetworkSpec,
 )
 from custom_components.resilient_gateway.radios.virtual.application import CONFIRM_TIMEOUT
-from custom_components.resilient_gateway.radios.virtual.budget import TokenBucket
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 
 from .harness import (
@@ -137,8 +137,8 @@ def test_budget_and_send_queue_refuse_with_delivery_error() -> None:
         async with running(spec) as (air, app):
             loop = asyncio.get_running_loop()
             air.spec.send_queue = 2
-            air.transport.unicast_budget = TokenBucket(rate=1.0, burst=2)
-            air.transport.broadcast_budget = TokenBucket(rate=0.5, burst=1)
+            air.transport.unicast_budget = TokenBucket(rate=1.0, capacity=2)
+            air.transport.broadcast_budget = TokenBucket(rate=0.5, capacity=1)
             air.reset_stats()
             lights = list(air.devices.values())[:8]
             start = loop.time()
@@ -173,7 +173,7 @@ def test_sleepy_sensor_hears_only_at_its_poll() -> None:
         )
         async with running(spec) as (air, app):
             loop = asyncio.get_running_loop()
-            sensor = sim(air, DeviceKind.CLIMATE_SENSOR)
+            sensor = sim(air, SimKind.CLIMATE_SENSOR)
             cluster = zigpy_endpoint(app, sensor).temperature
             await sleep(120)  # the join window is over
             poll = air.transport.next_poll(sensor, loop.time())
@@ -203,7 +203,7 @@ def test_light_sleeper_answers_within_its_poll_interval() -> None:
         spec = VirtualNetworkSpec(network="light-sleeper", loss=0.0, lights=0, sensors=2)
         async with running(spec) as (air, app):
             loop = asyncio.get_running_loop()
-            thermostat = sim(air, DeviceKind.THERMOSTAT)
+            thermostat = sim(air, SimKind.THERMOSTAT)
             cluster = zigpy_endpoint(app, thermostat).thermostat
             await sleep(120)
             for _ in range(5):
@@ -218,7 +218,7 @@ def test_light_sleeper_answers_within_its_poll_interval() -> None:
 def test_power_off_and_on() -> None:
     async def scenario() -> None:
         async with running(VirtualNetworkSpec(network="power", loss=0.0)) as (air, app):
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             endpoint = zigpy_endpoint(app, light)
             await endpoint.on_off.off()
             air.device_power_off(str(light.ieee))
@@ -240,7 +240,7 @@ def test_power_off_and_on() -> None:
             assert success["on_off"] == 1
 
             # A plug keeps its previous state.
-            plug = sim(air, DeviceKind.SMART_PLUG)
+            plug = sim(air, SimKind.SMART_PLUG)
             await zigpy_endpoint(app, plug).on_off.off()
             air.device_power_off(str(plug.ieee))
             air.device_power_on(str(plug.ieee))
@@ -252,7 +252,7 @@ def test_power_off_and_on() -> None:
 def test_wiped_and_full_tables() -> None:
     async def scenario() -> None:
         async with running(VirtualNetworkSpec(network="tables", loss=0.0)) as (air, app):
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             endpoint = zigpy_endpoint(app, light)
             await endpoint.scenes.store(group_id=ALL_LIGHTS_GROUP_ID, scene_id=3)
             assert truth(air, light)["scenes"] == [[ALL_LIGHTS_GROUP_ID, 3]]
@@ -291,7 +291,7 @@ def test_fault_api_rejects_unknown_devices() -> None:
             with pytest.raises(ValueError, match="firmware version"):
                 air.set_firmware_version(str(next(iter(air.devices))), -1)
             with pytest.raises(ValueError, match="not a contact sensor"):
-                light = sims(air, DeviceKind.DIMMABLE_LIGHT)[0]
+                light = sims(air, SimKind.DIMMABLE_LIGHT)[0]
                 air.device_set_open(str(light.ieee), True)
         finally:
             await air.stop()
@@ -309,11 +309,11 @@ def test_radio_failure_and_recovery() -> None:
             await sleep(0)
             assert "connection_lost" in events.names()
             assert air.ground_truth()["radio"]["state"] == "failed"
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             with on_closed_port():
                 await zigpy_endpoint(app, light).on_off.on()
             # Nothing is received either.
-            contact = sim(air, DeviceKind.CONTACT_SENSOR)
+            contact = sim(air, SimKind.CONTACT_SENSOR)
             lost = air.stats.frames_lost
             air.device_set_open(str(contact.ieee), True)
             await sleep(5.0)
@@ -343,7 +343,7 @@ def test_a_dropped_link_leaves_confirmations_unanswered_and_closing_cancels_them
         # A slow air: the acknowledgement takes a second to come back.
         spec = VirtualNetworkSpec(network="drop-pending", loss=0.0, lights=1, latency=0.5)
         async with running(spec) as (air, app):
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             await zigpy_endpoint(app, light).on_off.off()
             cancelling: list[int] = []
 
@@ -380,7 +380,7 @@ def test_a_stalled_radio_sends_but_confirms_nothing_until_the_library_gives_up()
         spec = VirtualNetworkSpec(network="stalled", loss=0.0, lights=1)
         async with running(spec) as (air, app):
             loop = asyncio.get_running_loop()
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             await zigpy_endpoint(app, light).on_off.off()
             air.radio_stalled()
             assert air.ground_truth()["radio"]["state"] == "stalled"
@@ -426,7 +426,7 @@ def test_a_blank_replacement_radio_reaches_nobody_until_it_holds_the_identity() 
                 )
                 await app.initialize()
                 assert air.ground_truth()["radio"]["identity_matches"] is False
-                light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+                light = sim(air, SimKind.DIMMABLE_LIGHT)
                 with pytest.raises(zigpy.exceptions.DeliveryError):
                     await app.send_packet(on_command(light, 1))
                 # The identity from the backup: the devices answer again.
@@ -454,7 +454,7 @@ def test_zigpy_restores_its_backup_onto_a_replacement_radio(tmp_path: Path) -> N
         spec = VirtualNetworkSpec(network="auto-restore", loss=0.0)
         database = tmp_path / "zigbee.db"
         async with running(spec, database=database) as (air, first):
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             await first.shutdown()
             air.radio_replaced()
             app = await VirtualControllerApplication.new(

@@ -10,7 +10,7 @@ from custom_components.resilient_gateway.core.storage import read_json
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
     ALL_LIGHTS_GROUP_ID,
-    DeviceKind,
+    SimKind,
     VirtualAir,
     VirtualNetworkSpec,
 )
@@ -25,18 +25,18 @@ def test_the_house_and_zigpy_survive_a_restart(tmp_path: Path) -> None:
 
     async def first_run() -> dict[str, object]:
         async with running(spec, state_path=state_path, database=database) as (air, app):
-            light = sim(air, DeviceKind.COLOR_TEMP_LIGHT)
+            light = sim(air, SimKind.COLOR_TEMP_LIGHT)
             endpoint = zigpy_endpoint(app, light)
             await endpoint.on_off.on()
             await endpoint.level.move_to_level(level=42, transition_time=0)
             await endpoint.light_color.move_to_color_temp(color_temp_mireds=410, transition_time=0)
             await endpoint.add_to_group(0x0100, "Reading")
             await endpoint.scenes.store(group_id=0x0100, scene_id=7)
-            thermostat = sim(air, DeviceKind.THERMOSTAT)
+            thermostat = sim(air, SimKind.THERMOSTAT)
             await zigpy_endpoint(app, thermostat).thermostat.write_attributes(
                 {"occupied_heating_setpoint": 2250}
             )
-            air.device_power_off(str(sim(air, DeviceKind.SMART_PLUG).ieee))
+            air.device_power_off(str(sim(air, SimKind.SMART_PLUG).ieee))
         # As saved when it stopped (sensor readings drift until then).
         truth: dict[str, object] = air.ground_truth()
         return truth
@@ -49,7 +49,7 @@ def test_the_house_and_zigpy_survive_a_restart(tmp_path: Path) -> None:
             assert after["devices"] == before["devices"]
             assert after["network"] == before["network"]
             assert after["radio"]["ieee"] == before["radio"]["ieee"]  # type: ignore[index]
-            light = sim(air, DeviceKind.COLOR_TEMP_LIGHT)
+            light = sim(air, SimKind.COLOR_TEMP_LIGHT)
             assert state(air, light) | {"level": 42, "color_temp_mireds": 410} == state(air, light)
 
             app = await new_app(air, database)
@@ -105,7 +105,7 @@ def test_saving_is_debounced_or_explicit(tmp_path: Path) -> None:
         air = await VirtualAir.load_or_create(
             VirtualNetworkSpec(network="debounced", save_delay=10.0), debounced
         )
-        light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+        light = sim(air, SimKind.DIMMABLE_LIGHT)
         air.device_power_off(str(light.ieee))
         assert powered(debounced, light.name) is True
         await sleep(11)
@@ -115,7 +115,7 @@ def test_saving_is_debounced_or_explicit(tmp_path: Path) -> None:
         air = await VirtualAir.load_or_create(
             VirtualNetworkSpec(network="explicit", save_delay=0.0), explicit
         )
-        light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+        light = sim(air, SimKind.DIMMABLE_LIGHT)
         air.device_power_off(str(light.ieee))
         await sleep(3600)
         assert powered(explicit, light.name) is True
@@ -134,7 +134,7 @@ def test_stop_cancels_every_timer(tmp_path: Path) -> None:
         before = {h for h in getattr(loop, "_scheduled", []) if not h.cancelled()}
         spec = VirtualNetworkSpec(network="timers", latency=0.2, jitter=0.1)
         async with running(spec, state_path=tmp_path / "air.json") as (air, app):
-            contact = sim(air, DeviceKind.CONTACT_SENSOR)
+            contact = sim(air, SimKind.CONTACT_SENSOR)
             # Leave frames in flight and kept for a sleeper when everything stops.
             air.device_set_open(str(contact.ieee), True)
             await sleep(150)

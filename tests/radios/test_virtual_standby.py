@@ -19,7 +19,7 @@ from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
     PRIMARY,
     STANDBY,
-    DeviceKind,
+    SimKind,
     VirtualAir,
     VirtualControllerApplication,
     VirtualNetworkSpec,
@@ -195,7 +195,7 @@ def test_the_standby_takes_over_from_a_dead_primary(tmp_path: Path) -> None:
             air.radio_failure()
             await sleep(0)
             assert _active(air) is None
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             with on_closed_port():
                 await zigpy_endpoint(primary, light).on_off.on()
 
@@ -231,7 +231,7 @@ def test_the_standby_takes_over_from_a_dead_primary(tmp_path: Path) -> None:
                     assert state(air, device)["on"] is True
 
                 # Frames from the devices go to the standby's app.
-                contact = sim(air, DeviceKind.CONTACT_SENSOR)
+                contact = sim(air, SimKind.CONTACT_SENSOR)
                 heard = _notifications(standby, contact)
                 air.device_set_open(str(contact.ieee), True)
                 await sleep(0.1)
@@ -271,12 +271,12 @@ def test_a_standby_without_the_restore_reaches_no_device() -> None:
                 assert radio["active"] is None
                 # No device for it to interview: none is on its network.
                 assert app.interviewed()
-                light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+                light = sim(air, SimKind.DIMMABLE_LIGHT)
                 with pytest.raises(zigpy.exceptions.DeliveryError, match="no route"):
                     await app.send_packet(on_command(light, 1))
                 assert state(air, light)["on"] is False
                 # Nor does anything from the devices reach it.
-                contact = sim(air, DeviceKind.CONTACT_SENSOR)
+                contact = sim(air, SimKind.CONTACT_SENSOR)
                 lost = air.stats.frames_lost
                 air.device_set_open(str(contact.ieee), True)
                 await sleep(5.0)
@@ -297,8 +297,8 @@ def test_the_radio_started_last_coordinates(tmp_path: Path) -> None:
             standby = await _fail_over(air, primary, backup, database)
             restarted: VirtualControllerApplication | None = None
             try:
-                light = sim(air, DeviceKind.DIMMABLE_LIGHT)
-                contact = sim(air, DeviceKind.CONTACT_SENSOR)
+                light = sim(air, SimKind.DIMMABLE_LIGHT)
+                contact = sim(air, SimKind.CONTACT_SENSOR)
                 # The primary answers again but runs nothing: the standby keeps the network.
                 air.radio_recovered()
                 assert _active(air) == STANDBY
@@ -337,7 +337,7 @@ def test_the_radio_started_last_coordinates(tmp_path: Path) -> None:
 
                 # Joining opened through the outranked primary lets nobody back in;
                 # opened by the coordinator, it does.
-                plug = sim(air, DeviceKind.SMART_PLUG)
+                plug = sim(air, SimKind.SMART_PLUG)
                 air.force_leave(plug.ieee)
                 assert truth(air, plug)["joined"] is False
                 await restarted.permit_ncp(60)
@@ -359,7 +359,7 @@ def test_each_app_drives_the_radio_of_its_slot() -> None:
             assert air.standby is not None
             backup = await primary.backups.create_backup(load_devices=True)
             primary_node = air.radio.node_info
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             channels = t.Channels.CHANNEL_15 | t.Channels.CHANNEL_20
             standby = await connected_app(air, slot=STANDBY)
             try:
@@ -438,7 +438,7 @@ def test_the_standby_survives_save_and_load(tmp_path: Path) -> None:
             assert radio["state"] == "failed"  # the primary's fault was saved as well
             app = await new_app(air, database, slot=STANDBY)
             assert _active(air) == STANDBY
-            light = sim(air, DeviceKind.COLOR_LIGHT)
+            light = sim(air, SimKind.COLOR_LIGHT)
             await zigpy_endpoint(app, light).on_off.off()
             assert state(air, light)["on"] is False
         finally:

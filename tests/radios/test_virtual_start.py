@@ -11,7 +11,7 @@ from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
     ALL_LIGHTS_GROUP_ID,
     MANUFACTURER,
-    DeviceKind,
+    SimKind,
     VirtualAir,
     VirtualControllerApplication,
     VirtualNetworkSpec,
@@ -21,14 +21,14 @@ from custom_components.resilient_gateway.radios.virtual.kinds import PROFILES
 
 from .harness import running, sims
 
-EXPECTED_MODELS = {kind: PROFILES[kind].model for kind in DeviceKind}
+EXPECTED_MODELS = {kind: PROFILES[kind].model for kind in SimKind}
 
 
 def test_every_kind_is_interviewed() -> None:
     async def scenario() -> None:
         spec = VirtualNetworkSpec(network="start-kinds", lights=8, sensors=3, sleepy_sensors=2)
         async with running(spec) as (air, app):
-            assert {device.kind for device in air.devices.values()} == set(DeviceKind)
+            assert {device.kind for device in air.devices.values()} == set(SimKind)
             for simulated in air.devices.values():
                 device = app.devices[simulated.ieee]
                 assert isinstance(device, zigpy.device.ZigbeeDevice)
@@ -44,7 +44,7 @@ def test_every_kind_is_interviewed() -> None:
                 assert sorted(endpoint.in_clusters) == sorted(profile.in_clusters)
                 assert sorted(endpoint.out_clusters) == sorted(profile.out_clusters)
             # The interview read Basic and the OTA client's firmware version.
-            light = sims(air, DeviceKind.DIMMABLE_LIGHT)[0]
+            light = sims(air, SimKind.DIMMABLE_LIGHT)[0]
             ota = app.devices[light.ieee].endpoints[1].out_clusters[0x0019]
             assert ota.get("current_file_version") == 0x01000000
             assert air.handler_errors == 0
@@ -114,19 +114,19 @@ def test_device_mix_follows_the_spec() -> None:
     spec = VirtualNetworkSpec(network="mix", lights=5, sensors=4, sleepy_sensors=3)
     kinds = spec.device_kinds()
     assert kinds[:5] == [
-        DeviceKind.DIMMABLE_LIGHT,
-        DeviceKind.COLOR_TEMP_LIGHT,
-        DeviceKind.COLOR_LIGHT,
-        DeviceKind.ON_OFF_LIGHT,
-        DeviceKind.DIMMABLE_LIGHT,
+        SimKind.DIMMABLE_LIGHT,
+        SimKind.COLOR_TEMP_LIGHT,
+        SimKind.COLOR_LIGHT,
+        SimKind.ON_OFF_LIGHT,
+        SimKind.DIMMABLE_LIGHT,
     ]
     assert kinds[5:9] == [
-        DeviceKind.SMART_PLUG,
-        DeviceKind.THERMOSTAT,
-        DeviceKind.CONTACT_SENSOR,
-        DeviceKind.SMART_PLUG,
+        SimKind.SMART_PLUG,
+        SimKind.THERMOSTAT,
+        SimKind.CONTACT_SENSOR,
+        SimKind.SMART_PLUG,
     ]
-    assert kinds[9:] == [DeviceKind.CLIMATE_SENSOR] * 3
+    assert kinds[9:] == [SimKind.CLIMATE_SENSOR] * 3
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from zigpy.zcl.clusters import general, hvac, lighting
 
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
-    DeviceKind,
     SceneValues,
+    SimKind,
     VirtualNetworkSpec,
     use_extended_scenes,
 )
@@ -30,7 +30,7 @@ def _spec(name: str, **changes: Any) -> VirtualNetworkSpec:
 def test_read_and_write_attributes() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-rw")) as (air, app):
-            light = sim(air, DeviceKind.COLOR_LIGHT)
+            light = sim(air, SimKind.COLOR_LIGHT)
             endpoint = zigpy_endpoint(app, light)
             success, failure = await endpoint.on_off.read_attributes(["on_off", "on_time"])
             assert success["on_off"] == state(air, light)["on"]
@@ -43,7 +43,7 @@ def test_read_and_write_attributes() -> None:
             [records] = await endpoint.on_off.write_attributes({"on_off": True})
             assert records[0].status == Status.READ_ONLY
 
-            thermostat = sim(air, DeviceKind.THERMOSTAT)
+            thermostat = sim(air, SimKind.THERMOSTAT)
             cluster = zigpy_endpoint(app, thermostat).thermostat
             [records] = await cluster.write_attributes(
                 {"occupied_heating_setpoint": 2150, "system_mode": hvac.SystemMode.Off}
@@ -64,7 +64,7 @@ def test_read_and_write_attributes() -> None:
 def test_commands_change_the_ground_truth() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-commands")) as (air, app):
-            light = sim(air, DeviceKind.COLOR_LIGHT)
+            light = sim(air, SimKind.COLOR_LIGHT)
             endpoint = zigpy_endpoint(app, light)
             response = await endpoint.on_off.off()
             assert response == foundation.DefaultResponse(
@@ -90,7 +90,7 @@ def test_commands_change_the_ground_truth() -> None:
             assert state(air, light)["color_mode"] == "xy"
 
             # A colour temperature light cannot do xy: the device says so.
-            white = sim(air, DeviceKind.COLOR_TEMP_LIGHT)
+            white = sim(air, SimKind.COLOR_TEMP_LIGHT)
             response = await zigpy_endpoint(app, white).light_color.move_to_color(
                 color_x=1000, color_y=1000, transition_time=0
             )
@@ -99,7 +99,7 @@ def test_commands_change_the_ground_truth() -> None:
             await zigpy_endpoint(app, white).level.move_to_level(level=255, transition_time=0)
             assert state(air, white)["level"] == 254
 
-            plug = sim(air, DeviceKind.SMART_PLUG)
+            plug = sim(air, SimKind.SMART_PLUG)
             await zigpy_endpoint(app, plug).on_off.on()
             assert state(air, plug)["power"] > 0
             await zigpy_endpoint(app, plug).on_off.off()
@@ -111,7 +111,7 @@ def test_commands_change_the_ground_truth() -> None:
 def test_answers_echo_tsn_flip_direction_and_come_from_the_addressed_endpoint() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-frames")) as (air, app):
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             endpoint = zigpy_endpoint(app, light)
             received: list[t.ZigbeePacket] = []
             original = app.packet_received
@@ -146,7 +146,7 @@ def test_answers_echo_tsn_flip_direction_and_come_from_the_addressed_endpoint() 
 def test_configured_reporting_reaches_zigpy() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-reporting")) as (air, app):
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             endpoint = zigpy_endpoint(app, light)
             reports: list[Any] = []
             endpoint.on_off.on_event("attribute_report", reports.append)
@@ -204,7 +204,7 @@ def test_configured_reporting_reaches_zigpy() -> None:
 def test_sensor_readings_drift_and_are_reported() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-drift", drift_interval=30.0)) as (air, app):
-            sensor = sim(air, DeviceKind.CLIMATE_SENSOR)
+            sensor = sim(air, SimKind.CLIMATE_SENSOR)
             cluster = zigpy_endpoint(app, sensor).temperature
             reports: list[Any] = []
             cluster.on_event("attribute_report", reports.append)
@@ -222,7 +222,7 @@ def test_sensor_readings_drift_and_are_reported() -> None:
 def test_groups_and_groupcast() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-groups", group_capacity=3)) as (air, app):
-            lights = sims(air, DeviceKind.DIMMABLE_LIGHT)
+            lights = sims(air, SimKind.DIMMABLE_LIGHT)
             members = lights[:2]
             for light in members:
                 status = await zigpy_endpoint(app, light).add_to_group(0x0100, "Kitchen")
@@ -267,7 +267,7 @@ def test_groups_and_groupcast() -> None:
 def test_scenes_store_recall_view_and_add_with_extension_fields() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-scenes")) as (air, app):
-            lights = [d for d in air.devices.values() if d.kind is DeviceKind.COLOR_LIGHT]
+            lights = [d for d in air.devices.values() if d.kind is SimKind.COLOR_LIGHT]
             light = lights[0]
             endpoint = zigpy_endpoint(app, light)
             await endpoint.on_off.on()
@@ -332,7 +332,7 @@ def test_scenes_store_recall_view_and_add_with_extension_fields() -> None:
 def test_bind_and_unbind() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-bind")) as (air, app):
-            light = sim(air, DeviceKind.ON_OFF_LIGHT)
+            light = sim(air, SimKind.ON_OFF_LIGHT)
             cluster = zigpy_endpoint(app, light).on_off
             [status] = await cluster.bind()
             assert status == zdo_t.Status.SUCCESS
@@ -358,7 +358,7 @@ def test_bind_and_unbind() -> None:
 def test_ias_zone_enrolls_and_notifies() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-ias")) as (air, app):
-            contact = sim(air, DeviceKind.CONTACT_SENSOR)
+            contact = sim(air, SimKind.CONTACT_SENSOR)
             cluster = zigpy_endpoint(app, contact).ias_zone
             await sleep(120)  # the join window is over: the sensor sleeps
             commands: list[tuple[int, Any]] = []
@@ -383,7 +383,7 @@ def test_ias_zone_enrolls_and_notifies() -> None:
 def test_reading_the_firmware_version_of_the_ota_client() -> None:
     async def scenario() -> None:
         async with running(_spec("zcl-ota")) as (air, app):
-            light = sim(air, DeviceKind.DIMMABLE_LIGHT)
+            light = sim(air, SimKind.DIMMABLE_LIGHT)
             air.set_firmware_version(str(light.ieee), 0x01020304)
             ota = zigpy_endpoint(app, light).out_clusters[general.Ota.cluster_id]
             success, _ = await ota.read_attributes(["current_file_version"])

@@ -29,7 +29,7 @@ from custom_components.resilient_gateway.core.model import (
 from custom_components.resilient_gateway.core.policy import Backoff
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.core.storage import AtomicJsonFile
-from custom_components.resilient_gateway.radios.virtual import DeviceKind
+from custom_components.resilient_gateway.radios.virtual import SimKind
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 from custom_components.resilient_gateway.radios.zigbee.radio import ZigbeeRadio
 
@@ -224,9 +224,7 @@ async def gateway_with_light(
     tcp = await bench.plug(stick)
     wired = bench.gateway(app_class, tcp.path)
     await wired.gateway.start()
-    light = bench.air.add_device(
-        DeviceKind.ON_OFF_LIGHT, ieee=LIGHT_IEEE, nwk=LIGHT_NWK, name="Light"
-    )
+    light = bench.air.add_device(SimKind.ON_OFF_LIGHT, ieee=LIGHT_IEEE, nwk=LIGHT_NWK, name="Light")
     stick.join(light)
     await wired.wait_until(lambda: Attr.ON in wired.gateway.values(str(light.ieee)))
     return tcp, wired, light

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import zigpy.types as t
 
-from custom_components.resilient_gateway.radios.virtual import DeviceKind
+from custom_components.resilient_gateway.radios.virtual import SimKind
 from custom_components.resilient_gateway.radios.virtual.delivery import DeliveryMode
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
 from custom_components.resilient_gateway.radios.virtual.timers import Timer, Timers
@@ -228,7 +228,7 @@ class Air:
         self.sticks: list[Stick] = []
         self._rng = random.Random(12)
 
-    def add_device(self, kind: DeviceKind, *, ieee: str, nwk: int, name: str) -> SimDevice:
+    def add_device(self, kind: SimKind, *, ieee: str, nwk: int, name: str) -> SimDevice:
         """A device fresh from the box, within range (it joins no network by itself)."""
         device = SimDevice.new(
             ieee=t.EUI64.convert(ieee), nwk=nwk, kind=kind, name=name, rng=self._rng

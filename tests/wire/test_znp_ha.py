@@ -19,7 +19,7 @@ from custom_components.resilient_gateway.const import (
     RADIO_ZIGBEE,
 )
 from custom_components.resilient_gateway.core.model import Attr
-from custom_components.resilient_gateway.radios.virtual import DeviceKind
+from custom_components.resilient_gateway.radios.virtual import SimKind
 
 from .conftest import LIGHT_IEEE, LIGHT_NWK, WAIT, Bench, GatewayEvents
 from .znp_stick import ZStackStick
@@ -53,9 +53,7 @@ async def test_a_znp_entry_on_a_socket_path_sets_up_switches_and_unloads(
     coordinator = entry.runtime_data
     events = GatewayEvents()
     coordinator.gateway.add_listener(events)
-    light = bench.air.add_device(
-        DeviceKind.ON_OFF_LIGHT, ieee=LIGHT_IEEE, nwk=LIGHT_NWK, name="Light"
-    )
+    light = bench.air.add_device(SimKind.ON_OFF_LIGHT, ieee=LIGHT_IEEE, nwk=LIGHT_NWK, name="Light")
     stick.join(light)
     device_id = str(light.ieee)
     await events.changed.wait_until(lambda: Attr.ON in coordinator.gateway.values(device_id), WAIT)

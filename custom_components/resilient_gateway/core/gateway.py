@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from .availability import Availability, AvailabilityPolicy, AvailabilityTracker, is_pinged
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
 from .changes import ChangeEngine
+from .changes.pending import PendingStore
 from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor, describe_failure
 from .model import (
     Attr,
@@ -42,7 +43,7 @@ from .restore import (
     RestoreRun,
 )
 from .scenes import GatewayScene, SceneBook, scene_state
-from .scheduler import Priority, Ticket
+from .scheduler import ClassLimitReached, Priority, SendScheduler, Ticket
 from .schemas import recover_changes, recover_scenes
 from .snapshot import SnapshotInfo, SnapshotStore
 from .storage import AtomicJsonFile, Recovery, SetAside
@@ -69,8 +70,6 @@ class RadioLink(Radio, Protocol):
     def devices(self) -> list[DeviceDescription]: ...
 
     def groups(self) -> list[GroupDescription]: ...
-
-    def cached_values(self, device_id: DeviceId) -> dict[str, Any]: ...
 
     def diagnostics(self) -> dict[str, Any]:
         """What the radio knows about itself and its network (secrets included: the
@@ -197,17 +196,20 @@ REFRESH_READ_TIMEOUT = 30.0
 INVENTORY_DEBOUNCE = 0.2
 """Seconds of quiet before inventory changes (joins, group members) are taken in."""
 
-SLEEPERS_CONFIGURED_AT_ONCE = 2
-"""Sleepers configured at the same time (each may hold a frame slot for the parent's 7.68 s)."""
+SLEEPER = "sleeper"
+"""The scheduler's class of operations for sleepers while they are awake (configuration,
+the read of what they have not shown): tried once per wake, a few at a time."""
 
-SAVE_DELAY = 1.0
-"""Seconds to gather engine changes before writing them to disk (one write per burst)."""
+SCHEDULER_LIMITS = {SLEEPER: 2}
+"""Operations of each limited class queued or on air at once: a sleeper that dozed off
+holds its frame slot for the parent's 7.68 s, and awake devices must not wait behind a
+crowd of those."""
 
 SNAPSHOT_DEBOUNCE = 60.0
 """Seconds of quiet after a meaningful change (join, leave, group, scene) before the
 automatic snapshot, so pairing ten devices makes one snapshot, not ten."""
 
-SNAPSHOT_FORMAT = 1
+PAYLOAD_LAYOUT = 1
 """Version of the payload layout inside a snapshot file."""
 
 
@@ -226,7 +228,6 @@ class Gateway(RadioListener):
         snapshots: SnapshotStore | None = None,
         snapshot_interval: float | None = None,
         snapshot_password: str | None = None,
-        options: Mapping[str, Any] | None = None,
         policy: ChangePolicy | None = None,
         health_policy: HealthPolicy | None = None,
         availability_policy: AvailabilityPolicy | None = None,
@@ -240,30 +241,27 @@ class Gateway(RadioListener):
         self._last_heard: dict[DeviceId, float] = {}
         self._listeners: list[GatewayListener] = []
         self._changes_file = changes_file
+        self._pending = PendingStore(changes_file, self._export_pending)
         self._scenes_file = scenes_file
         self.snapshots = snapshots
         self._snapshot_interval = snapshot_interval
         # Encrypts automatic snapshots, and every snapshot written or read without one.
         self._snapshot_password = snapshot_password or None
-        self.options: Mapping[str, Any] = dict(options or {})
         self._sections: dict[str, SnapshotSection] = {}
         self.scenes = SceneBook()
         self._policy = policy
         self._rng = rng
+        self._scheduler: SendScheduler | None = None
         self._engine: ChangeEngine | None = None
-        self._save_timer: asyncio.TimerHandle | None = None
         self._inventory_timer: asyncio.TimerHandle | None = None
         self._snapshot_timer: asyncio.TimerHandle | None = None
         self._periodic_snapshot_timer: asyncio.TimerHandle | None = None
-        self._save_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._latest_section: Mapping[str, Any] | None = None
         self._awaiting_wake: dict[DeviceId, DeviceConfiguration] = {}
-        self._state_reads: dict[DeviceId, Ticket[Any]] = {}  # whole-state reads under way
         # Sleepers read (or being read) since their values were last cleared: a sleeper is
         # read once when first heard, as it is never pinged or refreshed (see _introduce).
         self._introduced: set[DeviceId] = set()
-        self._sleeper_slots = asyncio.Semaphore(SLEEPERS_CONFIGURED_AT_ONCE)
         self.supervisor = RadioSupervisor(
             _RecoveryActions(self), health_policy or HealthPolicy(), on_event=self._health_event
         )
@@ -291,6 +289,14 @@ class Gateway(RadioListener):
             raise RuntimeError("the gateway is not started")
         return self._engine
 
+    @property
+    def scheduler(self) -> SendScheduler:
+        """The radio's one send queue: the engine's commands and the gateway's own reads,
+        pings and configurations."""
+        if self._scheduler is None:
+            raise RuntimeError("the gateway is not started")
+        return self._scheduler
+
     def register_section(self, section: SnapshotSection) -> None:
         """Keep ``section``'s data in every snapshot (and give it back on restore)."""
         self._sections[section.name] = section
@@ -307,8 +313,10 @@ class Gateway(RadioListener):
         only then, and only if no snapshot exists and the radio keeps no trace of an
         earlier network either: a gateway that had one is restored, never started anew.
         """
+        rng = self._rng or random.Random()  # (one stream: back-offs stay reproducible)
+        self._scheduler = SendScheduler(self.radio, rng=rng, limits=SCHEDULER_LIMITS)
         engine = ChangeEngine(
-            self.radio, describe=self.description, policy=self._policy, rng=self._rng
+            self._scheduler, describe=self.description, policy=self._policy, rng=rng
         )
         self._engine = engine
         engine.add_device_listener(self._sync_changed)
@@ -368,21 +376,21 @@ class Gateway(RadioListener):
         for device in self.devices.values():
             if not (pings_reconfirm and is_pinged(device)):
                 self.refresh_state(device.device_id)
-        self.engine.scheduler.retry_now()
+        self.scheduler.retry_now()
 
     async def stop(self) -> None:
         """Stop following changes (they are saved and resume at the next start). The
         radio and its database are released whatever fails before (a full disk)."""
         self._stopping = True
+        self._pending.stop()
         for timer in (
-            self._save_timer,
             self._inventory_timer,
             self._snapshot_timer,
             self._periodic_snapshot_timer,
         ):
             if timer is not None:
                 timer.cancel()
-        self._save_timer = self._inventory_timer = None
+        self._inventory_timer = None
         self._snapshot_timer = self._periodic_snapshot_timer = None
         try:
             if (restore := self._restore_task) is not None:
@@ -396,10 +404,9 @@ class Gateway(RadioListener):
             await asyncio.gather(*self._tasks, return_exceptions=True)
             if self._engine is not None:
                 await self._engine.stop()
-                if self._save_task is not None:  # (an older save must not land last)
-                    await asyncio.gather(self._save_task, return_exceptions=True)
+                await self.scheduler.stop()
                 try:
-                    await self._save()
+                    await self._pending.save()
                 except OSError as exc:
                     _LOGGER.error(
                         "%s: the pending changes could not be saved (%s); they are lost",
@@ -427,29 +434,16 @@ class Gateway(RadioListener):
         else:
             _LOGGER.warning("%s: background work failed: %s", self.name, error)
 
-    def _save_soon(self) -> None:
-        if self._changes_file is None or self._save_timer is not None or self._stopping:
-            return  # (stopping saves once more by itself)
-
-        def save() -> None:
-            self._save_timer = None
-            self._save_task = asyncio.ensure_future(self._save())
-            self._save_task.add_done_callback(self._save_done)
-
-        self._save_timer = asyncio.get_running_loop().call_later(SAVE_DELAY, save)
-
-    def _save_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            _LOGGER.warning("%s: the pending changes could not be saved: %s", self.name, error)
-
-    async def _save(self) -> None:
-        if self._changes_file is not None and self._engine is not None and self._changes_loaded:
-            await self._changes_file.save(self._engine.snapshot())
+    def _export_pending(self) -> dict[str, Any] | None:
+        # changes.json is written only once it was read (see _changes_loaded).
+        if self._engine is None or not self._changes_loaded:
+            return None
+        return self._engine.snapshot()
 
     async def flush(self) -> None:
         """Write the pending changes now (before a Home Assistant backup; a snapshot
         taken then carries a fresh network backup)."""
-        await self._save()
+        await self._pending.save()
 
     def sync_state(self, device_id: DeviceId) -> SyncState:
         """Whether the device shows what it was last told: pending or failed while a
@@ -471,7 +465,7 @@ class Gateway(RadioListener):
             listener.change_finished(result)
 
     def _counts_changed(self, counts: ChangeCounts) -> None:
-        self._save_soon()
+        self._pending.save_soon()
         for listener in tuple(self._listeners):
             listener.counts_changed(counts)
 
@@ -526,9 +520,7 @@ class Gateway(RadioListener):
         scene_id = existing.scene_id if existing else self.scenes.next_scene_id(group_id)
         states = {member: scene_state(self.values(member)) for member in members}
         tickets = [
-            self.engine.scheduler.store_scene(
-                member, group_id, scene_id, state, priority=Priority.USER
-            )
+            self.scheduler.store_scene(member, group_id, scene_id, state, priority=Priority.USER)
             for member, state in states.items()
         ]
         outcomes = await asyncio.gather(*tickets, return_exceptions=True)
@@ -603,13 +595,14 @@ class Gateway(RadioListener):
             device is None
             or device.sleep_mode is not SleepMode.SLEEPY
             or device_id in self._introduced
-            or device_id in self._state_reads
             or self._engine is None
             or self._stopping
             or not self.radio_up
         ):
             return
         missing = device.attributes - self._values.get(device_id, {}).keys()
+        if missing and self.scheduler.is_reading(device_id, missing):
+            return  # (its answer brings them)
         self._introduced.add(device_id)
         if missing:
             self._spawn(self._read_awake_sleeper(device_id, sorted(missing)))
@@ -617,28 +610,20 @@ class Gateway(RadioListener):
     async def _read_awake_sleeper(self, device_id: DeviceId, attributes: list[Attr]) -> None:
         # Like a sleeper's configuration: urgent while it is awake, tried once per wake,
         # by a few sleepers at a time (one that dozed off holds a frame slot meanwhile).
-        if self._sleeper_slots.locked():
-            self._introduced.discard(device_id)  # its next wake, then
-            return
-        async with self._sleeper_slots:
-
-            async def read() -> None:
-                async with asyncio.timeout(REFRESH_READ_TIMEOUT):
-                    await self.radio.read(device_id, attributes)
-
-            ticket = self.engine.scheduler.call(
-                read,
-                device_id=device_id,
+        try:
+            await self.scheduler.read(
+                device_id,
+                attributes,
                 priority=Priority.USER,
+                timeout=REFRESH_READ_TIMEOUT,
                 retry_delivery=False,
-                frames=self.radio.frames_to_read(attributes),
+                limit=SLEEPER,
             )
-            self._reading_state(device_id, ticket)
-            try:
-                await ticket
-            except (RadioError, TimeoutError) as exc:
-                _LOGGER.debug("Reading %s while awake failed: %s", device_id, exc)
-                self._introduced.discard(device_id)
+        except ClassLimitReached:
+            self._introduced.discard(device_id)  # its next wake, then
+        except RadioError as exc:
+            _LOGGER.debug("Reading %s while awake failed: %s", device_id, exc)
+            self._introduced.discard(device_id)
 
     def device_announced(self, device_id: DeviceId) -> None:
         _LOGGER.debug("Device %s announced itself", device_id)
@@ -708,15 +693,14 @@ class Gateway(RadioListener):
         device = self.devices.get(device_id)
         if device is None or device.sleep_mode is SleepMode.SLEEPY or not device.attributes:
             return
-        if device_id in self._state_reads:
+        if self.scheduler.is_reading(device_id, device.attributes):
             return  # one is under way
-        ticket = self.engine.scheduler.read(
+        ticket = self.scheduler.read(
             device.device_id,
             device.attributes,
             priority=Priority.BACKGROUND,
             timeout=REFRESH_READ_TIMEOUT,
         )
-        self._reading_state(device_id, ticket)
         ticket.add_done_callback(_log_failed_refresh)
 
     def knows_state(self, device_id: DeviceId) -> bool:
@@ -725,42 +709,18 @@ class Gateway(RadioListener):
         device = self.devices.get(device_id)
         return device is not None and device.attributes <= self._values.get(device_id, {}).keys()
 
-    def _reading_state(self, device_id: DeviceId, ticket: Ticket[Any]) -> None:
-        """A read of the device's whole state is under way: a device that returns while
-        it is (its first answer arrives cluster by cluster) waits for it, not for another."""
-        self._state_reads[device_id] = ticket
-
-        def done(_: Ticket[Any]) -> None:
-            if self._state_reads.get(device_id) is ticket:
-                del self._state_reads[device_id]
-
-        ticket.add_done_callback(done)
-
     async def _ping(self, device_id: DeviceId) -> None:
         """Availability's question: a state read where there is state (so a returning
         device's state is re-confirmed with the same frame), else the radio's ping."""
+        # Tried once: an unpowered device (which acknowledges nothing) must fail its ping.
         device = self.devices.get(device_id)
-        scheduler = self.engine.scheduler
         if device is not None and device.attributes:
-            attributes = sorted(device.attributes)
-
-            async def read() -> None:
-                # (The answer reaches the gateway as attribute events, as every read does.)
-                async with asyncio.timeout(REFRESH_READ_TIMEOUT):
-                    await self.radio.read(device_id, attributes)
-
-            # Not a queued read: that one is retried after every delivery failure, so an
-            # unpowered device (which acknowledges nothing) would never fail its ping.
-            ticket = scheduler.call(
-                read,
-                device_id=device_id,
-                retry_delivery=False,
-                frames=self.radio.frames_to_read(attributes),
+            # (The answer reaches the gateway as attribute events, as every read does.)
+            await self.scheduler.read(
+                device_id, device.attributes, timeout=REFRESH_READ_TIMEOUT, retry_delivery=False
             )
-            self._reading_state(device_id, ticket)
-            await ticket
         else:
-            await scheduler.call(
+            await self.scheduler.call(
                 lambda: self.radio.ping(device_id), device_id=device_id, retry_delivery=False
             )
 
@@ -786,16 +746,17 @@ class Gateway(RadioListener):
                 return
             self._engine.reassert(device_id, self.values(device_id))
 
-        if (under_way := self._state_reads.get(device_id)) is not None:
-            under_way.add_done_callback(reassert)  # (its answer is what brought it back)
+        # A read under way (a ping, a re-confirmation) is waited for, not repeated: its
+        # answer arrives cluster by cluster, and the first cluster is what brought it back.
+        if (under_way := self.scheduler.read_under_way(device_id, device.attributes)) is not None:
+            under_way.add_done_callback(reassert)
             return
         if self.knows_state(device_id):
             self.engine.reassert(device_id, self.values(device_id))
             return
-        ticket = self.engine.scheduler.read(
+        ticket = self.scheduler.read(
             device_id, device.attributes, priority=Priority.REPAIR, timeout=REFRESH_READ_TIMEOUT
         )
-        self._reading_state(device_id, ticket)
         ticket.add_done_callback(reassert)
 
     # -- health (the supervisor's ladder acts through these) --------------------------
@@ -902,7 +863,7 @@ class Gateway(RadioListener):
         for name, extra in self._sections.items():
             sections[name] = dict(await extra.export_section())
         payload = {
-            "format": SNAPSHOT_FORMAT,
+            "format": PAYLOAD_LAYOUT,
             "network_id": self.radio.network_id(),
             "devices": [_description_dict(d) for d in self.devices.values()],
             "groups": [
@@ -911,7 +872,6 @@ class Gateway(RadioListener):
             ],
             "scenes": self.scenes.as_list(),
             "changes": self.engine.snapshot(),
-            "options": dict(self.options),
             "sections": sections,
         }
         summary = {
@@ -1102,15 +1062,18 @@ class Gateway(RadioListener):
         priority: Priority,
         *,
         retry_delivery: bool = True,
+        limit: str | None = None,
     ) -> None:
-        """Make the device hold its groups, scenes, bindings and reporting (paced)."""
+        """Make the device hold its groups, scenes, bindings and reporting (paced; in the
+        scheduler's ``limit`` class if given)."""
         scenes = [(g, s, dict(v)) for g, s, v in config.scenes]
-        await self.engine.scheduler.call(
+        await self.scheduler.call(
             lambda: self.radio.configure_device(device_id, config.groups, scenes),
             device_id=device_id,
             priority=priority,
             retry_delivery=retry_delivery,
             frames=self.radio.configuration_frames(device_id, config.groups, len(scenes)),
+            limit=limit,
         )
 
     def configure_when_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
@@ -1120,15 +1083,15 @@ class Gateway(RadioListener):
         # Urgent (it is awake only briefly) but tried once per wake, by a few at a time: a
         # sleeper that dozed off again holds its frame slot until the parent drops the
         # frame, and the awake devices must not wait behind a crowd of those.
-        if self._sleeper_slots.locked():
+        try:
+            await self.configure_device(
+                device_id, config, Priority.USER, retry_delivery=False, limit=SLEEPER
+            )
+        except ClassLimitReached:
             self._awaiting_wake.setdefault(device_id, config)  # the next wake, then
-            return
-        async with self._sleeper_slots:
-            try:
-                await self.configure_device(device_id, config, Priority.USER, retry_delivery=False)
-            except RadioError as exc:
-                _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
-                self._awaiting_wake.setdefault(device_id, config)
+        except RadioError as exc:
+            _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
+            self._awaiting_wake.setdefault(device_id, config)
 
     def description(self, device_id: DeviceId) -> DeviceDescription | None:
         """The device as last inventoried (the inventory is replaced as a whole, so the

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import voluptuous as vol
 
-from .changes import SNAPSHOT_VERSION as CHANGES_VERSION
+from .changes.pending import PENDING_FORMAT
 from .model import Attr
 from .scheduler import Priority
 
@@ -164,7 +164,7 @@ DESIRED: Final = vol.Schema(
 )
 """One device's desired state in the change engine's snapshot."""
 
-_VERSION = vol.All(_integer(), vol.In([CHANGES_VERSION]))
+_VERSION = vol.All(_integer(), vol.In([PENDING_FORMAT]))
 
 CHANGES: Final = vol.Schema(
     {
@@ -231,7 +231,7 @@ def recover_changes(document: Any) -> tuple[dict[str, Any] | None, str | None]:
     devices = document.get("devices")
     changes = document.get("changes")
     recovered: dict[str, Any] = {
-        "version": CHANGES_VERSION,
+        "version": PENDING_FORMAT,
         "devices": {
             device_id: saved
             for device_id, saved in (devices.items() if isinstance(devices, Mapping) else ())

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import math
+
 _EPSILON = 1e-9
 
 
 class TokenBucket:
-    """``rate`` tokens per second, holding at most ``capacity`` (the largest burst)."""
+    """``rate`` tokens per second, holding at most ``capacity`` (the largest burst).
 
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
+    Two ways to spend: the send scheduler waits for ``has_token`` and then ``take``s what
+    an operation costs (a bounded debt); the simulated air ``reserve``s a token whether
+    one is there or not (an unbounded debt, so frames leave in order of arrival) and
+    ``refund``s one it did not use.
+    """
+
+    def __init__(self, rate: float, capacity: float, now: float = -math.inf) -> None:
+        """``now``: the clock's time, or leave it out to start the clock at the first call
+        (the bucket is full either way)."""
         if rate <= 0 or capacity < 1:
             raise ValueError("a token bucket needs a positive rate and room for one token")
         self.rate = rate
         self.capacity = capacity
-        self._tokens = capacity
+        self._tokens = float(capacity)
         self._updated = now
 
     def _refill(self, now: float) -> None:
@@ -41,3 +51,14 @@ class TokenBucket:
         self._refill(now)
         missing = 1.0 - self._tokens
         return now if missing <= _EPSILON else now + missing / self.rate
+
+    def reserve(self, now: float) -> float:
+        """Take a token, there or not, and return the seconds until it is (0 if now)."""
+        self._refill(now)
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0.0 else -self._tokens / self.rate
+
+    def refund(self, now: float) -> None:
+        """Give back a reserved token that was not used."""
+        self._refill(now)
+        self._tokens = min(self.capacity, self._tokens + 1.0)

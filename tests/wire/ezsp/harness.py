@@ -19,7 +19,7 @@ from custom_components.resilient_gateway.core.policy import Backoff
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.core.storage import AtomicJsonFile
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice
-from custom_components.resilient_gateway.radios.virtual.kinds import DeviceKind
+from custom_components.resilient_gateway.radios.virtual.kinds import SimKind
 from custom_components.resilient_gateway.radios.zigbee.libraries import RADIO_LIBRARIES
 from custom_components.resilient_gateway.radios.zigbee.radio import ZigbeeRadio
 
@@ -119,7 +119,7 @@ async def join_light(stick: EzspStick, gateway: Gateway, rng: random.Random) -> 
     light = SimDevice.new(
         ieee=zt.EUI64(rng.randbytes(8)),
         nwk=rng.randrange(0x0001, 0xFFF7),
-        kind=DeviceKind.DIMMABLE_LIGHT,
+        kind=SimKind.DIMMABLE_LIGHT,
         name="Light",
         rng=rng,
     )

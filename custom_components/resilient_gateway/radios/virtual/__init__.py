@@ -20,7 +20,7 @@ from ..zigbee.scenes import (
 from .air import VirtualAir, find_air
 from .application import VirtualControllerApplication
 from .house import ALL_LIGHTS_GROUP_ID, ALL_LIGHTS_GROUP_NAME
-from .kinds import MANUFACTURER, DeviceKind, SleepMode
+from .kinds import MANUFACTURER, SimKind
 from .spec import (
     PRIMARY,
     RADIO_SLOTS,
@@ -41,13 +41,12 @@ __all__ = [
     "RADIO_SLOTS",
     "STANDBY",
     "AirStats",
-    "DeviceKind",
     "ExtendedScenes",
     "ExtensionFieldSet",
     "ExtensionFieldSets",
     "RadioSlot",
     "SceneValues",
-    "SleepMode",
+    "SimKind",
     "VirtualAir",
     "VirtualControllerApplication",
     "VirtualNetworkSpec",

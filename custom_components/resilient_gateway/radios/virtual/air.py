@@ -41,11 +41,11 @@ import zigpy.exceptions
 import zigpy.types as t
 from zigpy.zcl.clusters import general, security
 
+from ...core.model import SleepMode
 from ...core.storage import AtomicJsonFile
 from . import readings, zcl, ztypes
 from .device import SimDevice
 from .house import ALL_LIGHTS_GROUP_ID, create_house, create_standby_radio, random_eui64
-from .kinds import SleepMode
 from .radio import NetworkIdentity, RadioHost, VirtualRadio, coordinator_node_info
 from .spec import (
     PRIMARY,

@@ -16,6 +16,7 @@ import zigpy.zdo.types as zdo_t
 from zigpy.profiles import zha
 from zigpy.zcl import Cluster
 
+from ...core.model import SleepMode
 from ..zigbee.scenes import Scene
 from . import clusters, readings, zcl, zdo, ztypes
 from .delivery import DeliveryMode
@@ -25,9 +26,8 @@ from .kinds import (
     MANUFACTURER_CODE,
     PROFILES,
     AttributeTable,
-    DeviceKind,
     KindProfile,
-    SleepMode,
+    SimKind,
 )
 from .reporting import Reporter
 from .timers import Timer
@@ -108,7 +108,7 @@ class SimDevice:
         *,
         ieee: t.EUI64,
         nwk: int,
-        kind: DeviceKind,
+        kind: SimKind,
         name: str,
         tsn: int = 0,
         lqi: int = 200,
@@ -433,7 +433,7 @@ class SimDevice:
         device = cls(
             ieee=t.EUI64.convert(data["ieee"]),
             nwk=data["nwk"],
-            kind=DeviceKind(data["kind"]),
+            kind=SimKind(data["kind"]),
             name=data["name"],
             tsn=data["tsn"],
             lqi=data["lqi"],
@@ -476,7 +476,7 @@ class SimDevice:
         *,
         ieee: t.EUI64,
         nwk: int,
-        kind: DeviceKind,
+        kind: SimKind,
         name: str,
         rng: random.Random,
     ) -> SimDevice:

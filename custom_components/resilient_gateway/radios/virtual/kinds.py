@@ -18,6 +18,8 @@ from zigpy.profiles import zha
 from zigpy.zcl import Cluster
 from zigpy.zcl.clusters import general, homeautomation, hvac, lighting, measurement, security
 
+from ...core.model import SleepMode
+
 MANUFACTURER: Final = "Resilient Sim"
 MANUFACTURER_CODE: Final = 0x1337
 FIRMWARE_VERSION: Final = 0x01000000
@@ -28,7 +30,7 @@ MIREDS_MIN: Final = 153
 MIREDS_MAX: Final = 500
 
 
-class DeviceKind(StrEnum):
+class SimKind(StrEnum):
     ON_OFF_LIGHT = "on_off_light"
     DIMMABLE_LIGHT = "dimmable_light"
     COLOR_TEMP_LIGHT = "color_temp_light"
@@ -39,19 +41,13 @@ class DeviceKind(StrEnum):
     THERMOSTAT = "thermostat"
 
 
-class SleepMode(StrEnum):
-    ALWAYS_ON = "always_on"  # a router: receives at any time
-    LIGHT_SLEEPER = "light_sleeper"  # polls its parent every few seconds
-    SLEEPY = "sleepy"  # polls rarely, and right after it transmits
-
-
 type AttributeTable = dict[int, dict[int, Any]]
 """Attribute values of one endpoint: cluster id -> attribute id -> value."""
 
 
 @dataclass(frozen=True, slots=True)
 class KindProfile:
-    kind: DeviceKind
+    kind: SimKind
     label: str  # the start of a device's name ("Light 3")
     model: str
     device_type: int
@@ -81,10 +77,10 @@ class KindProfile:
 
 LIGHT_KINDS: Final = frozenset(
     {
-        DeviceKind.ON_OFF_LIGHT,
-        DeviceKind.DIMMABLE_LIGHT,
-        DeviceKind.COLOR_TEMP_LIGHT,
-        DeviceKind.COLOR_LIGHT,
+        SimKind.ON_OFF_LIGHT,
+        SimKind.DIMMABLE_LIGHT,
+        SimKind.COLOR_TEMP_LIGHT,
+        SimKind.COLOR_LIGHT,
     }
 )
 
@@ -176,7 +172,7 @@ def _battery(rng: random.Random) -> dict[str, Any]:
 
 
 def _light(
-    kind: DeviceKind,
+    kind: SimKind,
 ) -> Callable[[random.Random], Mapping[type[Cluster], Mapping[str, Any]]]:
     def initial(rng: random.Random) -> Mapping[type[Cluster], Mapping[str, Any]]:
         values: dict[type[Cluster], Mapping[str, Any]] = {
@@ -187,10 +183,10 @@ def _light(
             general.OnOff: _on_off(rng, start_up=int(general.OnOff.StartUpOnOff.On)),
             general.Ota: _ota(),
         }
-        if kind is not DeviceKind.ON_OFF_LIGHT:
+        if kind is not SimKind.ON_OFF_LIGHT:
             values[general.LevelControl] = _level(rng)
-        if kind in (DeviceKind.COLOR_TEMP_LIGHT, DeviceKind.COLOR_LIGHT):
-            values[lighting.Color] = _color(rng, xy=kind is DeviceKind.COLOR_LIGHT)
+        if kind in (SimKind.COLOR_TEMP_LIGHT, SimKind.COLOR_LIGHT):
+            values[lighting.Color] = _color(rng, xy=kind is SimKind.COLOR_LIGHT)
         return values
 
     return initial
@@ -199,7 +195,7 @@ def _light(
 def _plug(rng: random.Random) -> Mapping[type[Cluster], Mapping[str, Any]]:
     on = rng.random() < 0.5
     return {
-        general.Basic: _basic(PROFILES[DeviceKind.SMART_PLUG].model, battery=False),
+        general.Basic: _basic(PROFILES[SimKind.SMART_PLUG].model, battery=False),
         general.Identify: _identify(),
         general.Groups: _groups(),
         general.Scenes: _scenes(),
@@ -223,7 +219,7 @@ def _plug(rng: random.Random) -> Mapping[type[Cluster], Mapping[str, Any]]:
 
 def _climate_sensor(rng: random.Random) -> Mapping[type[Cluster], Mapping[str, Any]]:
     return {
-        general.Basic: _basic(PROFILES[DeviceKind.CLIMATE_SENSOR].model, battery=True),
+        general.Basic: _basic(PROFILES[SimKind.CLIMATE_SENSOR].model, battery=True),
         general.PowerConfiguration: _battery(rng),
         general.Identify: _identify(),
         measurement.TemperatureMeasurement: {
@@ -242,7 +238,7 @@ def _climate_sensor(rng: random.Random) -> Mapping[type[Cluster], Mapping[str, A
 
 def _contact_sensor(rng: random.Random) -> Mapping[type[Cluster], Mapping[str, Any]]:
     return {
-        general.Basic: _basic(PROFILES[DeviceKind.CONTACT_SENSOR].model, battery=True),
+        general.Basic: _basic(PROFILES[SimKind.CONTACT_SENSOR].model, battery=True),
         general.PowerConfiguration: _battery(rng),
         general.Identify: _identify(),
         security.IasZone: {
@@ -258,7 +254,7 @@ def _contact_sensor(rng: random.Random) -> Mapping[type[Cluster], Mapping[str, A
 
 def _thermostat(rng: random.Random) -> Mapping[type[Cluster], Mapping[str, Any]]:
     return {
-        general.Basic: _basic(PROFILES[DeviceKind.THERMOSTAT].model, battery=True),
+        general.Basic: _basic(PROFILES[SimKind.THERMOSTAT].model, battery=True),
         general.PowerConfiguration: _battery(rng),
         general.Identify: _identify(),
         # Quarter seconds: checks in every hour, polls its parent every 5 s.
@@ -293,9 +289,9 @@ _LIGHT_IN = (
 )
 _OTA_OUT = (general.Ota.cluster_id,)
 
-PROFILES: Final[dict[DeviceKind, KindProfile]] = {
-    DeviceKind.ON_OFF_LIGHT: KindProfile(
-        kind=DeviceKind.ON_OFF_LIGHT,
+PROFILES: Final[dict[SimKind, KindProfile]] = {
+    SimKind.ON_OFF_LIGHT: KindProfile(
+        kind=SimKind.ON_OFF_LIGHT,
         label="On/off light",
         model="Sim OnOff Light",
         device_type=zha.DeviceType.ON_OFF_LIGHT,
@@ -303,10 +299,10 @@ PROFILES: Final[dict[DeviceKind, KindProfile]] = {
         out_clusters=_OTA_OUT,
         sleep=SleepMode.ALWAYS_ON,
         battery=False,
-        initial=_light(DeviceKind.ON_OFF_LIGHT),
+        initial=_light(SimKind.ON_OFF_LIGHT),
     ),
-    DeviceKind.DIMMABLE_LIGHT: KindProfile(
-        kind=DeviceKind.DIMMABLE_LIGHT,
+    SimKind.DIMMABLE_LIGHT: KindProfile(
+        kind=SimKind.DIMMABLE_LIGHT,
         label="Dimmable light",
         model="Sim Dimmable Light",
         device_type=zha.DeviceType.DIMMABLE_LIGHT,
@@ -314,10 +310,10 @@ PROFILES: Final[dict[DeviceKind, KindProfile]] = {
         out_clusters=_OTA_OUT,
         sleep=SleepMode.ALWAYS_ON,
         battery=False,
-        initial=_light(DeviceKind.DIMMABLE_LIGHT),
+        initial=_light(SimKind.DIMMABLE_LIGHT),
     ),
-    DeviceKind.COLOR_TEMP_LIGHT: KindProfile(
-        kind=DeviceKind.COLOR_TEMP_LIGHT,
+    SimKind.COLOR_TEMP_LIGHT: KindProfile(
+        kind=SimKind.COLOR_TEMP_LIGHT,
         label="White ambiance light",
         model="Sim Color Temperature Light",
         device_type=zha.DeviceType.COLOR_TEMPERATURE_LIGHT,
@@ -325,10 +321,10 @@ PROFILES: Final[dict[DeviceKind, KindProfile]] = {
         out_clusters=_OTA_OUT,
         sleep=SleepMode.ALWAYS_ON,
         battery=False,
-        initial=_light(DeviceKind.COLOR_TEMP_LIGHT),
+        initial=_light(SimKind.COLOR_TEMP_LIGHT),
     ),
-    DeviceKind.COLOR_LIGHT: KindProfile(
-        kind=DeviceKind.COLOR_LIGHT,
+    SimKind.COLOR_LIGHT: KindProfile(
+        kind=SimKind.COLOR_LIGHT,
         label="Colour light",
         model="Sim Color Light",
         device_type=zha.DeviceType.EXTENDED_COLOR_LIGHT,
@@ -336,10 +332,10 @@ PROFILES: Final[dict[DeviceKind, KindProfile]] = {
         out_clusters=_OTA_OUT,
         sleep=SleepMode.ALWAYS_ON,
         battery=False,
-        initial=_light(DeviceKind.COLOR_LIGHT),
+        initial=_light(SimKind.COLOR_LIGHT),
     ),
-    DeviceKind.SMART_PLUG: KindProfile(
-        kind=DeviceKind.SMART_PLUG,
+    SimKind.SMART_PLUG: KindProfile(
+        kind=SimKind.SMART_PLUG,
         label="Smart plug",
         model="Sim Smart Plug",
         device_type=zha.DeviceType.SMART_PLUG,
@@ -349,8 +345,8 @@ PROFILES: Final[dict[DeviceKind, KindProfile]] = {
         battery=False,
         initial=_plug,
     ),
-    DeviceKind.CLIMATE_SENSOR: KindProfile(
-        kind=DeviceKind.CLIMATE_SENSOR,
+    SimKind.CLIMATE_SENSOR: KindProfile(
+        kind=SimKind.CLIMATE_SENSOR,
         label="Climate sensor",
         model="Sim Climate Sensor",
         device_type=zha.DeviceType.TEMPERATURE_SENSOR,
@@ -366,8 +362,8 @@ PROFILES: Final[dict[DeviceKind, KindProfile]] = {
         battery=True,
         initial=_climate_sensor,
     ),
-    DeviceKind.CONTACT_SENSOR: KindProfile(
-        kind=DeviceKind.CONTACT_SENSOR,
+    SimKind.CONTACT_SENSOR: KindProfile(
+        kind=SimKind.CONTACT_SENSOR,
         label="Contact sensor",
         model="Sim Contact Sensor",
         device_type=zha.DeviceType.IAS_ZONE,
@@ -382,8 +378,8 @@ PROFILES: Final[dict[DeviceKind, KindProfile]] = {
         battery=True,
         initial=_contact_sensor,
     ),
-    DeviceKind.THERMOSTAT: KindProfile(
-        kind=DeviceKind.THERMOSTAT,
+    SimKind.THERMOSTAT: KindProfile(
+        kind=SimKind.THERMOSTAT,
         label="Thermostat",
         model="Sim Thermostat",
         device_type=zha.DeviceType.THERMOSTAT,
@@ -402,16 +398,16 @@ PROFILES: Final[dict[DeviceKind, KindProfile]] = {
 }
 
 # Reporting a device does without being asked (battery devices report their readings).
-DEFAULT_REPORTING: Final[dict[DeviceKind, tuple[tuple[type[Cluster], str, int, int, int], ...]]] = {
-    DeviceKind.CLIMATE_SENSOR: (
+DEFAULT_REPORTING: Final[dict[SimKind, tuple[tuple[type[Cluster], str, int, int, int], ...]]] = {
+    SimKind.CLIMATE_SENSOR: (
         (measurement.TemperatureMeasurement, "measured_value", 30, 3600, 50),
         (measurement.RelativeHumidity, "measured_value", 30, 3600, 100),
         (general.PowerConfiguration, "battery_percentage_remaining", 3600, 43200, 2),
     ),
-    DeviceKind.CONTACT_SENSOR: (
+    SimKind.CONTACT_SENSOR: (
         (general.PowerConfiguration, "battery_percentage_remaining", 3600, 43200, 2),
     ),
-    DeviceKind.THERMOSTAT: (
+    SimKind.THERMOSTAT: (
         (hvac.Thermostat, "local_temperature", 30, 3600, 50),
         (general.PowerConfiguration, "battery_percentage_remaining", 3600, 43200, 2),
     ),

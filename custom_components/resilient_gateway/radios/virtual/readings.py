@@ -11,18 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 from zigpy.zcl.clusters import general, homeautomation, hvac, lighting, measurement, security
 
-from .kinds import DeviceKind, SleepMode
+from ...core.model import SleepMode
+from ..zigbee.attributes import xy_from_zcl
+from .kinds import SimKind
 
 if TYPE_CHECKING:
     from .device import SimDevice, SimEndpoint
 
-XY_SCALE = 65536.0
 _SYSTEM_MODES = {int(mode): mode.name.lower() for mode in hvac.SystemMode}
 
 
 def init_device(device: SimDevice, rng: random.Random) -> None:
     """Per-device constants that readings depend on."""
-    if device.kind is DeviceKind.SMART_PLUG:
+    if device.kind is SimKind.SMART_PLUG:
         load = rng.randint(200, 1200)  # deci-watts drawn by what is plugged in
         device.extras["load_dw"] = load
         endpoint = device.endpoint
@@ -36,7 +37,7 @@ def init_device(device: SimDevice, rng: random.Random) -> None:
 def on_off_changed(endpoint: SimEndpoint) -> None:
     """A plug's power follows its relay."""
     device = endpoint.device
-    if device.kind is DeviceKind.SMART_PLUG:
+    if device.kind is SimKind.SMART_PLUG:
         on = bool(endpoint.get(general.OnOff, "on_off"))
         load = int(device.extras.get("load_dw", 500))
         endpoint.set(homeautomation.ElectricalMeasurement, "active_power", load if on else 0)
@@ -82,7 +83,7 @@ def drift(device: SimDevice, rng: random.Random) -> None:
         endpoint.set(
             general.PowerConfiguration, "battery_percentage_remaining", max(0, battery - 1)
         )
-    if device.kind is DeviceKind.CLIMATE_SENSOR:
+    if device.kind is SimKind.CLIMATE_SENSOR:
         temperature = int(endpoint.get(measurement.TemperatureMeasurement, "measured_value", 2000))
         endpoint.set(
             measurement.TemperatureMeasurement,
@@ -93,7 +94,7 @@ def drift(device: SimDevice, rng: random.Random) -> None:
         endpoint.set(
             measurement.RelativeHumidity, "measured_value", _walk(rng, humidity, 40, 2500, 7500)
         )
-    elif device.kind is DeviceKind.THERMOSTAT:
+    elif device.kind is SimKind.THERMOSTAT:
         local = int(endpoint.get(hvac.Thermostat, "local_temperature", 2000))
         setpoint = int(endpoint.get(hvac.Thermostat, "occupied_heating_setpoint", 2000))
         heating = int(endpoint.get(hvac.Thermostat, "pi_heating_demand", 0)) > 0
@@ -101,7 +102,7 @@ def drift(device: SimDevice, rng: random.Random) -> None:
         pull = max(-10, min(10, target - local))
         endpoint.set(hvac.Thermostat, "local_temperature", _walk(rng, local + pull, 5, 500, 3500))
         thermostat_changed(endpoint)
-    elif device.kind is DeviceKind.SMART_PLUG and endpoint.get(general.OnOff, "on_off"):
+    elif device.kind is SimKind.SMART_PLUG and endpoint.get(general.OnOff, "on_off"):
         load = int(device.extras.get("load_dw", 500))
         device.extras["load_dw"] = _walk(rng, load, 5, 50, 2000)
         power = int(endpoint.get(homeautomation.ElectricalMeasurement, "active_power", 0))
@@ -114,10 +115,10 @@ def drift(device: SimDevice, rng: random.Random) -> None:
 
 def has_readings(device: SimDevice) -> bool:
     return device.kind in (
-        DeviceKind.CLIMATE_SENSOR,
-        DeviceKind.CONTACT_SENSOR,
-        DeviceKind.THERMOSTAT,
-        DeviceKind.SMART_PLUG,
+        SimKind.CLIMATE_SENSOR,
+        SimKind.CONTACT_SENSOR,
+        SimKind.THERMOSTAT,
+        SimKind.SMART_PLUG,
     )
 
 
@@ -133,10 +134,12 @@ def describe(device: SimDevice) -> dict[str, Any]:
         state["color_temp_mireds"] = int(endpoint.get(lighting.Color, "color_temperature", 0))
         capabilities = int(endpoint.get(lighting.Color, "color_capabilities", 0))
         if capabilities & lighting.ColorCapabilities.XY_attributes:
-            state["xy"] = [
-                round(int(endpoint.get(lighting.Color, "current_x", 0)) / XY_SCALE, 4),
-                round(int(endpoint.get(lighting.Color, "current_y", 0)) / XY_SCALE, 4),
-            ]
+            state["xy"] = list(
+                xy_from_zcl(
+                    endpoint.get(lighting.Color, "current_x", 0),
+                    endpoint.get(lighting.Color, "current_y", 0),
+                )
+            )
             mode = endpoint.get(lighting.Color, "color_mode")
             state["color_mode"] = "xy" if mode == lighting.ColorMode.X_and_Y else "color_temp"
     if endpoint.has(homeautomation.ElectricalMeasurement):

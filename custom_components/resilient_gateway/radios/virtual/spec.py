@@ -25,18 +25,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
-from .kinds import DeviceKind
+from .kinds import SimKind
 
 MAX_DEVICES_PER_CLASS = 500
 MAX_LOSS = 0.9
 
 LIGHT_CYCLE = (
-    DeviceKind.DIMMABLE_LIGHT,
-    DeviceKind.COLOR_TEMP_LIGHT,
-    DeviceKind.COLOR_LIGHT,
-    DeviceKind.ON_OFF_LIGHT,
+    SimKind.DIMMABLE_LIGHT,
+    SimKind.COLOR_TEMP_LIGHT,
+    SimKind.COLOR_LIGHT,
+    SimKind.ON_OFF_LIGHT,
 )
-SENSOR_CYCLE = (DeviceKind.SMART_PLUG, DeviceKind.THERMOSTAT, DeviceKind.CONTACT_SENSOR)
+SENSOR_CYCLE = (SimKind.SMART_PLUG, SimKind.THERMOSTAT, SimKind.CONTACT_SENSOR)
 
 
 @dataclass(slots=True)
@@ -134,11 +134,11 @@ class VirtualNetworkSpec:
         if not isinstance(self.standby_radio, bool):
             raise ValueError(f"standby_radio must be true or false, got {self.standby_radio!r}")
 
-    def device_kinds(self) -> list[DeviceKind]:
+    def device_kinds(self) -> list[SimKind]:
         """The kind of every device of a new house, in creation order."""
         kinds = [LIGHT_CYCLE[i % len(LIGHT_CYCLE)] for i in range(self.lights)]
         kinds += [SENSOR_CYCLE[i % len(SENSOR_CYCLE)] for i in range(self.sensors)]
-        kinds += [DeviceKind.CLIMATE_SENSOR] * self.sleepy_sensors
+        kinds += [SimKind.CLIMATE_SENSOR] * self.sleepy_sensors
         return kinds
 
     @property

@@ -58,8 +58,8 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
+from ...core.token_bucket import TokenBucket
 from . import ztypes
-from .budget import TokenBucket
 from .delivery import DeliveryMode
 from .device import SimDevice
 from .dice import AirDice, KeyedDice, SharedDice, Stream
@@ -193,10 +193,11 @@ class Transport:
             radio.tx_counter += 1
             await self._unicast(wait, device, packet)
             return
-        if not self.broadcast_budget.try_take(now):
+        if not self.broadcast_budget.has_token(now):
             raise self._refuse(
                 "broadcast budget spent (broadcast table full)", t.NWKStatus.NWK_BT_TABLE_FULL
             )
+        self.broadcast_budget.take(now)
         radio.tx_counter += 1
         self._on_air(radio, packet, mode)
 
@@ -248,7 +249,7 @@ class Transport:
 
     async def _wait_for_air(self, wait: _Wait, now: float) -> None:
         spec = self.air.spec
-        if not self.unicast_budget.available(now) and self.queued >= spec.send_queue:
+        if not self.unicast_budget.has_token(now) and self.queued >= spec.send_queue:
             raise self._refuse("radio send queue full", t.MACStatus.MAC_TRANSACTION_OVERFLOW)
         delay = self.unicast_budget.reserve(now)
         if delay <= 0:

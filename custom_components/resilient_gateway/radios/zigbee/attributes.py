@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +15,23 @@ from zigpy.zcl.clusters.security import IasZone
 
 from ...core.model import Attr
 
-XY_SCALE = 65535
+XY_SCALE = 65536
+"""ZCL colour: x = CurrentX / 65536, y = CurrentY / 65536."""
+XY_MAX = 0xFEFF
+"""The largest CurrentX / CurrentY (and scene xy) the Color cluster allows."""
 HVAC_MODE_TO_SYSTEM_MODE = {"off": 0x00, "auto": 0x01, "heat": 0x04}
 SYSTEM_MODE_TO_HVAC_MODE = {value: mode for mode, value in HVAC_MODE_TO_SYSTEM_MODE.items()}
+
+
+def xy_to_zcl(xy: Sequence[float]) -> tuple[int, int]:
+    """CurrentX and CurrentY for the colour ``xy`` (kept in the cluster's range)."""
+    x, y = (min(max(round(float(v) * XY_SCALE), 0), XY_MAX) for v in xy)
+    return x, y
+
+
+def xy_from_zcl(x: Any, y: Any) -> tuple[float, float]:
+    """The colour of CurrentX and CurrentY."""
+    return round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4)
 
 
 @dataclass(frozen=True, slots=True)

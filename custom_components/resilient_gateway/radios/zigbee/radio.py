@@ -51,8 +51,9 @@ from .attributes import (
     BY_ATTR,
     BY_CLUSTER_AND_NAME,
     HVAC_MODE_TO_SYSTEM_MODE,
-    XY_SCALE,
     ZclAttribute,
+    xy_from_zcl,
+    xy_to_zcl,
 )
 from .scenes import SceneValues, use_extended_scenes
 
@@ -108,7 +109,7 @@ def zcl_calls(values: AttributeValues, transition: float | None) -> list[tuple[i
             )
         )
     if (xy := values.get(Attr.XY)) is not None:
-        x, y = (round(float(v) * XY_SCALE) for v in xy)
+        x, y = xy_to_zcl(xy)
         calls.append(
             (
                 Color.cluster_id,
@@ -397,18 +398,6 @@ class ZigbeeRadio:
             for group in self._app.groups.values()
         ]
 
-    def cached_values(self, device_id: DeviceId) -> dict[str, Any]:
-        """What zigpy last heard from the device (kept in its database across restarts)."""
-        device = self._device(device_id)
-        values: dict[str, Any] = {}
-        for cluster in _app_clusters(device):
-            for (cluster_id, name), zcl in BY_CLUSTER_AND_NAME.items():
-                if cluster_id != cluster.cluster_id or zcl.attr in values:
-                    continue
-                if (value := _decoded(cluster, zcl, cluster.get(name))) is not None:
-                    values[zcl.attr] = value
-        return values
-
     def diagnostics(self) -> dict[str, Any]:
         if self._app is None:
             return {"state": self._state}
@@ -476,7 +465,7 @@ class ZigbeeRadio:
         stored = SceneValues(
             on=values.get(Attr.ON),
             level=values.get(Attr.BRIGHTNESS),
-            xy=None if xy is None else (round(xy[0] * XY_SCALE), round(xy[1] * XY_SCALE)),
+            xy=None if xy is None else xy_to_zcl(xy),
             color_temp=values.get(Attr.COLOR_TEMP),
         )
         response = await self._translate_errors(
@@ -665,7 +654,7 @@ class _DeviceWatcher:
             y = event.value if zcl.name == "current_y" else cluster.get("current_y")
             if x is None or y is None:
                 return
-            value: Any = (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
+            value: Any = xy_from_zcl(x, y)
         else:
             cluster = self._device.endpoints[event.endpoint_id].in_clusters[event.cluster_id]
             value = zcl.value(event.value, cluster.get)
@@ -726,7 +715,7 @@ def _decoded(cluster: Cluster, zcl: ZclAttribute, raw: Any) -> Any:
         x, y = cluster.get("current_x"), cluster.get("current_y")
         if x is None or y is None:
             return None
-        return (round(int(x) / XY_SCALE, 4), round(int(y) / XY_SCALE, 4))
+        return xy_from_zcl(x, y)
     return zcl.value(raw, cluster.get)
 
 

@@ -1,0 +1,529 @@
+"""The change engine's face: commands in, results, sync states and counts out.
+
+Each command becomes a change per target device (``machine.py`` follows each device's
+state machine; ``groups.py`` the groupcasts); this class opens and settles the changes,
+keeps their deadlines and the counts, and tells its listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ..change_results import (
+    ChangeCounts,
+    ChangeHandle,
+    ChangeResult,
+    ChangeStatus,
+    DeviceSyncStatus,
+    GroupHandle,
+    SyncState,
+)
+from ..matching import required_attributes, turned_off_supersedes, value_matches
+from ..model import Attr, DeviceId, SleepMode
+from ..policy import ChangePolicy
+from ..scheduler import CommandValues, Priority, SendScheduler, values_dict
+from .groups import GroupVerifier
+from .machine import (
+    Change,
+    Device,
+    DeviceLookup,
+    DeviceMachines,
+    GroupOp,
+    Phase,
+    cancel,
+)
+from .pending import export_pending, read_pending
+
+type Unsubscribe = Callable[[], None]
+
+
+class EngineStopped(RuntimeError):
+    """The engine was stopped; it takes no more commands."""
+
+
+class ChangeEngine:
+    """Follows every command until verified, repaired or failed. One per radio.
+
+    Create it inside the running event loop, on the radio's one ``scheduler`` (its owner
+    stops it, after the engine). The gateway forwards what the radio hears to
+    ``attributes_reported``, ``device_seen`` and ``device_announced``.
+    """
+
+    def __init__(
+        self,
+        scheduler: SendScheduler,
+        *,
+        describe: DeviceLookup | None = None,
+        policy: ChangePolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.scheduler = scheduler
+        self._machines = DeviceMachines(
+            scheduler,
+            describe=describe or (lambda _: None),
+            policy=policy or ChangePolicy(),
+            rng=rng or random.Random(),
+            on_finished=self._finish,
+            on_changed=self._changed,
+            on_member_heard=self._member_heard,
+        )
+        self._groups = GroupVerifier(
+            self._machines,
+            scheduler,
+            new_change=self._member_change,
+            on_changed=self._changed,
+            result_of=self._result,
+            handle_of=self._handle,
+        )
+        self.policy = self._machines.policy
+        self._open: dict[int, Change] = {}
+        self._next_id = 1
+        self._stopped = False
+        self._result_listeners: list[Callable[[ChangeResult], None]] = []
+        self._counts_listeners: list[Callable[[ChangeCounts], None]] = []
+        self._device_listeners: list[Callable[[DeviceId], None]] = []
+        self._tally = _Tally()
+
+    @property
+    def policy(self) -> ChangePolicy:
+        return self._machines.policy
+
+    @policy.setter
+    def policy(self, policy: ChangePolicy) -> None:
+        """New timing applies to new changes and to the next step of pending ones."""
+        self._machines.policy = policy
+        self.scheduler.delivery_backoff = policy.delivery_backoff
+
+    # ---- commands -------------------------------------------------------------------
+
+    def set_state(
+        self,
+        device_id: DeviceId,
+        values: CommandValues,
+        *,
+        transition: float | None = None,
+        deadline: float | None = None,
+        priority: Priority = Priority.USER,
+    ) -> ChangeHandle:
+        """Make ``values`` the desired state of one device and follow them until shown.
+
+        ``deadline`` (seconds) overrides the policy's for this change.
+        """
+        self._check_running()
+        device = self._machines.device(device_id)
+        change = self._new_change(
+            device, values=values, transition=transition, deadline=deadline, priority=priority
+        )
+        self._machines.kick(device)
+        self._changed(device)
+        return self._handle(change)
+
+    def set_group_state(
+        self,
+        group_id: int,
+        members: Iterable[DeviceId],
+        values: CommandValues,
+        *,
+        transition: float | None = None,
+        deadline: float | None = None,
+    ) -> GroupHandle:
+        """One groupcast of ``values`` to a radio group, then every member verified."""
+        self._check_running()
+        return self._groups.set_state(
+            group_id, members, values, transition=transition, deadline=deadline
+        )
+
+    def recall_scene(
+        self,
+        group_id: int,
+        scene_id: int,
+        member_states: Mapping[DeviceId, CommandValues],
+        *,
+        transition: float | None = None,
+        deadline: float | None = None,
+    ) -> GroupHandle:
+        """One scene-recall groupcast, then every member checked against its stored state.
+
+        Members that showed other values are repaired by unicast and, once verified, get
+        their scene-table entry stored again (``GroupResult.rewritten``). ``transition`` is
+        the scene's own transition time, to wait for.
+        """
+        self._check_running()
+        return self._groups.recall(
+            group_id, scene_id, member_states, transition=transition, deadline=deadline
+        )
+
+    # ---- what the radio hears -------------------------------------------------------
+
+    def attributes_reported(self, device_id: DeviceId, values: CommandValues) -> None:
+        """Values the device reported or returned in a read response (remembered for every
+        device: a later scene recall needs to know what it showed before)."""
+        if self._stopped or not values:
+            return
+        self._machines.observe(self._machines.device(device_id), values)
+
+    def device_seen(self, device_id: DeviceId) -> None:
+        """Any frame from the device: a sleeper listens for a moment now."""
+        if self._stopped:
+            return
+        machines = self._machines
+        description = machines.description(device_id)
+        if description.sleep_mode is SleepMode.ALWAYS_ON and device_id not in machines.devices:
+            return
+        device = machines.device(device_id)
+        if description.sleep_mode is SleepMode.SLEEPY:
+            machines.set_awake(device)
+        if device.phase is Phase.ASLEEP:
+            machines.send(device, Priority.USER)  # the listening moment is short
+        elif device.phase is Phase.BACKOFF and (
+            device.silent or description.sleep_mode is not SleepMode.ALWAYS_ON
+        ):
+            machines.send(device, Priority.REPAIR)
+
+    def device_announced(self, device_id: DeviceId) -> None:
+        """The device (re)joined or powered on: whatever it was told may be lost."""
+        if self._stopped:
+            return
+        self.device_seen(device_id)
+        device = self._machines.devices.get(device_id)
+        if device is not None and device.phase in (Phase.WAITING, Phase.BACKOFF):
+            device.unsent.update(device.owners)
+            self._machines.send(device, Priority.REPAIR)
+
+    # ---- what the gateway shows -----------------------------------------------------
+
+    def device_status(self, device_id: DeviceId) -> DeviceSyncStatus | None:
+        """The device's sync state, or None when nothing was ever commanded to it."""
+        device = self._machines.devices.get(device_id)
+        if device is None or not device.desired:
+            return None
+        return DeviceSyncStatus(
+            device_id=device_id,
+            state=self._machines.sync_state(device),
+            desired=dict(device.desired),
+            actual={a: v for a, (v, _) in device.observed.items()},
+            pending_attributes=frozenset(device.owners),
+            failed_attributes=frozenset(device.failed),
+            phase=device.phase.value,
+        )
+
+    def sync_state(self, device_id: DeviceId) -> SyncState | None:
+        status = self.device_status(device_id)
+        return None if status is None else status.state
+
+    @property
+    def counts(self) -> ChangeCounts:
+        return self._tally.counts
+
+    def has_desired_states(self) -> bool:
+        """Whether anything was ever commanded (a restore keeps this engine's own)."""
+        return any(device.desired for device in self._machines.devices.values())
+
+    def reassert(self, device_id: DeviceId, shown: Mapping[str, Any]) -> ChangeHandle | None:
+        """The device came back (power returned, it rejoined): where what it shows now
+        differs from its last desired state and nothing is pending, set it again."""
+        device = self._machines.devices.get(device_id)
+        if self._stopped or device is None or device.owners:
+            return None
+        tolerances = self.policy.tolerances
+        desired = device.desired
+        if desired.get(Attr.ON) is False:
+            desired = {Attr.ON: False}  # the rest of an off light's state is not shown
+        drifted = {
+            attr: value
+            for attr, value in desired.items()
+            if attr in shown and not value_matches(attr, value, shown[attr], tolerances)
+        }
+        if not drifted:
+            return None
+        return self.set_state(device_id, drifted, priority=Priority.REPAIR)
+
+    def add_result_listener(self, listener: Callable[[ChangeResult], None]) -> Unsubscribe:
+        """Called once per change when it ends verified, failed or superseded."""
+        return _subscribe(self._result_listeners, listener)
+
+    def add_counts_listener(self, listener: Callable[[ChangeCounts], None]) -> Unsubscribe:
+        """Called whenever the pending or failed counts change."""
+        return _subscribe(self._counts_listeners, listener)
+
+    def add_device_listener(self, listener: Callable[[DeviceId], None]) -> Unsubscribe:
+        """Called when a device's desired values or sync state change."""
+        return _subscribe(self._device_listeners, listener)
+
+    # ---- persistence ----------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Desired states and pending changes, JSON-serialisable, deadlines as seconds left."""
+        return export_pending(self._machines.devices, self._open.values(), self._loop.time())
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Resume from ``snapshot()`` data: pending changes go on, expired ones fail.
+
+        Call before any command, after adding listeners (expired changes report at once).
+        """
+        self._check_running()
+        if self._open:
+            raise RuntimeError("restore() needs an engine without pending changes")
+        now = self._loop.time()
+        saved_devices, saved_changes = read_pending(
+            data, now=now, next_seq=self._machines.next_seq, new_future=self._loop.create_future
+        )
+        for device_id, (desired, failed) in saved_devices.items():
+            device = self._machines.device(device_id)
+            device.desired.update(desired)
+            device.failed.update(failed)
+        expired: list[Change] = []
+        for saved in saved_changes:
+            change = saved.change
+            device = self._machines.device(change.device_id)
+            self._next_id = max(self._next_id, change.change_id + 1)
+            self._open[change.change_id] = change
+            for attr in saved.open:
+                if (older := device.owners.get(attr)) is not None:
+                    older.open.discard(attr)  # (a snapshot never has two; be safe)
+                    older.superseded.add(attr)
+                change.open.add(attr)
+                device.owners[attr] = change
+                device.desired[attr] = change.values.get(attr)
+                device.unsent.add(attr)
+            if saved.remaining <= 0:
+                expired.append(change)
+            else:
+                self._arm_deadline(change, now + saved.remaining)
+        for change in expired:
+            if change.status is ChangeStatus.PENDING:
+                self._expire(change)
+        for change in list(self._open.values()):
+            if change.status is ChangeStatus.PENDING and not change.open:
+                self._finish(change)
+        for device in self._machines.devices.values():
+            if device.owners:
+                self._machines.send(device, Priority.REPAIR)
+            self._recount(device)
+        self._publish_counts()
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Cancel every timer and operation; waiters get their pending results."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._machines.stop()
+        for change in self._open.values():
+            cancel(change.deadline_timer)
+            change.deadline_timer = None
+        groups: dict[int, GroupOp] = {}
+        for change in self._open.values():
+            if change.future is not None and not change.future.done():
+                change.future.set_result(self._result(change))
+            if change.group is not None:
+                groups[id(change.group)] = change.group
+        for op in groups.values():
+            self._groups.close_window(op)
+            if op.future is not None and not op.future.done():
+                op.future.set_result(self._groups.result(op))
+
+    # ---- changes --------------------------------------------------------------------
+
+    def _check_running(self) -> None:
+        if self._stopped:
+            raise EngineStopped("the change engine is stopped")
+
+    def _member_change(
+        self, device: Device, values: CommandValues, op: GroupOp, deadline: float | None
+    ) -> Change:
+        return self._new_change(
+            device,
+            values=values,
+            transition=op.transition,
+            deadline=deadline,
+            priority=Priority.USER,
+            group=op,
+        )
+
+    def _new_change(
+        self,
+        device: Device,
+        *,
+        values: CommandValues,
+        transition: float | None,
+        deadline: float | None,
+        priority: Priority,
+        group: GroupOp | None = None,
+    ) -> Change:
+        if not values:
+            raise ValueError("a change needs at least one value")
+        values = values_dict(values)
+        seq = self._machines.next_seq()
+        now = self._loop.time()
+        change = Change(
+            change_id=self._next_id,
+            device_id=device.device_id,
+            values=values,
+            required=required_attributes(values),
+            transition=transition,
+            priority=priority,
+            started_at=now,
+            seq=seq,
+            group=group,
+            group_id=group.group_id if group is not None else None,
+            future=self._loop.create_future(),
+        )
+        self._next_id += 1
+        # The newer wish takes over these attributes from older changes.
+        superseded: list[Change] = []
+        for attr in {*values, *turned_off_supersedes(values)}:
+            device.failed.discard(attr)
+            device.unsent.discard(attr)
+            older = device.owners.pop(attr, None)
+            if older is not None:
+                older.open.discard(attr)
+                older.superseded.add(attr)
+                if not older.open:
+                    superseded.append(older)
+        device.desired.update(values)
+        for attr in change.required:
+            device.owners[attr] = change
+            device.unsent.add(attr)
+        change.open = set(change.required)
+        device.repairs = 0
+        self._open[change.change_id] = change
+        description = self._machines.description(device.device_id)
+        seconds = deadline if deadline is not None else self.policy.deadline_for(description)
+        self._arm_deadline(change, now + seconds)
+        for older in superseded:
+            self._finish(older)
+        return change
+
+    def _arm_deadline(self, change: Change, deadline_at: float) -> None:
+        change.deadline_at = deadline_at
+        change.deadline_timer = self._loop.call_at(deadline_at, self._expire, change)
+
+    def _expire(self, change: Change) -> None:
+        """The deadline passed: what the device has not shown by now failed."""
+        change.deadline_timer = None
+        if change.status is not ChangeStatus.PENDING or self._stopped:
+            return
+        device = self._machines.devices[change.device_id]
+        for attr in change.open:
+            if device.owners.get(attr) is change:
+                del device.owners[attr]
+            device.unsent.discard(attr)
+            device.failed.add(attr)
+            change.failed.add(attr)
+        change.open.clear()
+        self._finish(change)
+        if not device.owners:
+            self._machines.go_idle(device)
+
+    def _finish(self, change: Change) -> None:
+        if change.failed:
+            change.status = ChangeStatus.FAILED
+            self._tally.failed_total += 1
+        elif change.verified:
+            change.status = ChangeStatus.VERIFIED
+        else:
+            change.status = ChangeStatus.SUPERSEDED
+        change.finished_at = self._loop.time()
+        cancel(change.deadline_timer)
+        change.deadline_timer = None
+        self._open.pop(change.change_id, None)
+        result = self._result(change)
+        if change.future is not None and not change.future.done():
+            change.future.set_result(result)
+        scene = change.scene
+        if scene is not None and scene.proved_wrong and change.status is ChangeStatus.VERIFIED:
+            self._groups.rewrite_scene(change, scene)
+        if change.group is not None:
+            self._groups.check_done(change.group)
+        self._changed(self._machines.devices[change.device_id])
+        for listener in tuple(self._result_listeners):
+            listener(result)
+
+    def _result(self, change: Change) -> ChangeResult:
+        device = self._machines.devices.get(change.device_id)
+        observed = device.observed if device is not None else {}
+        end = change.finished_at if change.finished_at is not None else self._loop.time()
+        return ChangeResult(
+            change_id=change.change_id,
+            device_id=change.device_id,
+            status=change.status,
+            desired=dict(change.values),
+            actual={a: observed[a][0] for a in change.values if a in observed},
+            failed_attributes=frozenset(change.failed),
+            superseded_attributes=frozenset(change.superseded),
+            attempts=change.attempts,
+            reads=change.reads,
+            elapsed=max(0.0, end - change.started_at),
+            group_id=change.group_id,
+            scene_id=change.scene.scene_id if change.scene else None,
+        )
+
+    def _handle(self, change: Change) -> ChangeHandle:
+        assert change.future is not None
+        return ChangeHandle(
+            change.change_id, change.device_id, change.future, lambda: self._result(change)
+        )
+
+    def _member_heard(self, op: GroupOp) -> None:
+        self._groups.member_heard(op)
+
+    def _changed(self, device: Device) -> None:
+        self._recount(device)
+        self._publish_counts()
+        for listener in tuple(self._device_listeners):
+            listener(device.device_id)
+
+    def _recount(self, device: Device) -> None:
+        self._tally.recount(device, self._machines.sync_state(device) if device.desired else None)
+
+    def _publish_counts(self) -> None:
+        if self._tally.moved(len(self._open)):
+            for listener in tuple(self._counts_listeners):
+                listener(self._tally.counts)
+
+
+class _Tally:
+    """The counts callers see, kept current without walking every device."""
+
+    def __init__(self) -> None:
+        self.counts = ChangeCounts()
+        self.failed_total = 0
+        self._devices = dict.fromkeys(SyncState, 0)
+
+    def recount(self, device: Device, state: SyncState | None) -> None:
+        """The device's sync state is ``state`` now (None: nothing commanded)."""
+        if state is not device.sync:
+            if device.sync is not None:
+                self._devices[device.sync] -= 1
+            if state is not None:
+                self._devices[state] += 1
+            device.sync = state
+
+    def moved(self, pending_changes: int) -> bool:
+        """Bring the counts up to date; whether they changed."""
+        counts = ChangeCounts(
+            pending_changes=pending_changes,
+            pending_devices=self._devices[SyncState.PENDING],
+            failed_devices=self._devices[SyncState.FAILED],
+            failed_total=self.failed_total,
+        )
+        if counts == self.counts:
+            return False
+        self.counts = counts
+        return True
+
+
+def _subscribe[T](listeners: list[T], listener: T) -> Unsubscribe:
+    listeners.append(listener)
+
+    def unsubscribe() -> None:
+        if listener in listeners:
+            listeners.remove(listener)
+
+    return unsubscribe

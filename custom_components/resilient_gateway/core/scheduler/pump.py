@@ -1,0 +1,454 @@
+"""The send scheduler's queue and what puts it on air: token buckets per airtime, the
+operations in flight, class limits, delivery back-off and the one timer."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import random
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
+from typing import Any, cast
+
+from ..model import Attr, DeliveryError, DeviceId, NoResponseError, Radio, RadioBudget
+from ..policy import Backoff
+from ..token_bucket import TokenBucket
+from .entries import (
+    Airtime,
+    ClassLimitReached,
+    CommandValues,
+    Entry,
+    EntryState,
+    OnAttempt,
+    Priority,
+    SchedulerStats,
+    SchedulerStopped,
+    Ticket,
+    attempt_under_way,
+    values_dict,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+_EPSILON = 1e-6  # seconds: float slack when a timer's time is compared with what it waits for
+
+
+class AirPump:
+    """One radio's queue: entries wait for a free device, a slot in flight and a token of
+    their airtime, in order of priority, then first come, first served."""
+
+    def __init__(
+        self,
+        radio: Radio,
+        *,
+        rng: random.Random,
+        delivery_backoff: Backoff,
+        burst: float,
+        limits: Mapping[str, int],
+    ) -> None:
+        self._radio = radio
+        self._rng = rng
+        self.delivery_backoff = delivery_backoff
+        self._burst = burst
+        self._limits = dict(limits)
+        self._in_class = dict.fromkeys(self._limits, 0)
+        self._loop = asyncio.get_running_loop()
+        self._budget: RadioBudget | None = None
+        self._buckets: dict[Airtime, TokenBucket] = {}
+        self._ready: dict[Airtime, list[tuple[int, int, Entry]]] = {a: [] for a in Airtime}
+        self._delayed: list[tuple[float, int, Entry]] = []
+        self._by_key: dict[Hashable, Entry] = {}
+        self._busy_devices: set[DeviceId] = set()
+        self._reads_on_air: dict[DeviceId, Entry] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._seq = 0
+        self._queued = 0
+        self._stopped = False
+        self._pump_pending = False
+        self._unicasts_sent = 0
+        self._groupcasts_sent = 0
+        self._delivery_failures = 0
+        self._coalesced = 0
+
+    # ---- the queue ------------------------------------------------------------------
+
+    def read_on_air(self, device_id: DeviceId, attributes: Collection[Attr]) -> Entry | None:
+        entry = self._reads_on_air.get(device_id)
+        if entry is None or entry.state is not EntryState.ON_AIR:
+            return None
+        return entry if entry.attributes.issuperset(attributes) else None
+
+    def read_entry(self, device_id: DeviceId, attributes: Collection[Attr]) -> Entry | None:
+        """A read of the device that is queued or on air and asks for ``attributes``."""
+        entry = self._by_key.get(("read", device_id))
+        if (
+            entry is not None
+            and entry.state in (EntryState.READY, EntryState.DELAYED)
+            and entry.attributes.issuperset(attributes)
+        ):
+            return entry
+        return self.read_on_air(device_id, attributes)
+
+    def coalescing_entry(self, key: Hashable, priority: Priority) -> Entry | None:
+        entry = self._by_key.get(key)
+        if entry is None or entry.state not in (EntryState.READY, EntryState.DELAYED):
+            return None
+        self._coalesced += 1
+        if priority < entry.priority:
+            entry.priority = priority
+            if entry.state is EntryState.READY:
+                # The older heap item goes stale: its priority no longer matches.
+                heapq.heappush(self._ready[entry.airtime], (entry.priority, entry.seq, entry))
+        return entry
+
+    def new_entry(
+        self,
+        airtime: Airtime,
+        priority: Priority,
+        device_id: DeviceId | None,
+        key: Hashable | None,
+        run: Callable[[Entry], Awaitable[Any]],
+        *,
+        values: CommandValues | None = None,
+        attributes: Collection[Attr] = (),
+        frames: int = 1,
+        limit: str | None = None,
+    ) -> Entry:
+        if self._stopped:
+            raise SchedulerStopped
+        if frames < 1:
+            raise ValueError(f"an operation sends at least one frame, not {frames}")
+        if limit is not None:
+            if limit not in self._limits:
+                raise ValueError(f"no limit is set for {limit!r} operations")
+            if self._in_class[limit] >= self._limits[limit]:
+                raise ClassLimitReached(f"{self._limits[limit]} {limit} operations under way")
+            self._in_class[limit] += 1
+        self._seq += 1
+        entry = Entry(
+            seq=self._seq,
+            airtime=airtime,
+            priority=priority,
+            device_id=device_id,
+            key=key,
+            run=run,
+            frames=frames,
+            values=values_dict(values or {}),
+            attributes=set(attributes),
+            tickets=[],
+            limit=limit,
+        )
+        if key is not None:
+            self._by_key[key] = entry
+        self._queued += 1
+        heapq.heappush(self._ready[airtime], (priority, entry.seq, entry))
+        return entry
+
+    def issue[T](
+        self, entry: Entry, on_attempt: OnAttempt | None, *, retry_delivery: bool = True
+    ) -> Ticket[T]:
+        future: asyncio.Future[T] = self._loop.create_future()
+        ticket = Ticket(future, entry, on_attempt, retry_delivery)
+        assert entry.tickets is not None
+        entry.tickets.append(ticket)
+        future.add_done_callback(lambda _: self._ticket_done(ticket))
+        self._pump_soon()
+        return ticket
+
+    def share[T](
+        self, entry: Entry, on_attempt: OnAttempt | None, *, retry_delivery: bool
+    ) -> Ticket[T]:
+        """A ticket on ``entry``, which is on air already: told of this attempt soon."""
+        ticket: Ticket[T] = self.issue(entry, on_attempt, retry_delivery=retry_delivery)
+        if on_attempt is not None:  # (this attempt started before the ticket existed)
+            self._loop.call_soon(attempt_under_way, ticket)
+        return ticket
+
+    def retry_now(self) -> None:
+        """Retry operations backing off after delivery failures at once (the radio is back)."""
+        now = self._loop.time()
+        for _, _, entry in self._delayed:
+            entry.ready_at = min(entry.ready_at, now)
+        self._delayed = [(entry.ready_at, seq, entry) for _, seq, entry in self._delayed]
+        heapq.heapify(self._delayed)
+        self.pump()
+
+    @property
+    def stats(self) -> SchedulerStats:
+        return SchedulerStats(
+            queued=self._queued,
+            in_flight=len(self._tasks),
+            unicasts_sent=self._unicasts_sent,
+            groupcasts_sent=self._groupcasts_sent,
+            delivery_failures=self._delivery_failures,
+            coalesced=self._coalesced,
+        )
+
+    async def stop(self) -> None:
+        """Cancel the timer, everything on air and every queued request."""
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        entries = [e for heap in self._ready.values() for _, _, e in heap]
+        entries += [e for _, _, e in self._delayed]
+        for entry in entries:
+            for ticket in entry.live_tickets():
+                ticket.cancel()
+            entry.state = EntryState.DONE
+        self._in_class = dict.fromkeys(self._limits, 0)
+        self._ready = {a: [] for a in Airtime}
+        self._delayed.clear()
+        self._by_key.clear()
+        self._queued = 0
+
+    # ---- on air ---------------------------------------------------------------------
+
+    def _ticket_done(self, ticket: Ticket[Any]) -> None:
+        entry = ticket._entry  # (a requeued operation may have moved it to a newer entry)
+        if not ticket.cancelled() or entry.state not in (EntryState.READY, EntryState.DELAYED):
+            return
+        if not entry.live_tickets():
+            self._withdraw(entry)
+            self.pump()
+
+    def _retire(self, entry: Entry) -> None:
+        """The entry is done (or merged into another): it leaves its limited class."""
+        entry.state = EntryState.DONE
+        if entry.limit is not None:
+            self._in_class[entry.limit] -= 1
+            entry.limit = None
+
+    def _withdraw(self, entry: Entry) -> None:
+        """Nobody wants a queued entry any more; its heap items go stale."""
+        self._retire(entry)
+        self._queued -= 1
+        if entry.key is not None and self._by_key.get(entry.key) is entry:
+            del self._by_key[entry.key]
+
+    def _peek(self, airtime: Airtime) -> Entry | None:
+        """The first entry of ``airtime`` that may go now (not stale, its device free)."""
+        heap = self._ready[airtime]
+        skipped: list[tuple[int, int, Entry]] = []
+        found: Entry | None = None
+        while heap:
+            priority, _, entry = heap[0]
+            if entry.state is not EntryState.READY or entry.priority != priority:
+                heapq.heappop(heap)
+                continue
+            if not entry.live_tickets():  # (cancelled before _ticket_done could run)
+                heapq.heappop(heap)
+                self._withdraw(entry)
+                continue
+            if entry.device_id is not None and entry.device_id in self._busy_devices:
+                skipped.append(heapq.heappop(heap))
+                continue
+            found = entry
+            break
+        for item in skipped:
+            heapq.heappush(heap, item)
+        return found
+
+    def _pump_soon(self) -> None:
+        """Pump on the next loop pass: a request never goes on air inside the call that made
+        it, so callers hold their ticket before its callbacks run."""
+        if not self._pump_pending and not self._stopped:
+            self._pump_pending = True
+            self._loop.call_soon(self.pump)
+
+    def _budget_now(self, now: float) -> RadioBudget:
+        budget = self._radio.budget
+        if budget != self._budget:
+            self._budget = budget
+            self._buckets = {
+                Airtime.UNICAST: TokenBucket(budget.unicasts_per_s, self._burst, now),
+                Airtime.GROUPCAST: TokenBucket(budget.groupcasts_per_s, self._burst, now),
+            }
+        return budget
+
+    def pump(self, fired_for: float | None = None) -> None:
+        """Start whatever may go on air now, and set a timer for when more may.
+
+        ``fired_for``: the time of the timer that fired. What it waited for is due, even
+        where a test harness fires timers before ``loop.time()`` gets there; new timers are
+        still set from ``loop.time()``, so they never run ahead of the harness.
+        """
+        self._pump_pending = False
+        if self._stopped:
+            return
+        now = self._loop.time()
+        due = now if fired_for is None else max(now, fired_for) + _EPSILON
+        while self._delayed and self._delayed[0][0] <= due:
+            _, _, entry = heapq.heappop(self._delayed)
+            if entry.state is EntryState.DELAYED:
+                entry.state = EntryState.READY
+                heapq.heappush(self._ready[entry.airtime], (entry.priority, entry.seq, entry))
+        budget = self._budget_now(now)
+        if fired_for is not None:
+            for bucket in self._buckets.values():
+                if bucket.next_token_at(now) <= due:
+                    bucket.grant()
+        wake_at: float | None = None
+        while len(self._tasks) < budget.max_in_flight:
+            best: Entry | None = None
+            for airtime in Airtime:
+                candidate = self._peek(airtime)
+                if candidate is None:
+                    continue
+                bucket = self._buckets[airtime]
+                if not bucket.has_token(now):
+                    token_at = bucket.next_token_at(now)
+                    wake_at = token_at if wake_at is None else min(wake_at, token_at)
+                    continue
+                if best is None or (candidate.priority, candidate.seq) < (
+                    best.priority,
+                    best.seq,
+                ):
+                    best = candidate
+            if best is None:
+                break
+            wake_at = None
+            self._buckets[best.airtime].take(now, self._frames(best))
+            self._launch(best)
+        if len(self._tasks) >= budget.max_in_flight:
+            wake_at = None  # a finishing operation pumps again
+        if self._delayed:
+            first = self._delayed[0][0]
+            wake_at = first if wake_at is None else min(wake_at, first)
+        self._set_timer(wake_at)
+
+    def _frames(self, entry: Entry) -> int:
+        """What ``entry`` puts on air now (a queued send or read may have grown)."""
+        if entry.is_read:
+            return max(1, self._radio.frames_to_read(entry.attributes))
+        if entry.values:
+            return max(1, self._radio.frames_to_send(entry.values))
+        return entry.frames
+
+    def _set_timer(self, when: float | None) -> None:
+        if self._timer is not None:
+            if when is not None and self._timer_at == when:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if when is None:
+            return
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._on_timer, when)
+
+    def _on_timer(self, when: float) -> None:
+        self._timer = None
+        self.pump(fired_for=when)
+
+    def _launch(self, entry: Entry) -> None:
+        entry.state = EntryState.ON_AIR
+        entry.attempts += 1
+        self._queued -= 1
+        if entry.key is not None and self._by_key.get(entry.key) is entry:
+            del self._by_key[entry.key]  # later requests queue behind, not into, this one
+        if entry.device_id is not None:
+            self._busy_devices.add(entry.device_id)
+            if entry.is_read:
+                self._reads_on_air[entry.device_id] = entry
+        if entry.airtime is Airtime.UNICAST:
+            self._unicasts_sent += 1
+        else:
+            self._groupcasts_sent += 1
+        for ticket in entry.live_tickets():
+            if ticket._on_attempt is not None:
+                ticket._on_attempt()
+        task = self._loop.create_task(self._run(entry))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, entry: Entry) -> None:
+        try:
+            result = await entry.run(entry)
+        except asyncio.CancelledError as cancelled:
+            task = asyncio.current_task()
+            if self._stopped or (task is not None and task.cancelling()):
+                for ticket in entry.live_tickets():
+                    ticket.cancel()  # stopped: nobody waits forever
+                raise
+            # Not ours: the radio library cancelled its own wait (its link dropped while
+            # the frame was on air), so whether the frame went out is unknown.
+            self._failed(entry, DeliveryError(f"the radio gave up the operation: {cancelled!r}"))
+        except (DeliveryError, NoResponseError) as err:
+            self._failed(entry, err)
+        except Exception as err:  # a radio bug must reach the caller, not kill the queue
+            _LOGGER.debug("radio operation failed: %r", err)
+            self._finish(entry, error=err)
+        else:
+            self._finish(entry, result=result)
+        finally:
+            if entry.device_id is not None:
+                self._busy_devices.discard(entry.device_id)
+                if self._reads_on_air.get(entry.device_id) is entry:
+                    del self._reads_on_air[entry.device_id]
+            self._tasks.discard(cast(asyncio.Task[None], asyncio.current_task()))
+            self.pump()
+
+    def _failed(self, entry: Entry, err: DeliveryError | NoResponseError) -> None:
+        if isinstance(err, DeliveryError):
+            self._delivery_failures += 1
+        # A read's NoResponseError is the answer (the device is silent), not a failure.
+        if entry.is_read and isinstance(err, NoResponseError):
+            self._finish(entry, error=err)
+            return
+        tickets = entry.live_tickets()
+        if not any(ticket._retry_delivery for ticket in tickets):
+            self._finish(entry, error=err)
+            return
+        for ticket in tickets:
+            if not ticket._retry_delivery:
+                ticket._future.set_exception(err)  # one try was all it asked for
+        self._requeue(entry)
+
+    def _finish(
+        self, entry: Entry, *, result: Any = None, error: BaseException | None = None
+    ) -> None:
+        self._retire(entry)
+        for ticket in entry.live_tickets():
+            future = ticket._future
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def _requeue(self, entry: Entry) -> None:
+        """Back off and try again; a newer queued request to the same key absorbs this one."""
+        if not entry.live_tickets():
+            self._retire(entry)
+            return
+        newer = self._by_key.get(entry.key) if entry.key is not None else None
+        if newer is not None and newer.state in (EntryState.READY, EntryState.DELAYED):
+            merged = dict(entry.values)
+            merged.update(newer.values)  # the newer request's values win
+            newer.values = merged
+            newer.attributes |= entry.attributes
+            newer.attempts += entry.attempts
+            assert newer.tickets is not None
+            newer.tickets.extend(entry.live_tickets())
+            if entry.priority < newer.priority:
+                newer.priority = entry.priority
+                if newer.state is EntryState.READY:
+                    heapq.heappush(self._ready[newer.airtime], (newer.priority, newer.seq, newer))
+            self._retire(entry)
+            for ticket in entry.live_tickets():
+                ticket._entry = newer
+            return
+        entry.failures += 1
+        entry.state = EntryState.DELAYED
+        delay = self.delivery_backoff.delay(entry.failures - 1, self._rng)
+        entry.ready_at = self._loop.time() + delay
+        self._queued += 1
+        if entry.key is not None:
+            self._by_key[entry.key] = entry
+        heapq.heappush(self._delayed, (entry.ready_at, entry.seq, entry))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from typing import Any
 
 from ..model import Attr, DeviceId, NoResponseError, Radio
@@ -56,6 +56,26 @@ class SendScheduler:
 
     # ---- requests -------------------------------------------------------------------
 
+    def _values_entry(
+        self,
+        airtime: Airtime,
+        device_id: DeviceId | None,
+        key: Hashable,
+        run: Callable[[Entry], Awaitable[Any]],
+        *,
+        values: CommandValues,
+        transition: float | None,
+        priority: Priority,
+    ) -> Entry:
+        """The queued command with ``key`` absorbing ``values``, or a new one."""
+        entry = self._pump.coalescing_entry(key, priority)
+        if entry is not None:
+            entry.values.update(values_dict(values))
+        else:
+            entry = self._pump.new_entry(airtime, priority, device_id, key, run, values=values)
+        entry.transition = transition
+        return entry
+
     def send(
         self,
         device_id: DeviceId,
@@ -70,15 +90,15 @@ class SendScheduler:
         async def run(entry: Entry) -> None:
             await self._radio.send(device_id, dict(entry.values), transition=entry.transition)
 
-        entry = self._pump.coalescing_entry(("send", device_id), priority)
-        if entry is not None:
-            entry.values.update(values_dict(values))
-            entry.transition = transition
-        else:
-            entry = self._pump.new_entry(
-                Airtime.UNICAST, priority, device_id, ("send", device_id), run, values=values
-            )
-            entry.transition = transition
+        entry = self._values_entry(
+            Airtime.UNICAST,
+            device_id,
+            ("send", device_id),
+            run,
+            values=values,
+            transition=transition,
+            priority=priority,
+        )
         return self._pump.issue(entry, on_attempt)
 
     def read(
@@ -155,15 +175,15 @@ class SendScheduler:
         async def run(entry: Entry) -> None:
             await self._radio.send_group(group_id, dict(entry.values), transition=entry.transition)
 
-        entry = self._pump.coalescing_entry(("group", group_id), priority)
-        if entry is not None:
-            entry.values.update(values_dict(values))
-            entry.transition = transition
-        else:
-            entry = self._pump.new_entry(
-                Airtime.GROUPCAST, priority, None, ("group", group_id), run, values=values
-            )
-            entry.transition = transition
+        entry = self._values_entry(
+            Airtime.GROUPCAST,
+            None,
+            ("group", group_id),
+            run,
+            values=values,
+            transition=transition,
+            priority=priority,
+        )
         return self._pump.issue(entry, on_attempt)
 
     def recall_scene(

@@ -163,13 +163,16 @@ class Bench:
         *,
         name: str = "gw",
         health_policy: HealthPolicy = QUICK_LADDER,
+        standby_path: str | None = None,
     ) -> WiredGateway:
-        """A gateway (not started) whose files live below ``tmp_path/name``."""
+        """A gateway (not started) whose files live below ``tmp_path/name``, with a
+        standby radio at ``standby_path`` if given."""
         folder = self.tmp_path / name
         folder.mkdir(parents=True, exist_ok=True)
         config = radio_config(path, folder / "zigbee.db")
+        standby = None if standby_path is None else {**config["device"], "path": standby_path}
         gateway = Gateway(
-            lambda listener: ZigbeeRadio(app_class, config, listener),
+            lambda listener: ZigbeeRadio(app_class, config, listener, standby_device=standby),
             name=name,
             changes_file=AtomicJsonFile(folder / "changes.json"),
             scenes_file=AtomicJsonFile(folder / "scenes.json"),

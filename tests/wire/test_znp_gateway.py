@@ -12,13 +12,14 @@ from zigpy_znp.zigbee.application import ControllerApplication
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
 from custom_components.resilient_gateway.core.health import RadioStatus, RecoveryStep
 from custom_components.resilient_gateway.core.model import Attr
+from custom_components.resilient_gateway.radios.virtual.kinds import SimKind
 from custom_components.resilient_gateway.radios.zigbee.radio import RESTORE_COUNTER_INCREMENT
 from custom_components.resilient_gateway.radios.zigbee.snapshot import (
     SECTION,
     parse_network_backup,
 )
 
-from .conftest import WAIT, Bench, WiredGateway, gateway_with_light
+from .conftest import LIGHT_IEEE, LIGHT_NWK, WAIT, Bench, WiredGateway, gateway_with_light
 from .znp_stick import ZStackStick
 
 ON = OnOff.ServerCommandDefs.on.id
@@ -144,3 +145,33 @@ async def test_a_command_on_air_when_the_link_drops_is_delivered_after_recovery(
     assert result.status is ChangeStatus.VERIFIED, result
     assert light.endpoint.get(OnOff, "on_off") is True
     assert len(stick.commands_to(light, 6, ON)) >= 2 and result.attempts >= 2
+
+
+async def test_a_network_coordinator_fails_over_to_a_standby_in_another_room(
+    bench: Bench,
+) -> None:
+    """Two network-attached Z-Stack coordinators (socket://): the primary's connection
+    dies for good, the ladder fails over, and the blank standby takes the network on with
+    the light, which then obeys a command through it."""
+    primary = ZStackStick.formed(bench.air)
+    standby = ZStackStick.blank(bench.air)
+    spare = await bench.plug(standby)
+    tcp = await bench.plug(primary)
+    wired = bench.gateway(ControllerApplication, tcp.path, standby_path=spare.path)
+    await wired.gateway.start()
+    light = bench.air.add_device(SimKind.ON_OFF_LIGHT, ieee=LIGHT_IEEE, nwk=LIGHT_NWK, name="Light")
+    primary.join(light)
+    await wired.wait_until(lambda: Attr.ON in wired.gateway.values(str(light.ieee)))
+    await wired.gateway.take_snapshot()
+    network = primary.identity()
+    assert network is not None and standby.identity() is None
+
+    await tcp.unplug()  # the coordinator in the hall loses power and stays off
+
+    await wired.wait_until(lambda: wired.gateway.radio_status is RadioStatus.FAILED_OVER)
+    identity = standby.identity()
+    assert identity is not None and identity.extended_pan_id == network.extended_pan_id
+    assert spare.connected and standby.started
+    handle = wired.gateway.set_state(str(light.ieee), {Attr.ON: True})
+    assert (await handle.wait(WAIT)).status is ChangeStatus.VERIFIED
+    assert light.endpoint.get(OnOff, "on_off") is True

@@ -444,7 +444,7 @@ class GatewayCoordinator(GatewayListener):
         Raises SnapshotError for a bad file, core radio errors for a refused or failed
         restore (RestoreInProgress: one runs already); the caller translates them.
         """
-        if self.gateway.restore_running:
+        if self.gateway.restore_running:  # (refused before a file is read for nothing)
             raise RestoreInProgress(f"a restore of {self.entry.title} is already running")
         snapshots = self.gateway.snapshots
         assert snapshots is not None

@@ -664,8 +664,7 @@ class Gateway(RadioListener):
     def radio_state_changed(self, state: RadioState) -> None:
         if state is RadioState.DOWN:
             # Nothing the devices showed before the outage can be trusted any more.
-            self._values.clear()
-            self._introduced.clear()
+            self._forget_values()
             if self.target_status is RunStatus.RUNNING:
                 # No pings while nothing can answer; the recovery re-confirms every device.
                 self.availability.pause()
@@ -703,6 +702,16 @@ class Gateway(RadioListener):
         )
         ticket.add_done_callback(_log_failed_refresh)
 
+    def _forget_values(self, device_id: DeviceId | None = None) -> None:
+        """What one device (or every device) showed can no longer be trusted: it must
+        show it again, and a sleeper is introduced (read when awake) again."""
+        if device_id is None:
+            self._values.clear()
+            self._introduced.clear()
+        else:
+            self._values.pop(device_id, None)
+            self._introduced.discard(device_id)
+
     def knows_state(self, device_id: DeviceId) -> bool:
         """Whether the device has shown its whole state since it (or the radio) was last
         away: values are cleared then, so these came since."""
@@ -726,8 +735,7 @@ class Gateway(RadioListener):
 
     def _availability_changed(self, device_id: DeviceId, availability: Availability) -> None:
         if availability is not Availability.ONLINE:
-            self._values.pop(device_id, None)
-            self._introduced.discard(device_id)
+            self._forget_values(device_id)
         self._device_updated(device_id)
 
     def _device_returned(self, device_id: DeviceId) -> None:
@@ -823,8 +831,7 @@ class Gateway(RadioListener):
                 return
             self._pause_supervision()
             await self.radio.stop()
-            self._values.clear()
-            self._introduced.clear()
+            self._forget_values()
             self.current_status = RunStatus.PAUSED
             self._run_status_changed()
             for device_id in self.devices:

@@ -63,14 +63,9 @@ from custom_components.resilient_gateway.core.changes import ChangeEngine
 from custom_components.resilient_gateway.core.changes.groups import GroupVerifier
 from custom_components.resilient_gateway.core.changes.machine import DeviceMachines
 from custom_components.resilient_gateway.core.gateway import Gateway
-from custom_components.resilient_gateway.core.model import (
-    Attr,
-    DeliveryError,
-    DeviceId,
-    RadioBudget,
-    RadioListener,
-)
+from custom_components.resilient_gateway.core.model import Attr, DeviceId
 from custom_components.resilient_gateway.core.policy import ChangePolicy
+from custom_components.resilient_gateway.core.radio import DeliveryError, RadioBudget, RadioListener
 from custom_components.resilient_gateway.core.scheduler import (
     AirPump,
     Priority,

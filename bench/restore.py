@@ -102,9 +102,8 @@ from custom_components.resilient_gateway.core.model import (
     AttributeValues,
     DeviceId,
     PowerSource,
-    RadioBudget,
-    RadioListener,
 )
+from custom_components.resilient_gateway.core.radio import RadioBudget, RadioListener
 from custom_components.resilient_gateway.core.restore import (
     DeviceConfiguration,
     DeviceRestoreStatus,

@@ -56,7 +56,7 @@ from .const import (
 )
 from .core.availability import AvailabilityPolicy
 from .core.change_results import ChangeCounts, ChangeHandle, ChangeResult, ChangeStatus, GroupHandle
-from .core.gateway import Gateway, GatewayFileError, GatewayListener, RadioLink
+from .core.gateway import Gateway, GatewayFileError, GatewayListener
 from .core.health import (
     FailureCause,
     HealthEvent,
@@ -65,17 +65,9 @@ from .core.health import (
     describe_failure,
 )
 from .core.matching import value_matches
-from .core.model import (
-    Attr,
-    AttributeValues,
-    DeviceDescription,
-    DeviceId,
-    ForeignNetworkError,
-    RadioError,
-    RadioListener,
-    RadioState,
-)
+from .core.model import Attr, AttributeValues, DeviceDescription, DeviceId
 from .core.policy import ChangePolicy
+from .core.radio import ForeignNetworkError, RadioError, RadioLink, RadioListener, RadioState
 from .core.restore import RestoreInProgress, RestoreProgress, RestoreReport
 from .core.snapshot import (
     SnapshotInfo,

@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import LOGGER
 from .coordinator import ISSUE_RESTORE_NEEDED, GatewayCoordinator
-from .core.model import RadioError
+from .core.radio import RadioError
 from .core.restore import DeviceRestoreStatus
 from .core.snapshot import SnapshotError
 

@@ -36,7 +36,8 @@ from homeassistant.util.json import JsonValueType
 from .const import DOMAIN, STORAGE_DIR
 from .coordinator import GatewayCoordinator
 from .core.change_results import ChangeResult, ChangeStatus, GroupResult
-from .core.model import Attr, DeviceId, ForeignNetworkError, RadioError
+from .core.model import Attr, DeviceId
+from .core.radio import ForeignNetworkError, RadioError
 from .core.restore import GatewayPausedError, RestoreInProgress, SnapshotMismatch
 from .core.snapshot import SnapshotError
 from .core.storage import write_json_atomic

@@ -12,10 +12,8 @@ from custom_components.resilient_gateway.core.model import (
     DeviceDescription,
     DeviceId,
     GroupDescription,
-    RadioBudget,
-    RadioListener,
-    RadioState,
 )
+from custom_components.resilient_gateway.core.radio import RadioBudget, RadioListener, RadioState
 
 from .fake_radio import FakeRadio
 

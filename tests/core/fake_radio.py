@@ -21,14 +21,16 @@ from typing import Any, Protocol
 from custom_components.resilient_gateway.core.model import (
     Attr,
     AttributeValues,
-    DeliveryError,
     DeviceDescription,
     DeviceId,
     DeviceKind,
-    NoResponseError,
     PowerSource,
-    RadioBudget,
     SleepMode,
+)
+from custom_components.resilient_gateway.core.radio import (
+    DeliveryError,
+    NoResponseError,
+    RadioBudget,
 )
 from custom_components.resilient_gateway.core.scheduler import CommandValues
 

@@ -18,15 +18,14 @@ from custom_components.resilient_gateway.core.availability import (
     is_pinged,
 )
 from custom_components.resilient_gateway.core.model import (
-    DeliveryError,
     DeviceDescription,
     DeviceId,
     DeviceKind,
-    NoResponseError,
     PowerSource,
     SleepMode,
 )
 from custom_components.resilient_gateway.core.policy import Backoff
+from custom_components.resilient_gateway.core.radio import DeliveryError, NoResponseError
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
 from .frozen_clock import advance, fire_timers, run_frozen

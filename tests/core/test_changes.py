@@ -18,13 +18,9 @@ from custom_components.resilient_gateway.core.change_results import (
     SyncState,
 )
 from custom_components.resilient_gateway.core.changes import ChangeEngine, EngineStopped
-from custom_components.resilient_gateway.core.model import (
-    Attr,
-    DeviceKind,
-    RadioBudget,
-    SleepMode,
-)
+from custom_components.resilient_gateway.core.model import Attr, DeviceKind, SleepMode
 from custom_components.resilient_gateway.core.policy import ChangePolicy
+from custom_components.resilient_gateway.core.radio import RadioBudget
 from custom_components.resilient_gateway.core.scheduler import Priority, SendScheduler, Ticket
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 

@@ -6,19 +6,9 @@ import asyncio
 from collections.abc import Collection
 from typing import Any, cast
 
-from custom_components.resilient_gateway.core.gateway import (
-    SCHEDULER_LIMITS,
-    SLEEPER,
-    Gateway,
-    RadioLink,
-)
-from custom_components.resilient_gateway.core.model import (
-    Attr,
-    AttributeValues,
-    DeviceId,
-    NoResponseError,
-    RadioBudget,
-)
+from custom_components.resilient_gateway.core.gateway import SCHEDULER_LIMITS, SLEEPER, Gateway
+from custom_components.resilient_gateway.core.model import Attr, AttributeValues, DeviceId
+from custom_components.resilient_gateway.core.radio import NoResponseError, RadioBudget, RadioLink
 from custom_components.resilient_gateway.core.restore import DeviceConfiguration
 from custom_components.resilient_gateway.core.scheduler import SendScheduler
 from custom_components.resilient_gateway.core.virtual_time import run_virtual

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from custom_components.resilient_gateway.core.gateway import Gateway
-from custom_components.resilient_gateway.core.model import Attr, RadioListener, SleepMode
+from custom_components.resilient_gateway.core.model import Attr, SleepMode
+from custom_components.resilient_gateway.core.radio import RadioListener
 from custom_components.resilient_gateway.core.storage import AtomicJsonFile
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 

@@ -20,7 +20,7 @@ from custom_components.resilient_gateway.core.health import (
     describe_failure,
     failure_cause,
 )
-from custom_components.resilient_gateway.core.model import (
+from custom_components.resilient_gateway.core.radio import (
     BlankRadioError,
     ForeignNetworkError,
     RadioError,

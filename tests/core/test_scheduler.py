@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from custom_components.resilient_gateway.core.model import (
-    Attr,
+from custom_components.resilient_gateway.core.model import Attr, DeviceId
+from custom_components.resilient_gateway.core.policy import Backoff
+from custom_components.resilient_gateway.core.radio import (
     DeliveryError,
-    DeviceId,
     NoResponseError,
     RadioBudget,
 )
-from custom_components.resilient_gateway.core.policy import Backoff
 from custom_components.resilient_gateway.core.scheduler import (
     ClassLimitReached,
     Priority,

@@ -22,7 +22,7 @@ from homeassistant.setup import async_setup_component
 
 from custom_components.resilient_gateway.const import DOMAIN
 from custom_components.resilient_gateway.core import storage
-from custom_components.resilient_gateway.core.model import RadioState
+from custom_components.resilient_gateway.core.radio import RadioState
 from custom_components.resilient_gateway.core.snapshot import decode_snapshot
 
 from .conftest import advance, setup_virtual, virtual_entry

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import restore
-from custom_components.resilient_gateway.core.model import RadioBudget
+from custom_components.resilient_gateway.core.radio import RadioBudget
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
 

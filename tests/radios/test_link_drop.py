@@ -18,11 +18,9 @@ import pytest
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
 from custom_components.resilient_gateway.core.gateway import Gateway, GatewayListener
 from custom_components.resilient_gateway.core.health import RadioStatus
-from custom_components.resilient_gateway.core.model import (
-    Attr,
-    AttributeValues,
+from custom_components.resilient_gateway.core.model import Attr, AttributeValues, DeviceId
+from custom_components.resilient_gateway.core.radio import (
     DeliveryError,
-    DeviceId,
     RadioError,
     RadioListener,
     RadioState,

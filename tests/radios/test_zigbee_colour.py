@@ -7,13 +7,8 @@ from typing import Any
 
 from zigpy.zcl.clusters.lighting import Color
 
-from custom_components.resilient_gateway.core.model import (
-    Attr,
-    AttributeValues,
-    DeviceId,
-    RadioListener,
-    RadioState,
-)
+from custom_components.resilient_gateway.core.model import Attr, AttributeValues, DeviceId
+from custom_components.resilient_gateway.core.radio import RadioListener, RadioState
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
     SimKind,

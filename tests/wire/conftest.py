@@ -19,14 +19,9 @@ from zigpy.application import ControllerApplication
 from custom_components.resilient_gateway.core.change_results import ChangeResult
 from custom_components.resilient_gateway.core.gateway import Gateway, GatewayListener
 from custom_components.resilient_gateway.core.health import HealthEvent, HealthPolicy
-from custom_components.resilient_gateway.core.model import (
-    Attr,
-    AttributeValues,
-    DeviceId,
-    RadioListener,
-    RadioState,
-)
+from custom_components.resilient_gateway.core.model import Attr, AttributeValues, DeviceId
 from custom_components.resilient_gateway.core.policy import Backoff
+from custom_components.resilient_gateway.core.radio import RadioListener, RadioState
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.core.storage import AtomicJsonFile
 from custom_components.resilient_gateway.radios.virtual import SimKind

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from zigpy_znp.zigbee.application import ControllerApplication
 
-from custom_components.resilient_gateway.core.model import (
+from custom_components.resilient_gateway.core.radio import (
     BlankRadioError,
     ForeignNetworkError,
     RadioState,

@@ -10,30 +10,26 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .availability import Availability, AvailabilityPolicy, AvailabilityTracker, is_pinged
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
 from .changes import ChangeEngine
 from .changes.pending import PendingStore
 from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor, describe_failure
-from .model import (
-    Attr,
-    AttributeValues,
-    DeviceDescription,
-    DeviceId,
-    GroupDescription,
-    Radio,
+from .model import Attr, AttributeValues, DeviceDescription, DeviceId, GroupDescription, SleepMode
+from .policy import ChangePolicy
+from .radio import (
     RadioError,
     RadioIdentityError,
+    RadioLink,
     RadioListener,
     RadioState,
-    SleepMode,
+    SnapshotSection,
 )
-from .policy import ChangePolicy
 from .restore import (
     DeviceConfiguration,
     GatewayPausedError,
@@ -51,94 +47,6 @@ from .storage import AtomicJsonFile, Recovery, SetAside
 _LOGGER = logging.getLogger(__name__)
 
 type Unsubscribe = Callable[[], None]
-
-
-class RadioLink(Radio, Protocol):
-    """A radio the gateway can run: the send contract plus lifecycle and inventory."""
-
-    @property
-    def state(self) -> RadioState: ...
-
-    async def start(self, *, form_new_network: bool = False) -> None:
-        """Start the radio; BlankRadioError/ForeignNetworkError when it does not hold
-        this gateway's network. ``form_new_network``: the caller knows of no network this
-        gateway ever had, so a blank radio may be formed into a new one, unless the radio
-        itself keeps a trace of an earlier network (then it raises BlankRadioError)."""
-
-    async def stop(self) -> None: ...
-
-    def devices(self) -> list[DeviceDescription]: ...
-
-    def groups(self) -> list[GroupDescription]: ...
-
-    def diagnostics(self) -> dict[str, Any]:
-        """What the radio knows about itself and its network (secrets included: the
-        caller redacts them)."""
-        ...
-
-    # Health and recovery (the supervisor's ladder).
-    async def probe(self) -> None:
-        """End to end: the radio answers and holds this gateway's network."""
-
-    async def reconnect(self) -> None: ...
-
-    async def restart(self) -> None: ...
-
-    @property
-    def has_standby(self) -> bool: ...
-
-    async def failover(self, section: Mapping[str, Any]) -> None:
-        """Move to the standby radio, writing this snapshot section's network to it."""
-
-    async def ping(self, device_id: DeviceId) -> None:
-        """The cheapest question the device answers (availability)."""
-
-    async def configure_device(
-        self,
-        device_id: DeviceId,
-        groups: Collection[int],
-        scenes: Collection[tuple[int, int, AttributeValues]],
-    ) -> None:
-        """Make the device hold its groups, scene entries, bindings and reporting."""
-
-    def configuration_frames(
-        self, device_id: DeviceId, groups: Collection[int], scene_count: int
-    ) -> int:
-        """The frames ``configure_device`` sends to a device that holds everything (its
-        checks, bindings and reporting): what the send scheduler charges for it."""
-
-    # Snapshots (the radio's own section: Tuya's "put/get config file").
-    @property
-    def section_name(self) -> str: ...
-
-    def network_id(self) -> str | None: ...
-
-    async def export_section(self) -> dict[str, Any]: ...
-
-    async def export_network(self) -> dict[str, Any]:
-        """The network identity in the radio kind's interchange format."""
-        ...
-
-    async def restore_network(self, section: Mapping[str, Any], *, force: bool = False) -> None:
-        """Phase 1 of a restore, with the radio stopped."""
-
-    async def adopt(self, section: Mapping[str, Any]) -> list[DeviceId]:
-        """Devices and groups of the section the running radio does not know yet."""
-        ...
-
-    def check_section(self, section: Mapping[str, Any]) -> None:
-        """Raise ValueError unless a restore can use this snapshot section as it is
-        (called in a worker thread: it reads the section and nothing else)."""
-
-
-class SnapshotSection(Protocol):
-    """Private data another part of the gateway keeps in every snapshot, under ``name``."""
-
-    name: str
-
-    async def export_section(self) -> Mapping[str, Any]: ...
-
-    async def import_section(self, data: Mapping[str, Any]) -> None: ...
 
 
 class GatewayFileError(Exception):

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from .model import RadioIdentityError
 from .policy import Backoff
+from .radio import RadioIdentityError
 
 _LOGGER = logging.getLogger(__name__)
 

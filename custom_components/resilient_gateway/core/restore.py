@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
-from .model import DeviceId, RadioError, SleepMode
+from .model import DeviceId, SleepMode
+from .radio import RadioError
 from .scenes import GatewayScene
 from .scheduler import Priority
 from .schemas import check_payload

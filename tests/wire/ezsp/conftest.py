@@ -14,7 +14,7 @@ import bellows.ezsp
 import pytest
 
 from custom_components.resilient_gateway.core.gateway import Gateway
-from custom_components.resilient_gateway.core.model import RadioListener
+from custom_components.resilient_gateway.core.radio import RadioListener
 from custom_components.resilient_gateway.radios.zigbee.radio import ZigbeeRadio
 
 from .emulator import EzspStick, Nvram

@@ -14,8 +14,8 @@ from zigpy.zcl.clusters.general import OnOff
 
 from custom_components.resilient_gateway.core.gateway import Gateway, GatewayListener
 from custom_components.resilient_gateway.core.health import HealthEvent, HealthPolicy
-from custom_components.resilient_gateway.core.model import RadioListener
 from custom_components.resilient_gateway.core.policy import Backoff
+from custom_components.resilient_gateway.core.radio import RadioListener
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.core.storage import AtomicJsonFile
 from custom_components.resilient_gateway.radios.virtual.device import SimDevice

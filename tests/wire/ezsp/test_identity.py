@@ -9,7 +9,7 @@ import pytest
 import zigpy.types as zt
 from zigpy.backups import NetworkBackup
 
-from custom_components.resilient_gateway.core.model import (
+from custom_components.resilient_gateway.core.radio import (
     BlankRadioError,
     ForeignNetworkError,
     RadioState,

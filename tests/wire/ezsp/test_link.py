@@ -13,7 +13,8 @@ from zigpy.zcl.clusters.general import OnOff
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
 from custom_components.resilient_gateway.core.gateway import RunStatus
 from custom_components.resilient_gateway.core.health import RadioStatus, RecoveryStep
-from custom_components.resilient_gateway.core.model import Attr, RadioError, RadioState
+from custom_components.resilient_gateway.core.model import Attr
+from custom_components.resilient_gateway.core.radio import RadioError, RadioState
 
 from .emulator import OUTGOING_MULTICAST, formed_nvram
 from .harness import (

@@ -10,8 +10,9 @@ import random
 from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from typing import Any, cast
 
-from ..model import Attr, DeliveryError, DeviceId, NoResponseError, Radio, RadioBudget
+from ..model import Attr, DeviceId
 from ..policy import Backoff
+from ..radio import DeliveryError, NoResponseError, Radio, RadioBudget
 from ..token_bucket import TokenBucket
 from .entries import (
     Airtime,

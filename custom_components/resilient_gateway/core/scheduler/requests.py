@@ -7,8 +7,9 @@ import random
 from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from typing import Any
 
-from ..model import Attr, DeviceId, NoResponseError, Radio
+from ..model import Attr, DeviceId
 from ..policy import Backoff
+from ..radio import NoResponseError, Radio
 from .entries import (
     Airtime,
     CommandValues,

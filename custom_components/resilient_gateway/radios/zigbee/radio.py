@@ -31,20 +31,22 @@ from zigpy.zcl.helpers import ReportingConfig
 from ...core.model import (
     Attr,
     AttributeValues,
-    BlankRadioError,
-    DeliveryError,
     DeviceDescription,
     DeviceId,
     DeviceKind,
-    ForeignNetworkError,
     GroupDescription,
-    NoResponseError,
     PowerSource,
+    SleepMode,
+)
+from ...core.radio import (
+    BlankRadioError,
+    DeliveryError,
+    ForeignNetworkError,
+    NoResponseError,
     RadioBudget,
     RadioError,
     RadioListener,
     RadioState,
-    SleepMode,
 )
 from . import snapshot
 from .attributes import (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -571,3 +572,14 @@ def test_five_hundred_devices_round_trip(tmp_path: Path) -> None:
     store = _store(tmp_path)
     info = store.write(payload, _summary(500))
     assert store.read(info.path).payload == payload
+
+
+async def test_two_async_writes_at_once_in_one_clock_instant_get_distinct_names(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    first, second = await asyncio.gather(
+        store.async_write(_payload(1), _summary(1)), store.async_write(_payload(2), _summary(2))
+    )
+    assert first.path != second.path
+    assert sorted(info.device_count for info in await store.async_list()) == [1, 2]

@@ -214,14 +214,14 @@ async def test_a_start_that_fails_never_overwrites_the_pending_changes(
     folder.mkdir(parents=True)
     saved = b'{"version":1,"devices":{},"changes":[]}'
     (folder / "changes.json").write_bytes(saved)
-    real_read_bytes = Path.read_bytes
+    real_read_bytes = storage._read_bytes
 
-    def unreadable(path: Path) -> bytes:
+    async def unreadable(path: Path) -> bytes | None:
         if path.name == "changes.json":
             raise PermissionError(errno.EACCES, "Permission denied")
-        return real_read_bytes(path)
+        return await real_read_bytes(path)
 
-    monkeypatch.setattr(Path, "read_bytes", unreadable)
+    monkeypatch.setattr(storage, "_read_bytes", unreadable)
     entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()

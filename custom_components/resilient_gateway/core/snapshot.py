@@ -28,11 +28,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Final, NoReturn, TypedDict, TypeIs
 
+import aiofiles
+import aiofiles.os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from .storage import write_bytes_atomic
+from .storage import save_bytes_atomic, write_bytes_atomic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -224,6 +226,19 @@ def read_snapshot_bytes(path: Path) -> bytes:
     return data
 
 
+async def async_read_snapshot_bytes(path: Path) -> bytes:
+    """``read_snapshot_bytes`` from the event loop, through aiofiles."""
+    _check_file(path, await aiofiles.os.stat(path))
+    async with aiofiles.open(path, "rb") as file:
+        _check_file(path, await _fstat(file.fileno()))
+        data: bytes = await file.read(MAX_SNAPSHOT_BYTES + 1)
+    _check_size(path, len(data))
+    return data
+
+
+_fstat = aiofiles.os.wrap(os.fstat)
+
+
 def _check_file(path: Path, info: os.stat_result) -> None:
     if not stat.S_ISREG(info.st_mode):
         _corrupt(path, "not a regular file")
@@ -322,8 +337,9 @@ def _utc_now() -> datetime:
 class SnapshotStore:
     """A folder of snapshot files, ``snapshot-<UTC time>.json``, pruned to the newest ``keep``.
 
-    The plain methods do file I/O and belong in an executor; the ``async_`` ones put them
-    there. Files with other names are neither listed nor deleted.
+    The plain methods do file I/O and belong in an executor; the ``async_`` ones read and
+    write through aiofiles and encode, decode, list and prune in the executor. Files with
+    other names are neither listed nor deleted.
     """
 
     def __init__(
@@ -340,8 +356,9 @@ class SnapshotStore:
         self.keep = keep
         self._clock = clock
         self._kdf_cost = kdf_cost
-        # Writes and prunes run in executor threads; one at a time keeps names unique.
+        # Naming and pruning run in executor threads; one at a time keeps names unique.
         self._lock = threading.Lock()
+        self._last_named: datetime | None = None
         self._reported_unreadable: set[str] = set()
 
     def write(
@@ -352,14 +369,20 @@ class SnapshotStore:
         password: str | None = None,
     ) -> SnapshotInfo:
         """Write a new snapshot, then prune. ``payload`` must not change until this returns."""
+        path, data, header = self._encode_next(payload, summary, password)
+        write_bytes_atomic(path, data)
+        self.prune()
+        return header.info(path, size=len(data))
+
+    def _encode_next(
+        self, payload: Mapping[str, Any], summary: Mapping[str, Any], password: str | None
+    ) -> tuple[Path, bytes, _Header]:
+        """The next snapshot's path and bytes (CPU work: JSON, and scrypt with a password)."""
         with self._lock:
             created_at = self._next_time()
-            path = self.folder / _file_name(created_at)
-            data, header = _encode(payload, summary, created_at, password, self._kdf_cost)
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            write_bytes_atomic(path, data)
-            self._prune()
-        return header.info(path, size=len(data))
+        data, header = _encode(payload, summary, created_at, password, self._kdf_cost)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.folder / _file_name(created_at), data, header
 
     def list(self) -> builtins.list[SnapshotInfo]:
         """Every readable snapshot, newest first; unreadable files are skipped."""
@@ -397,8 +420,12 @@ class SnapshotStore:
         *,
         password: str | None = None,
     ) -> SnapshotInfo:
-        write = partial(self.write, payload, summary, password=password)
-        return await asyncio.get_running_loop().run_in_executor(None, write)
+        loop = asyncio.get_running_loop()
+        encode = partial(self._encode_next, payload, summary, password)
+        path, data, header = await loop.run_in_executor(None, encode)
+        await save_bytes_atomic(path, data)
+        await loop.run_in_executor(None, self.prune)
+        return header.info(path, size=len(data))
 
     async def async_list(self) -> builtins.list[SnapshotInfo]:
         return await asyncio.get_running_loop().run_in_executor(None, self.list)
@@ -407,7 +434,10 @@ class SnapshotStore:
         return await asyncio.get_running_loop().run_in_executor(None, self.newest)
 
     async def async_read(self, path: Path, password: str | None = None) -> Snapshot:
-        return await asyncio.get_running_loop().run_in_executor(None, self.read, path, password)
+        full_path = self.folder / path
+        data = await async_read_snapshot_bytes(full_path)
+        decode = partial(decode_snapshot, data, path=full_path, password=password)
+        return await asyncio.get_running_loop().run_in_executor(None, decode)
 
     def _snapshot_files(self) -> builtins.list[Path]:
         """This store's snapshot files, oldest first (the names sort by time): files with
@@ -426,7 +456,8 @@ class SnapshotStore:
         ]
 
     def _next_time(self) -> datetime:
-        """The clock's time, but always after every snapshot already in the folder.
+        """The clock's time, but always after every snapshot already in the folder or
+        named by this store and not written yet.
 
         Two writes in one clock tick get distinct names, and a clock that stepped back (an
         NTP fix on a board without a real-time clock) cannot make a new snapshot look older
@@ -442,13 +473,16 @@ class SnapshotStore:
             assert match is not None  # _snapshot_files only returns matching names
             latest = datetime.strptime(match[1], _STAMP_FORMAT).replace(tzinfo=UTC)
             now = max(now, latest + timedelta(microseconds=1))
+        if self._last_named is not None:
+            now = max(now, self._last_named + timedelta(microseconds=1))
+        self._last_named = now
         return now
 
     def _prune(self) -> None:
         for path in self._snapshot_files()[: -self.keep]:
             path.unlink(missing_ok=True)
-        # Writes hold the lock, so a temp file seen here is not being written by this store;
-        # the age check spares one that another store or process may still be writing.
+        # The age check spares a temp file a write (of this store, another store or
+        # another process) may still be filling.
         try:
             names = os.listdir(self.folder)
         except FileNotFoundError:

@@ -1,18 +1,25 @@
 """Atomic JSON files: a power cut never leaves a half-written file behind, and a damaged
-one is set aside (kept for a human to look at), never overwritten."""
+one is set aside (kept for a human to look at), never overwritten.
+
+The event loop's file work goes through aiofiles (each step in its executor); the plain
+functions serve code that already runs in a worker thread.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
+
+import aiofiles
+import aiofiles.os
+import aiofiles.tempfile
 
 type Recovery[T] = Callable[[Any], tuple[T | None, str | None]]
 """What of a parsed document can be used, and what was wrong with it (None: nothing)."""
@@ -23,10 +30,24 @@ def jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _temp_file_options(path: Path) -> dict[str, Any]:
+    """A temp file beside ``path`` whose name says whose it is (pruning knows it)."""
+    return {"prefix": f".{path.name}.", "suffix": ".tmp", "dir": path.parent}
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable: only then is the folder entry on disk too."""
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Write ``data`` to ``path``: temp file in the same folder, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(**_temp_file_options(path))
     try:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
@@ -37,18 +58,53 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    # The rename is durable only once the folder entry is on disk too.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_folder(path.parent)
+
+
+def _fsync_file(fd: int) -> None:
+    os.fsync(fd)  # looked up at each call: tests put a full disk in its place
+
+
+_fsync = aiofiles.os.wrap(_fsync_file)
+_chmod = aiofiles.os.wrap(os.chmod)
+_async_fsync_folder = aiofiles.os.wrap(_fsync_folder)
+
+
+async def _discard(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        await aiofiles.os.unlink(name)
+
+
+async def save_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """``write_bytes_atomic`` from the event loop, each step through aiofiles."""
+    await aiofiles.os.makedirs(path.parent, exist_ok=True)
+    async with aiofiles.tempfile.NamedTemporaryFile(
+        "wb", delete=False, **_temp_file_options(path)
+    ) as tmp:
+        tmp_name = str(tmp.name)
+        try:
+            await tmp.write(data)
+            await tmp.flush()
+            await _fsync(tmp.fileno())
+        except BaseException:
+            await _discard(tmp_name)
+            raise
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        await _chmod(tmp_name, mode)
+        await aiofiles.os.replace(tmp_name, path)
+    except BaseException:
+        await _discard(tmp_name)
+        raise
+    await _async_fsync_folder(path.parent)
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
 def write_json_atomic(path: Path, data: Any, *, mode: int = 0o600) -> None:
     """Write ``data`` as JSON to ``path`` atomically (see ``write_bytes_atomic``)."""
-    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
-    write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
+    write_bytes_atomic(path, _json_bytes(data), mode=mode)
 
 
 def read_json(path: Path) -> Any | None:
@@ -83,28 +139,28 @@ def set_aside(path: Path, *, now: datetime | None = None) -> Path:
         number += 1
 
 
-def read_json_recovering[T](path: Path, recover: Recovery[T]) -> tuple[T | None, SetAside | None]:
-    """What of the JSON document in ``path`` can be used (None: no file, or nothing).
-
-    A file that is not JSON, or that ``recover`` finds fault with, is set aside first:
-    a later write to ``path`` cannot destroy what it held.
-    """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None, None
-    recovered: T | None = None
+def _recover[T](data: bytes, recover: Recovery[T]) -> tuple[T | None, str | None]:
+    """What ``recover`` makes of a file's bytes, and what was wrong with them."""
     try:
         document = json.loads(data)
     except json.JSONDecodeError as exc:
-        problem: str | None = f"it is not valid JSON: {exc.msg} at line {exc.lineno}"
+        return None, f"it is not valid JSON: {exc.msg} at line {exc.lineno}"
     except ValueError, RecursionError:  # not UTF-8, or nested too deep
-        problem = "it is not valid JSON"
-    else:
-        recovered, problem = recover(document)
-    if problem is None:
-        return recovered, None
-    return recovered, SetAside(path, set_aside(path), problem)
+        return None, "it is not valid JSON"
+    return recover(document)
+
+
+async def _read_bytes(path: Path) -> bytes | None:
+    """The bytes of ``path``, or None when there is no such file."""
+    try:
+        async with aiofiles.open(path, "rb") as file:
+            data: bytes = await file.read()
+    except FileNotFoundError:
+        return None
+    return data
+
+
+_async_set_aside = aiofiles.os.wrap(set_aside)
 
 
 class AtomicJsonFile:
@@ -114,12 +170,24 @@ class AtomicJsonFile:
         self.path = path
 
     async def load(self) -> Any | None:
-        return await asyncio.get_running_loop().run_in_executor(None, read_json, self.path)
+        """The document, or None when there is no file."""
+        data = await _read_bytes(self.path)
+        return None if data is None else json.loads(data)
 
-    async def load_recovering[T](self, recover: Recovery[T]) -> tuple[T | None, SetAside | None]:
-        """See ``read_json_recovering``."""
-        read = partial(read_json_recovering, self.path, recover)
-        return await asyncio.get_running_loop().run_in_executor(None, read)
+    async def load_recovering[R](self, recover: Recovery[R]) -> tuple[R | None, SetAside | None]:
+        """What of the document can be used (None: no file, or nothing).
+
+        A file that is not JSON, or that ``recover`` finds fault with, is set aside first:
+        a later write to the path cannot destroy what it held.
+        """
+        data = await _read_bytes(self.path)
+        if data is None:
+            return None, None
+        recovered, problem = _recover(data, recover)
+        if problem is None:
+            return recovered, None
+        aside = await _async_set_aside(self.path)
+        return recovered, SetAside(self.path, aside, problem)
 
     async def save(self, data: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, write_json_atomic, self.path, data)
+        await save_bytes_atomic(self.path, _json_bytes(data))

@@ -1,5 +1,5 @@
-"""The radio tests run on the virtual-time loop: zigpy's database work takes no simulated
-time there (see radios/virtual/database_clock.py)."""
+"""The radio tests run on the virtual-time loop (an `async def` test too): zigpy's
+database work takes no simulated time there (see radios/virtual/database_clock.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from custom_components.resilient_gateway.radios.virtual.database_clock import (
     clock_waits_for_database,
 )
+from tests.virtual_loop import *  # noqa: F403
 
 
 @pytest.fixture(autouse=True)

@@ -44,6 +44,17 @@ class ForeignNetworkError(RadioIdentityError):
     """The radio runs a network other than this gateway's."""
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """Something that happened on a device and is no state to keep (a button pressed):
+    reported once, never verified, never stored among the device's values."""
+
+    device_id: DeviceId
+    event_type: str  # what happened: "button"
+    subtype: str  # where: which button ("button", "button_a")
+    value: str  # how: "press", "release", "long_press"
+
+
 class RadioListener(Protocol):
     """What a radio tells its gateway. Values only ever come from the device itself."""
 
@@ -61,6 +72,11 @@ class RadioListener(Protocol):
 
     def radio_state_changed(self, state: RadioState) -> None:
         """The radio went up or down."""
+
+    def device_event(self, event: DeviceEvent) -> None:
+        """A momentary event from a device (a button press). Ignored unless the listener
+        takes it: radio kinds without events never call it."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,7 +141,7 @@ class SimulatedBluetooth:
 
     def __init__(self, *peripherals: SimulatedPeripheral) -> None:
         self.peripherals = {p.address: p for p in peripherals}
-        self.lookups = 0
+        self.lookup_times: list[float] = []  # when the link looked a device up
 
     def add(self, peripheral: SimulatedPeripheral) -> SimulatedPeripheral:
         self.peripherals[peripheral.address] = peripheral
@@ -149,7 +149,7 @@ class SimulatedBluetooth:
 
     def ble_device_from_address(self, address: str) -> BLEDevice | None:
         """Like ``bluetooth.async_ble_device_from_address``: None when nobody hears it."""
-        self.lookups += 1
+        self.lookup_times.append(asyncio.get_running_loop().time())
         peripheral = self.peripherals.get(address.upper())
         if peripheral is None or not peripheral.in_range:
             return None

@@ -50,7 +50,7 @@ from .profiles import battery, microbit
 
 _LOGGER = logging.getLogger(__name__)
 
-BUDGET = RadioBudget(unicasts_per_s=20.0, groupcasts_per_s=1.0, max_in_flight=1)
+BUDGET = RadioBudget(unicasts_per_s=50.0, groupcasts_per_s=1.0, max_in_flight=1)
 """One GATT operation at a time: a connection serves one request after the other."""
 
 

@@ -26,7 +26,7 @@ import json
 import random
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.exc import BleakError
@@ -77,6 +77,38 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
 
 
+@dataclass(slots=True)
+class _Run:
+    """What one strategy's run collects, command by command."""
+
+    strategy: str
+    drop_rate: float
+    seed: int
+    times: list[float] = field(default_factory=list)
+    attempts: list[int] = field(default_factory=list)
+    converged: int = 0
+
+    def result(
+        self, device: SimulatedPeripheral, *, elapsed: float, cpu: float, connects: int
+    ) -> BleResult:
+        writes = len(self.times)
+        return BleResult(
+            strategy=self.strategy,
+            drop_rate=self.drop_rate,
+            seed=self.seed,
+            writes=writes,
+            converged=self.converged / writes,
+            writes_per_s=writes / elapsed,
+            time_mean_s=statistics.fmean(self.times),
+            time_p95_s=_p95(self.times),
+            time_max_s=max(self.times),
+            attempts_mean=statistics.fmean(self.attempts),
+            drops=device.stats.drops,
+            connects=connects,
+            cpu_ms_per_write=1000 * cpu / writes,
+        )
+
+
 async def measure_verified(drop_rate: float, seed: int, writes: int) -> BleResult:
     device = _peripheral(0.0, seed)
     air = SimulatedBluetooth(device)
@@ -94,19 +126,17 @@ async def measure_verified(drop_rate: float, seed: int, writes: int) -> BleResul
     await gateway.start()
     device.drop_rate = drop_rate
     loop = asyncio.get_running_loop()
-    times: list[float] = []
-    attempts: list[int] = []
-    converged = 0
+    run = _Run("verified", drop_rate, seed)
     cpu = time.process_time()
     started = loop.time()
     try:
         for index in range(writes):
             state = index % 2 == 0
             result = await gateway.set_state(ADDRESS, {Attr.ON: state}).wait()
-            times.append(result.elapsed)
-            attempts.append(result.attempts)
+            run.times.append(result.elapsed)
+            run.attempts.append(result.attempts)
             if result.status is ChangeStatus.VERIFIED and device.flag(nordic_lbs.LED) is state:
-                converged += 1
+                run.converged += 1
         elapsed = loop.time() - started
         cpu = time.process_time() - cpu
         link = gateway.radio
@@ -114,21 +144,7 @@ async def measure_verified(drop_rate: float, seed: int, writes: int) -> BleResul
         connects = link.connection.stats.connects
     finally:
         await gateway.stop()
-    return BleResult(
-        strategy="verified",
-        drop_rate=drop_rate,
-        seed=seed,
-        writes=writes,
-        converged=converged / writes,
-        writes_per_s=writes / elapsed,
-        time_mean_s=statistics.fmean(times),
-        time_p95_s=_p95(times),
-        time_max_s=max(times),
-        attempts_mean=statistics.fmean(attempts),
-        drops=device.stats.drops,
-        connects=connects,
-        cpu_ms_per_write=1000 * cpu / writes,
-    )
+    return run.result(device, elapsed=elapsed, cpu=cpu, connects=connects)
 
 
 async def measure_plain(drop_rate: float, seed: int, writes: int) -> BleResult:
@@ -136,8 +152,7 @@ async def measure_plain(drop_rate: float, seed: int, writes: int) -> BleResult:
     loop = asyncio.get_running_loop()
     client: BleakClientWithServiceCache | None = None
     connects = 0
-    times: list[float] = []
-    converged = 0
+    run = _Run("write_no_verify", drop_rate, seed)
     cpu = time.process_time()
     started = loop.time()
     for index in range(writes):
@@ -152,28 +167,15 @@ async def measure_plain(drop_rate: float, seed: int, writes: int) -> BleResult:
             await client.write_gatt_char(led, bytes([state]), response=False)
         except BleakError:
             pass  # lost: a plain client does not know, and does not repeat it
-        times.append(loop.time() - sent_at)
+        run.times.append(loop.time() - sent_at)
+        run.attempts.append(1)
         if device.flag(nordic_lbs.LED) is state:
-            converged += 1
+            run.converged += 1
     elapsed = loop.time() - started
     cpu = time.process_time() - cpu
     if client is not None:
         await client.disconnect()
-    return BleResult(
-        strategy="write_no_verify",
-        drop_rate=drop_rate,
-        seed=seed,
-        writes=writes,
-        converged=converged / writes,
-        writes_per_s=writes / elapsed,
-        time_mean_s=statistics.fmean(times),
-        time_p95_s=_p95(times),
-        time_max_s=max(times),
-        attempts_mean=1.0,
-        drops=device.stats.drops,
-        connects=connects,
-        cpu_ms_per_write=1000 * cpu / writes,
-    )
+    return run.result(device, elapsed=elapsed, cpu=cpu, connects=connects)
 
 
 async def measure_all(drops: list[float], seeds: list[int], writes: int) -> list[BleResult]:
@@ -193,8 +195,8 @@ def table(results: list[BleResult]) -> str:
             if not runs:
                 continue
 
-            def spread(field: str, runs: list[BleResult] = runs) -> Spread:
-                return Spread.of(getattr(r, field) for r in runs)
+            def spread(measure: str, runs: list[BleResult] = runs) -> Spread:
+                return Spread.of(getattr(r, measure) for r in runs)
 
             rows.append(
                 [

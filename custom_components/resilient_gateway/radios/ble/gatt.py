@@ -7,7 +7,7 @@ collects them and detects which a device offers from its service UUIDs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,15 @@ def hundredths(*, signed: bool) -> Callable[[bytes], float]:
 
 def flag(data: bytes) -> bool:
     return uint8(data) != 0
+
+
+def named(names: Mapping[int, str], default: str) -> Callable[[bytes], str]:
+    """A uint8 state by its name (a button's 0 "release", 1 "press")."""
+
+    def decode(data: bytes) -> str:
+        return names.get(uint8(data), default)
+
+    return decode
 
 
 def encode_flag(value: Any) -> bytes:

@@ -9,7 +9,7 @@ Text (e95d93ee): UTF-8 text of up to 20 bytes scrolled across the matrix, write 
 from __future__ import annotations
 
 from ....core.model import Attr
-from ..gatt import Characteristic, ServiceProfile, sint8, uint8
+from ..gatt import Characteristic, ServiceProfile, named, sint8
 
 TEMPERATURE_SERVICE = "e95d6100-251d-470a-a062-fa1922dfa9a8"
 TEMPERATURE = "e95d9250-251d-470a-a062-fa1922dfa9a8"
@@ -21,11 +21,8 @@ LED_TEXT = "e95d93ee-251d-470a-a062-fa1922dfa9a8"
 
 LED_TEXT_MAX_BYTES = 20
 BUTTON_STATES = {0: "release", 1: "press", 2: "long_press"}
+_button = named(BUTTON_STATES, "press")
 MANUFACTURER = "Micro:bit Educational Foundation"
-
-
-def _button(data: bytes) -> str:
-    return BUTTON_STATES.get(uint8(data), "press")
 
 
 def _float(data: bytes) -> float:

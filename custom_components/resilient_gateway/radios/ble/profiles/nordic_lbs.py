@@ -8,7 +8,7 @@ released, 0x01 pressed.
 from __future__ import annotations
 
 from ....core.model import Attr, DeviceKind
-from ..gatt import Characteristic, ServiceProfile, encode_flag, flag, uint8
+from ..gatt import Characteristic, ServiceProfile, encode_flag, flag, named
 
 SERVICE = "00001523-1212-efde-1523-785feabcd123"
 BUTTON = "00001524-1212-efde-1523-785feabcd123"
@@ -17,17 +17,13 @@ LED = "00001525-1212-efde-1523-785feabcd123"
 BUTTON_STATES = {0: "release", 1: "press"}
 
 
-def _button(data: bytes) -> str:
-    return BUTTON_STATES.get(uint8(data), "press")
-
-
 PROFILE = ServiceProfile(
     key="nordic_lbs",
     title="Nordic LED Button Service",
     service=SERVICE,
     characteristics=(
         Characteristic(LED, decode=flag, attr=Attr.ON, encode=encode_flag),
-        Characteristic(BUTTON, decode=_button, event="button", notify=True),
+        Characteristic(BUTTON, decode=named(BUTTON_STATES, "press"), event="button", notify=True),
     ),
     kind=DeviceKind.LIGHT,
     manufacturer="Nordic Semiconductor",

@@ -314,3 +314,52 @@ async def test_stop_releases_the_connection() -> None:
     async with ble_gateway(device):
         assert device.connected
     assert not device.connected
+
+
+async def test_a_connection_attempt_that_never_answers_is_bounded() -> None:
+    device = peripheral()
+    policy = ConnectionPolicy(connect_timeout=15.0)
+    async with ble_gateway(device, policy=policy) as gateway:
+        ble = link(gateway)
+        device.hang.add("connect")  # heard advertising, but never connects
+        device.drop()
+        await asyncio.sleep(15.5)
+        assert ble.state is RadioState.DOWN
+        assert ble.diagnostics()["last_error"] == f"no connection to {ADDRESS} within 15 s"
+        with pytest.raises(DeliveryError, match="within 15 s"):
+            await ble.probe()
+        device.hang.clear()
+        await asyncio.sleep(120.0)
+        assert ble.state is RadioState.UP
+        await ble.probe()
+
+
+async def test_a_connection_whose_subscription_hangs_is_given_up_and_retried() -> None:
+    device = peripheral()
+    policy = ConnectionPolicy(operation_timeout=5.0)
+    async with ble_gateway(device, policy=policy) as gateway:
+        ble = link(gateway)
+        device.hang.add("notify")
+        device.drop()
+        await asyncio.sleep(6.0)
+        assert ble.state is RadioState.DOWN
+        assert "connected but failed" in str(ble.diagnostics()["last_error"])
+        device.hang.clear()
+        await asyncio.sleep(60.0)
+        assert ble.state is RadioState.UP
+        device.press()
+        assert gateway.events[-1].value == "press"
+
+
+async def test_restart_discovers_the_gatt_table_anew() -> None:
+    device = peripheral()
+    async with ble_gateway(device) as gateway:
+        ble = link(gateway)
+        await ble.restart()
+        assert device.stats.cache_clears == 1
+        assert device.stats.connects == 2
+        await ble.ping(ADDRESS)
+        with pytest.raises(RadioError, match="no radio groups"):
+            await ble.send_group(1, ON)
+        with pytest.raises(DeliveryError, match="unknown device"):
+            await ble.read("11:22:33:44:55:66", [Attr.ON])

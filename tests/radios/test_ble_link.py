@@ -363,3 +363,21 @@ async def test_restart_discovers_the_gatt_table_anew() -> None:
             await ble.send_group(1, ON)
         with pytest.raises(DeliveryError, match="unknown device"):
             await ble.read("11:22:33:44:55:66", [Attr.ON])
+
+
+async def test_a_pause_during_a_connection_attempt_leaves_no_connection_open() -> None:
+    device = peripheral((environmental.PROFILE,))
+    policy = ConnectionPolicy(keep_alive=1.0)
+    async with ble_gateway(device, policy=policy) as gateway:
+        ble = link(gateway)
+        await asyncio.sleep(2.0)
+        assert not device.connected  # released when idle
+        device.latency = 2.0
+        read = asyncio.ensure_future(ble.read(ADDRESS, [Attr.TEMPERATURE]))
+        await asyncio.sleep(1.0)  # connecting
+        await gateway.pause()
+        with pytest.raises(DeliveryError, match="closed"):
+            await read
+        await asyncio.sleep(5.0)
+        assert not device.connected
+        assert not ble.connection.connected

@@ -275,6 +275,9 @@ class GattConnection:
         except BleakError as exc:
             raise DeviceUnreachable(f"no connection to {self.address}: {exc}") from exc
         self._client = client
+        if not self._running:  # closed meanwhile (a pause): the slot goes back at once
+            await self._disconnect()
+            raise DeliveryError(f"the connection to {self.address} is closed")
         try:
             await self._on_connected(client)
         except RadioError as exc:

@@ -277,6 +277,9 @@ async def test_a_known_device_out_of_range_at_start_is_connected_later() -> None
         ble = link(gateway)
         assert ble.state is RadioState.DOWN
         assert [d.kind for d in gateway.devices.values()] == [DeviceKind.LIGHT]
+        # After a restart nothing is assumed: unknown until the device shows its state.
+        assert gateway.values(ADDRESS) == {}
+        assert gateway.sync_state(ADDRESS) is SyncState.UNKNOWN
         handle = gateway.set_state(ADDRESS, ON)
         await asyncio.sleep(30.0)
         device.in_range = True

@@ -197,6 +197,7 @@ class NodeLink:
         self.state.next_id = next_message_id(entry.message_id)
         outbox.append(entry)
         entry.generation = self._store.changed()
+        self.pump()  # (at once if nothing needs to be on disk first)
         return entry
 
     def pump(self) -> None:

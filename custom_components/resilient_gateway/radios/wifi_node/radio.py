@@ -272,9 +272,7 @@ class WifiNodeRadio:
         """
         node = self._known(node_id)
         try:
-            entry = node.enqueue(
-                self._encode(payload), command=False, limit=self.config.max_outbox
-            )
+            entry = node.enqueue(self._encode(payload), command=False, limit=self.config.max_outbox)
         except OutboxFullError as exc:
             raise NodeOutboxFullError(str(exc)) from exc
         delivered = await node.wait_delivered(entry, ack_timeout) if wait else False

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from bench.link_node import SimNode
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
@@ -140,3 +143,30 @@ def test_exactly_once_both_ways_through_cuts_and_restarts_of_either_side(tmp_pat
         assert [json.loads(p) for p in node.received] == to_node
 
     run_virtual(scenario())
+
+
+def test_a_disk_that_refuses_the_state_holds_acks_back_until_it_takes_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "state"
+
+    async def scenario() -> None:
+        async with running_link(blocker / "link.json") as (radio, recorder):
+            blocker.write_text("a file where the folder should be")
+            node = await RawNode.connect(radio.port, b"n1\n")
+            await node.line()
+            node.send(b'00{"v":1}\n')
+            await asyncio.sleep(0.5)
+            node.send(b"\n")
+            # Delivered to the gateway, but not ACKed: it is not on disk yet.
+            assert await node.line() == b"\n"
+            assert recorder.reports == [("n1", {"v": 1})]
+            blocker.unlink()
+            assert await node.line_skipping_keepalives() == b"00\n"
+            assert (blocker / "link.json").is_file()
+            node.close()
+
+    with caplog.at_level(logging.WARNING):
+        run_virtual(scenario())
+    assert caplog.text.count("cannot write") == 1
+    assert "writes" in caplog.text and "again" in caplog.text

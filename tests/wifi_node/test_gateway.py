@@ -92,3 +92,26 @@ def test_a_write_the_node_does_not_apply_fails_at_its_deadline() -> None:
         await gateway.stop()
 
     run_virtual(scenario())
+
+
+def test_a_write_while_the_node_is_away_is_delivered_and_verified_when_it_returns() -> None:
+    async def scenario() -> None:
+        board = Board()
+        gateway, node = await _gateway_with_node(board)
+        await node.stop()
+        await asyncio.sleep(0.1)
+        handle = gateway.set_state("board", {"led": True})
+        await asyncio.sleep(20)
+        assert handle.result().status is ChangeStatus.PENDING
+        assert board.led is False
+        node.start()  # back (the scheduler retries the refused send with back-off)
+        result = await handle.wait(120)
+        assert result.status is ChangeStatus.VERIFIED
+        assert board.led is True
+        radio = gateway.radio
+        assert isinstance(radio, WifiNodeRadio)
+        assert radio.node_status("board")["outages"] == 1
+        await node.stop()
+        await gateway.stop()
+
+    run_virtual(scenario())

@@ -109,7 +109,12 @@ class WifiNodeRadio:
 
     async def start(self, *, form_new_network: bool = False) -> None:
         if not self._loaded:
-            nodes, _ = await self._store.load()
+            try:
+                nodes, _ = await self._store.load()
+            except OSError as exc:
+                raise RadioError(
+                    f"the Wi-Fi node link's state cannot be read: {exc.strerror or exc}"
+                ) from exc
             for node_id, node_state in nodes.items():
                 self._nodes[node_id] = self._link(node_state)
             self._loaded = True

@@ -70,7 +70,7 @@ class Settings:
     outage_messages: int = 300  # per node and direction... up; a third of it goes down
     cut_every: int = 50
     timeout_ms: int = 500  # in the outage run (the others use the default 2000)
-    window: int = 32  # qos messages a node keeps in flight
+    window: int = 64  # qos messages a node keeps in flight (upstream's ids allow ~120)
 
 
 @dataclass(slots=True)

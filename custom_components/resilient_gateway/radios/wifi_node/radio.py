@@ -44,6 +44,8 @@ from .state import LinkStore, NodeState
 _LOGGER = logging.getLogger(__name__)
 
 SECTION: Final = "wifi_node"
+STATE_FILE_NAME: Final = "wifi_nodes.json"
+"""The link's state file in its entry's folder (outboxes, receive windows, fields)."""
 MODEL: Final = "micropython-iot node"
 
 type MessageListener = Callable[[str, str], None]

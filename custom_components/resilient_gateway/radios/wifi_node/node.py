@@ -58,12 +58,14 @@ class NodeLink:
         *,
         timeout: float,
         on_message: Callable[[str, str], None],
+        on_connected: Callable[[str], None] = lambda _: None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
         self._store = store
         self._timeout = timeout
         self._on_message = on_message
+        self._on_connected = on_connected
         self._wall_clock = wall_clock
         self.connection: Connection | None = None
         self.connects = 0
@@ -99,6 +101,7 @@ class NodeLink:
         self.last_seen = self._wall_clock()
         self._acks.clear()
         connection.write(KEEPALIVE)  # the client writes nothing before it hears a line
+        self._on_connected(self.node_id)
 
     def detach(self, connection: Connection) -> None:
         if connection is not self.connection:

@@ -178,6 +178,8 @@ class WifiNodeRadio:
             self._store,
             timeout=self.config.timeout,
             on_message=self._message,
+            # (Back from an outage or a reboot: what it was told may not have reached it.)
+            on_connected=self._listener.device_announced,
             wall_clock=self._wall_clock,
         )
 

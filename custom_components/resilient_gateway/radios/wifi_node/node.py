@@ -188,7 +188,8 @@ class NodeLink:
         outbox = self.state.outbox
         if command and len(outbox) > 1 and outbox[-1].command:
             entry = outbox[-1]
-            entry.payload = json.dumps({**json.loads(entry.payload), **json.loads(payload)})
+            merged = {**json.loads(entry.payload), **json.loads(payload)}
+            entry.payload = json.dumps(merged, separators=(",", ":"), ensure_ascii=False)
             entry.generation = self._store.changed()
             return entry
         if len(outbox) >= limit:

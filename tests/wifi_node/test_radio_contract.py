@@ -121,3 +121,18 @@ def test_settings_defaults_and_bounds() -> None:
     secret = LinkConfig(secret="hunter2")
     radio = WifiNodeRadio(secret, Recorder())
     assert "hunter2" not in repr(radio.diagnostics())
+
+
+def test_expected_nodes_are_devices_before_they_connect() -> None:
+    async def scenario() -> None:
+        async with running_link(expected=frozenset({"a", "b"}), accept_unknown=False) as (
+            radio,
+            _,
+        ):
+            assert sorted(d.device_id for d in radio.devices()) == ["a", "b"]
+            waiting = asyncio.ensure_future(radio.send_to_node("a", {"x": 1}, wait=True))
+            await asyncio.sleep(1)
+        # The link stopped before the node came: not delivered (it stays queued).
+        assert await waiting == {"delivered": False, "message_id": 0}
+
+    run_virtual(scenario())

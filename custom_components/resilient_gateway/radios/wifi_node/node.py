@@ -277,7 +277,10 @@ class NodeLink:
                 entry.waiters.remove(waiter)
 
     def stop(self) -> None:
+        """The link stops: whoever waits for an ACK hears "not delivered" (the message
+        stays queued on disk and goes after the next start)."""
         self._cancel_retransmit()
         for entry in self.state.outbox:
             for waiter in entry.waiters:
-                waiter.cancel()
+                if not waiter.done():
+                    waiter.set_result(False)

@@ -119,6 +119,9 @@ class WifiNodeRadio:
                 ) from exc
             for node_id, node_state in nodes.items():
                 self._nodes[node_id] = self._link(node_state)
+            for node_id in sorted(self.config.expected - nodes.keys()):
+                # (A device before its first connection: messages can be queued for it.)
+                self._nodes[node_id] = self._link(NodeState(node_id))
             self._loaded = True
         try:
             await self._server.start()

@@ -3,6 +3,7 @@ log line, and the link goes on serving the others."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -59,8 +60,16 @@ def test_nodes_without_the_secret_are_refused_with_a_log_line(
             nonce = (await wrong.line())[1:-1].decode()
             wrong.send(auth.response_line("guess", "n2", nonce))
             assert await wrong.closed()
-            silent = await RawNode.connect(radio.port, b"n3\n")
-            assert await silent.closed()
+            chatty = await RawNode.connect(radio.port, b"n3\n")
+
+            async def keepalives() -> None:  # no answer, however many
+                while True:
+                    await asyncio.sleep(0.5)
+                    chatty.send(b"\n")
+
+            talker = asyncio.ensure_future(keepalives())
+            assert await chatty.closed(within=2.5)  # the timeout counts from the challenge
+            talker.cancel()
             assert radio.devices() == []  # an impostor creates no device
             node = SimNode("n4", radio.port, secret=SECRET)
             node.start()

@@ -207,8 +207,13 @@ class LinkServer:
         nonce = auth.new_nonce()
         writer.write(auth.challenge_line(nonce))
         answer = b""
-        while not answer:  # (keepalives before the answer are fine)
-            answer = await self._next_line(reader, splitter, pending, "the challenge's answer")
+        what = "the challenge's answer"
+        try:
+            async with asyncio.timeout(self._config.timeout):  # (in all: keepalives do not
+                while not answer:  # extend it, they are only let pass before the answer)
+                    answer = await self._next_line(reader, splitter, pending, what)
+        except TimeoutError:
+            raise Refused(f"it did not send {what} in time") from None
         if not auth.response_valid(answer, secret, node_id, nonce):
             why = "a wrong answer" if answer.startswith(auth.RESPONSE_PREFIX) else "no answer"
             raise Refused(f"node {node_id} gave {why} to the challenge (no or a wrong secret)")

@@ -254,7 +254,7 @@ def test_bounds_unknown_nodes_max_nodes_and_the_outbox(caplog: pytest.LogCapture
         async with running_link(expected=frozenset({"a"}), accept_unknown=False) as (radio, _):
             stranger = await RawNode.connect(radio.port, b"b\n")
             assert await stranger.closed()
-            assert not await (await RawNode.connect(radio.port, b"bad id\n")).closed(0) or True
+            assert await (await RawNode.connect(radio.port, b"bad id\n")).closed()
             with pytest.raises(UnknownNodeError):
                 await radio.send_to_node("b", {"x": 1})
         async with running_link(max_nodes=1, max_outbox=2) as (radio, _):
@@ -273,4 +273,5 @@ def test_bounds_unknown_nodes_max_nodes_and_the_outbox(caplog: pytest.LogCapture
     with caplog.at_level(logging.WARNING):
         run_virtual(scenario())
     assert "not an expected node ID" in caplog.text
+    assert "'bad id' is not a node ID" in caplog.text
     assert "the most nodes it may (1)" in caplog.text

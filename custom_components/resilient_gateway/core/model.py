@@ -64,6 +64,33 @@ class SleepMode(StrEnum):
     SLEEPY = "sleepy"  # polls rarely; commands wait for its poll, report or announce
 
 
+class FieldKind(StrEnum):
+    """What a device's own named field is (beyond ``Attr``: a Wi-Fi node's JSON field)."""
+
+    SENSOR = "sensor"  # a number the device reports
+    BINARY = "binary"  # a boolean the device reports
+    SWITCH = "switch"  # a boolean the device reports and can be told
+    NUMBER = "number"  # a number the device reports and can be told
+
+
+WRITABLE_FIELD_KINDS: frozenset[FieldKind] = frozenset({FieldKind.SWITCH, FieldKind.NUMBER})
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDescription:
+    """A named value a device reports under its own name (not one of ``Attr``): values
+    come and commands go keyed by ``name``, and are verified like any attribute."""
+
+    name: str
+    kind: FieldKind
+    unit: str | None = None
+    device_class: str | None = None
+
+    @property
+    def writable(self) -> bool:
+        return self.kind in WRITABLE_FIELD_KINDS
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceDescription:
     """What the radio knows about a device, once interviewed."""
@@ -77,10 +104,15 @@ class DeviceDescription:
     sleep_mode: SleepMode = SleepMode.ALWAYS_ON
     attributes: frozenset[Attr] = frozenset()
     firmware_version: str | None = None
+    fields: tuple[FieldDescription, ...] = ()  # its own named values, sorted by name
 
     @property
     def writable(self) -> frozenset[Attr]:
         return self.attributes & WRITABLE_ATTRS
+
+    @property
+    def writable_fields(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields if f.writable)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_components.resilient_gateway.core.model import AttributeValues, DeviceId
-from custom_components.resilient_gateway.core.radio import RadioState
+from custom_components.resilient_gateway.core.radio import DeviceEvent, RadioState
 from custom_components.resilient_gateway.radios.wifi_node.config import LinkConfig
 from custom_components.resilient_gateway.radios.wifi_node.radio import (
     NodeOutboxFullError,
@@ -58,6 +58,9 @@ class _Quiet:
         pass
 
     def radio_state_changed(self, state: RadioState) -> None:
+        pass
+
+    def device_event(self, event: DeviceEvent) -> None:
         pass
 
 

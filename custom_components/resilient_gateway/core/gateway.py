@@ -19,9 +19,10 @@ from .availability import Availability, AvailabilityPolicy, AvailabilityTracker,
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
 from .changes import ChangeEngine
 from .changes.pending import PendingStore
+from .configuration import DeviceConfigurer
 from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor, describe_failure
 from .model import Attr, AttributeValues, DeviceDescription, DeviceId, GroupDescription, SleepMode
-from .policy import ChangePolicy
+from .policy import REFRESH_READ_TIMEOUT, SCHEDULER_LIMITS, SLEEPER, ChangePolicy
 from .radio import (
     RadioError,
     RadioIdentityError,
@@ -31,7 +32,6 @@ from .radio import (
     SnapshotSection,
 )
 from .restore import (
-    DeviceConfiguration,
     GatewayPausedError,
     ProgressCallback,
     RestoreInProgress,
@@ -93,25 +93,17 @@ class GatewayListener:
     def snapshot_taken(self, info: SnapshotInfo) -> None:
         """A snapshot was written."""
 
+    def device_configured(self, device_id: DeviceId) -> None:
+        """The device holds its groups, scene entries, bindings and reporting (written
+        by a restore, or when a sleeper woke)."""
+
     def file_set_aside(self, event: SetAside) -> None:
         """A damaged start-up file was renamed out of the way (kept, never overwritten);
         the gateway started with what could be recovered from it."""
 
 
-REFRESH_READ_TIMEOUT = 30.0
-"""Seconds a background state read may take before it is given up."""
-
 INVENTORY_DEBOUNCE = 0.2
 """Seconds of quiet before inventory changes (joins, group members) are taken in."""
-
-SLEEPER = "sleeper"
-"""The scheduler's class of operations for sleepers while they are awake (configuration,
-the read of what they have not shown): tried once per wake, a few at a time."""
-
-SCHEDULER_LIMITS = {SLEEPER: 2}
-"""Operations of each limited class queued or on air at once: a sleeper that dozed off
-holds its frame slot for the parent's 7.68 s, and awake devices must not wait behind a
-crowd of those."""
 
 SNAPSHOT_DEBOUNCE = 60.0
 """Seconds of quiet after a meaningful change (join, leave, group, scene) before the
@@ -166,7 +158,9 @@ class Gateway(RadioListener):
         self._periodic_snapshot_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._latest_section: Mapping[str, Any] | None = None
-        self._awaiting_wake: dict[DeviceId, DeviceConfiguration] = {}
+        self.configurer = DeviceConfigurer(
+            self.radio, lambda: self.scheduler, self._spawn, on_configured=self._configured
+        )
         # Sleepers read (or being read) since their values were last cleared: a sleeper is
         # read once when first heard, as it is never pinged or refreshed (see _introduce).
         self._introduced: set[DeviceId] = set()
@@ -487,8 +481,7 @@ class Gateway(RadioListener):
         self._heard(device_id)
         if self._engine is not None:
             self._engine.device_seen(device_id)
-            if (config := self._awaiting_wake.pop(device_id, None)) is not None:
-                self._spawn(self._configure_awake(device_id, config))
+            self.configurer.device_awake(device_id)
             self._introduce(device_id)
 
     def _introduce(self, device_id: DeviceId) -> None:
@@ -737,7 +730,7 @@ class Gateway(RadioListener):
                 return  # resumed while this waited
             if self.current_status is RunStatus.PAUSED:
                 return
-            self._pause_supervision()
+            self.pause_supervision()
             await self.radio.stop()
             self._forget_values()
             self.current_status = RunStatus.PAUSED
@@ -762,7 +755,7 @@ class Gateway(RadioListener):
                 raise RadioError(f"the radio did not start: {describe_failure(exc)}") from exc
             self.current_status = RunStatus.RUNNING
             self._run_status_changed()
-            self._resume_supervision()
+            self.resume_supervision()
             await self._radio_started(pings_reconfirm=True)
 
     def _run_status_changed(self) -> None:
@@ -887,7 +880,7 @@ class Gateway(RadioListener):
         if self.target_status is RunStatus.PAUSED:
             raise GatewayPausedError(f"{self.name} is paused: resume it before restoring")
         run = RestoreRun(self, payload, force=force, on_progress=on_progress)
-        task = asyncio.get_running_loop().create_task(self._restore(run, payload))
+        task = asyncio.get_running_loop().create_task(self._restore(run))
         self._restore_task = task
         task.add_done_callback(self._restore_ended)
         try:
@@ -903,7 +896,7 @@ class Gateway(RadioListener):
         """Whether a restore runs now (another is refused)."""
         return self._restore_task is not None
 
-    async def _restore(self, run: RestoreRun, payload: Mapping[str, Any]) -> RestoreReport:
+    async def _restore(self, run: RestoreRun) -> RestoreReport:
         # The whole document, before anything changes (in a worker thread: some 40 ms for
         # 500 devices on a desktop, more on a small board).
         await asyncio.get_running_loop().run_in_executor(None, run.check)
@@ -912,9 +905,6 @@ class Gateway(RadioListener):
                 # A pause came first (or a resume failed): the radio stays released.
                 raise GatewayPausedError(f"{self.name} is paused: resume it before restoring")
             report = await run.run()
-            for name, extra in self._sections.items():
-                if (data := payload.get("sections", {}).get(name)) is not None:
-                    await extra.import_section(data)
         if self.snapshots is not None:
             self._spawn(self._take_automatic_snapshot())
         return report
@@ -924,32 +914,34 @@ class Gateway(RadioListener):
         if not task.cancelled():
             task.exception()  # (the caller gets it; one that stopped waiting does not)
 
-    async def restore_network(self, section: Mapping[str, Any], *, force: bool) -> None:
-        """Phase 1: stop the radio, write the network identity, start it again. If the
-        radio refuses (another network, no force), it is started as it was."""
-        self._pause_supervision()
-        await self.radio.stop()
-        try:
-            await self.radio.restore_network(section, force=force)
-        except BaseException:
-            if not self.needs_restore and not self._stopping:
-                await self.radio.start()
-                self._resume_supervision()
-            raise
-        await self.radio.start()
-        self.supervisor.reset()
-        self._resume_supervision()
-        if not self._supervising:
-            self._start_supervision()
-
-    def _pause_supervision(self) -> None:
+    def pause_supervision(self) -> None:
         """No health checks and no pings while the radio is deliberately closed."""
         self.supervisor.pause()
         self.availability.pause()
 
-    def _resume_supervision(self) -> None:
+    def resume_supervision(self, *, network_written: bool = False) -> None:
+        """Health checks and pings again (``network_written``: the radio holds a restored
+        network now; the ladder starts afresh, and supervision starts if it never did)."""
+        if network_written:
+            self.supervisor.reset()
         self.supervisor.resume()
         self.availability.resume()
+        if network_written and not self._supervising:
+            self._start_supervision()
+
+    @property
+    def keeps_radio_closed(self) -> bool:
+        """A radio that holds no network of ours, or a stopping gateway's, stays closed."""
+        return self.needs_restore or self._stopping
+
+    @property
+    def sections(self) -> Mapping[str, SnapshotSection]:
+        """The extra snapshot sections, by name."""
+        return self._sections
+
+    def _configured(self, device_id: DeviceId) -> None:
+        for listener in tuple(self._listeners):
+            listener.device_configured(device_id)
 
     async def merge_scenes(self, scenes: list[GatewayScene]) -> int:
         """Scenes of a snapshot this gateway does not have; returns how many were added."""
@@ -961,52 +953,6 @@ class Gateway(RadioListener):
         if added:
             await self._save_scenes()
         return added
-
-    def requeue_changes(self, saved: Mapping[str, Any] | None) -> int:
-        """A snapshot's desired states and pending changes, when this gateway has none of
-        its own (a new machine); otherwise its own, newer ones stand."""
-        if not saved or self.engine.counts.pending_changes or self.engine.has_desired_states():
-            return 0
-        self.engine.restore(saved)
-        return len(saved.get("changes", ()))
-
-    async def configure_device(
-        self,
-        device_id: DeviceId,
-        config: DeviceConfiguration,
-        priority: Priority,
-        *,
-        retry_delivery: bool = True,
-        limit: str | None = None,
-    ) -> None:
-        """Make the device hold its groups, scenes, bindings and reporting (paced; in the
-        scheduler's ``limit`` class if given)."""
-        scenes = [(g, s, dict(v)) for g, s, v in config.scenes]
-        await self.scheduler.call(
-            lambda: self.radio.configure_device(device_id, config.groups, scenes),
-            device_id=device_id,
-            priority=priority,
-            retry_delivery=retry_delivery,
-            frames=self.radio.configuration_frames(device_id, config.groups, len(scenes)),
-            limit=limit,
-        )
-
-    def configure_when_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
-        self._awaiting_wake[device_id] = config
-
-    async def _configure_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
-        # Urgent (it is awake only briefly) but tried once per wake, by a few at a time: a
-        # sleeper that dozed off again holds its frame slot until the parent drops the
-        # frame, and the awake devices must not wait behind a crowd of those.
-        try:
-            await self.configure_device(
-                device_id, config, Priority.USER, retry_delivery=False, limit=SLEEPER
-            )
-        except ClassLimitReached:
-            self._awaiting_wake.setdefault(device_id, config)  # the next wake, then
-        except RadioError as exc:
-            _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
-            self._awaiting_wake.setdefault(device_id, config)
 
     def description(self, device_id: DeviceId) -> DeviceDescription | None:
         """The device as last inventoried (the inventory is replaced as a whole, so the

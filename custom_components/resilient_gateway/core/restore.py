@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
-from .model import DeviceId, SleepMode
-from .radio import RadioError
+from .changes import ChangeEngine
+from .configuration import NOTHING, DeviceConfiguration, DeviceConfigurer, configurations
+from .model import DeviceDescription, DeviceId, GroupDescription, SleepMode
+from .radio import RadioError, RadioLink, SnapshotSection
 from .scenes import GatewayScene
 from .scheduler import Priority
 from .schemas import check_payload
 from .snapshot import SnapshotCorrupt
-
-if TYPE_CHECKING:
-    from .gateway import Gateway
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -104,32 +103,53 @@ class RestoreReport:
 type ProgressCallback = Callable[[RestoreProgress], None]
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceConfiguration:
-    """What a device must hold for the gateway: groups and scene entries (and reporting)."""
+class RestoreTarget(Protocol):
+    """What a restore acts on (the gateway), as far as the restore needs it."""
 
-    groups: frozenset[int]
-    scenes: tuple[tuple[int, int, Mapping[str, Any]], ...]
+    @property
+    def radio(self) -> RadioLink: ...
 
+    @property
+    def devices(self) -> Mapping[DeviceId, DeviceDescription]: ...
 
-def configurations(
-    groups: Mapping[int, tuple[DeviceId, ...]], scenes: list[GatewayScene]
-) -> dict[DeviceId, DeviceConfiguration]:
-    """Per device, the group memberships and scene entries it must hold."""
-    member_of: dict[DeviceId, set[int]] = {}
-    for group_id, members in groups.items():
-        for member in members:
-            member_of.setdefault(member, set()).add(group_id)
-    entries: dict[DeviceId, list[tuple[int, int, Mapping[str, Any]]]] = {}
-    for scene in scenes:
-        for member, state in scene.member_states.items():
-            entries.setdefault(member, []).append((scene.group_id, scene.scene_id, state))
-    return {
-        device_id: DeviceConfiguration(
-            frozenset(member_of.get(device_id, ())), tuple(entries.get(device_id, ()))
-        )
-        for device_id in member_of.keys() | entries.keys()
-    }
+    @property
+    def groups(self) -> Mapping[int, GroupDescription]: ...
+
+    @property
+    def scenes(self) -> Iterable[GatewayScene]: ...
+
+    @property
+    def sections(self) -> Mapping[str, SnapshotSection]:
+        """The extra snapshot sections, by name."""
+        ...
+
+    @property
+    def configurer(self) -> DeviceConfigurer: ...
+
+    @property
+    def engine(self) -> ChangeEngine: ...
+
+    @property
+    def keeps_radio_closed(self) -> bool:
+        """A radio a failed restore closed stays closed (no network of ours, stopping)."""
+        ...
+
+    def pause_supervision(self) -> None:
+        """No health checks and no pings while the radio is deliberately closed."""
+
+    def resume_supervision(self, *, network_written: bool = False) -> None:
+        """Supervise again (``network_written``: the radio holds the snapshot's network
+        now; the ladder starts afresh)."""
+
+    def take_inventory(self) -> None: ...
+
+    async def merge_scenes(self, scenes: list[GatewayScene]) -> int:
+        """Add the scenes the gateway does not have; how many were added."""
+        ...
+
+    def knows_state(self, device_id: DeviceId) -> bool: ...
+
+    def refresh_state(self, device_id: DeviceId) -> None: ...
 
 
 class RestoreRun:
@@ -137,13 +157,13 @@ class RestoreRun:
 
     def __init__(
         self,
-        gateway: Gateway,
+        target: RestoreTarget,
         payload: Mapping[str, Any],
         *,
         force: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> None:
-        self._gateway = gateway
+        self._target = target
         self._payload = payload
         self._force = force
         self._on_progress = on_progress or (lambda _: None)
@@ -160,14 +180,14 @@ class RestoreRun:
             )
         section = self._section()
         try:
-            self._gateway.radio.check_section(section)
+            self._target.radio.check_section(section)
         except ValueError as exc:
             raise SnapshotContentInvalid(
                 f"the snapshot's content cannot be restored: {exc}", reason=str(exc)
             ) from None
 
     def _section(self) -> Mapping[str, Any]:
-        name = self._gateway.radio.section_name
+        name = self._target.radio.section_name
         section = self._payload.get("sections", {}).get(name)
         if not isinstance(section, Mapping):
             raise SnapshotMismatch(f"the snapshot holds no {name} network")
@@ -176,48 +196,77 @@ class RestoreRun:
     async def run(self) -> RestoreReport:
         """Phase 1 and phase 2; call ``check`` first."""
         section = self._section()
-        gateway = self._gateway
+        target = self._target
         self._on_progress(RestoreProgress(RestorePhase.NETWORK, 0, 1))
-        await gateway.restore_network(section, force=self._force)
+        await self._write_network(section)
         self._on_progress(RestoreProgress(RestorePhase.NETWORK, 1, 1))
-        self.report.adopted = await gateway.radio.adopt(section)
-        gateway.take_inventory()
-        self.report.scenes_restored = await gateway.merge_scenes(
+        self.report.adopted = await target.radio.adopt(section)
+        target.take_inventory()
+        self.report.scenes_restored = await target.merge_scenes(
             [GatewayScene.from_dict(item) for item in self._payload.get("scenes", ())]
         )
-        self.report.changes_requeued = gateway.requeue_changes(self._payload.get("changes"))
+        self.report.changes_requeued = self._requeue_changes()
         await self._configure_devices()
+        for name, extra in target.sections.items():
+            if (data := self._payload.get("sections", {}).get(name)) is not None:
+                await extra.import_section(data)
         self._on_progress(RestoreProgress(RestorePhase.DONE, 1, 1))
         return self.report
 
+    async def _write_network(self, section: Mapping[str, Any]) -> None:
+        """Phase 1: stop the radio, write the network identity, start it again. If the
+        radio refuses (another network, no force), it is started as it was."""
+        target, radio = self._target, self._target.radio
+        target.pause_supervision()
+        await radio.stop()
+        try:
+            await radio.restore_network(section, force=self._force)
+        except BaseException:
+            if not target.keeps_radio_closed:
+                await radio.start()
+                target.resume_supervision()
+            raise
+        await radio.start()
+        target.resume_supervision(network_written=True)
+
+    def _requeue_changes(self) -> int:
+        """The snapshot's desired states and pending changes, when the gateway has none
+        of its own (a new machine); otherwise its own, newer ones stand."""
+        saved = self._payload.get("changes")
+        engine = self._target.engine
+        if not saved or engine.counts.pending_changes or engine.has_desired_states():
+            return 0
+        engine.restore(saved)
+        return len(saved.get("changes", ()))
+
     async def _configure_devices(self) -> None:
-        gateway = self._gateway
+        target = self._target
         groups = {
             int(item["group_id"]): tuple(item.get("members", ()))
             for item in self._payload.get("groups", ())
         }
-        for group in gateway.groups.values():
+        for group in target.groups.values():
             groups.setdefault(group.group_id, group.members)
-        wanted = configurations(groups, list(gateway.scenes))
-        devices = sorted(gateway.devices)
+        wanted = configurations(groups, list(target.scenes))
+        devices = sorted(target.devices)
         total = len(devices)
         done = 0
         self._on_progress(RestoreProgress(RestorePhase.DEVICES, 0, total))
 
         async def configure(device_id: DeviceId) -> None:
             nonlocal done
-            config = wanted.get(device_id, DeviceConfiguration(frozenset(), ()))
-            device = gateway.devices[device_id]
+            config = wanted.get(device_id, NOTHING)
+            device = target.devices[device_id]
             if device.sleep_mode is SleepMode.SLEEPY:
                 # It hears nothing until it wakes: configured then, in the background.
-                gateway.configure_when_awake(device_id, config)
+                target.configurer.when_awake(device_id, config)
                 self.report.devices[device_id] = DeviceRestoreStatus.PENDING
             else:
                 error = await self._configure(device_id, config)
                 if error is None:
                     self.report.devices[device_id] = DeviceRestoreStatus.RESTORED
-                    if not gateway.knows_state(device_id):
-                        gateway.refresh_state(device_id)
+                    if not target.knows_state(device_id):
+                        target.refresh_state(device_id)
                 else:
                     self.report.devices[device_id] = DeviceRestoreStatus.FAILED
                     self.report.errors[device_id] = error
@@ -233,7 +282,7 @@ class RestoreRun:
             if attempt:
                 await asyncio.sleep(CONFIGURE_RETRY_DELAY)
             try:
-                await self._gateway.configure_device(device_id, config, Priority.REPAIR)
+                await self._target.configurer.configure(device_id, config, Priority.REPAIR)
             except (RadioError, TimeoutError) as exc:
                 error = str(exc) or type(exc).__name__
                 _LOGGER.debug("Configuring %s failed: %s", device_id, error)

@@ -60,7 +60,7 @@ def test_sleepers_are_configured_a_few_at_a_time_once_per_wake() -> None:
         # (The scheduler Gateway.start builds, without a radio to start.)
         scheduler = SendScheduler(cast(RadioLink, radio), limits=SCHEDULER_LIMITS)
         spawned: list[Coroutine[Any, Any, None]] = []
-        configurer = DeviceConfigurer(cast(RadioLink, radio), lambda: scheduler, spawned.append)
+        configurer = DeviceConfigurer(cast(RadioLink, radio), scheduler, spawned.append)
         for sleeper in sleepers:
             configurer.when_awake(sleeper, config)
         # All of them report at once (each wake is one chance).

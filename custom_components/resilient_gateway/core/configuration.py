@@ -56,13 +56,12 @@ class DeviceConfigurer:
     def __init__(
         self,
         radio: RadioLink,
-        scheduler: Callable[[], SendScheduler],
+        scheduler: SendScheduler,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         *,
         on_configured: Callable[[DeviceId], None] | None = None,
     ) -> None:
-        """``scheduler``: the running gateway's scheduler (built at its start);
-        ``spawn``: runs background work; ``on_configured``: a device holds its
+        """``spawn``: runs background work; ``on_configured``: a device holds its
         configuration now."""
         self._radio = radio
         self._scheduler = scheduler
@@ -87,7 +86,7 @@ class DeviceConfigurer:
         """Make the device hold its groups, scenes, bindings and reporting (paced; in the
         scheduler's ``limit`` class if given)."""
         scenes = [(g, s, dict(v)) for g, s, v in config.scenes]
-        await self._scheduler().call(
+        await self._scheduler.call(
             lambda: self._radio.configure_device(device_id, config.groups, scenes),
             device_id=device_id,
             priority=priority,

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from .changes import ChangeEngine
 from .configuration import NOTHING, DeviceConfiguration, DeviceConfigurer, configurations
-from .model import DeviceDescription, DeviceId, GroupDescription, SleepMode
+from .health import Supervision
+from .inventory import Inventory
+from .model import DeviceId, SleepMode
 from .radio import RadioError, RadioLink, SnapshotSection
-from .scenes import GatewayScene
+from .reconfirm import Reconfirmation
+from .run_control import RunControl, RunStatus
+from .scenes import GatewayScene, SceneKeeper
 from .scheduler import Priority
 from .schemas import check_payload
 from .snapshot import SnapshotCorrupt
@@ -104,19 +108,28 @@ type ProgressCallback = Callable[[RestoreProgress], None]
 
 
 class RestoreTarget(Protocol):
-    """What a restore acts on (the gateway), as far as the restore needs it."""
+    """What a restore acts on: the gateway's radio and the pieces that know its devices."""
 
     @property
     def radio(self) -> RadioLink: ...
 
     @property
-    def devices(self) -> Mapping[DeviceId, DeviceDescription]: ...
+    def inventory(self) -> Inventory: ...
 
     @property
-    def groups(self) -> Mapping[int, GroupDescription]: ...
+    def scene_keeper(self) -> SceneKeeper: ...
 
     @property
-    def scenes(self) -> Iterable[GatewayScene]: ...
+    def configurer(self) -> DeviceConfigurer: ...
+
+    @property
+    def reconfirmation(self) -> Reconfirmation: ...
+
+    @property
+    def supervision(self) -> Supervision: ...
+
+    @property
+    def engine(self) -> ChangeEngine: ...
 
     @property
     def sections(self) -> Mapping[str, SnapshotSection]:
@@ -124,32 +137,9 @@ class RestoreTarget(Protocol):
         ...
 
     @property
-    def configurer(self) -> DeviceConfigurer: ...
-
-    @property
-    def engine(self) -> ChangeEngine: ...
-
-    @property
     def keeps_radio_closed(self) -> bool:
         """A radio a failed restore closed stays closed (no network of ours, stopping)."""
         ...
-
-    def pause_supervision(self) -> None:
-        """No health checks and no pings while the radio is deliberately closed."""
-
-    def resume_supervision(self, *, network_written: bool = False) -> None:
-        """Supervise again (``network_written``: the radio holds the snapshot's network
-        now; the ladder starts afresh)."""
-
-    def take_inventory(self) -> None: ...
-
-    async def merge_scenes(self, scenes: list[GatewayScene]) -> int:
-        """Add the scenes the gateway does not have; how many were added."""
-        ...
-
-    def knows_state(self, device_id: DeviceId) -> bool: ...
-
-    def refresh_state(self, device_id: DeviceId) -> None: ...
 
 
 class RestoreRun:
@@ -201,8 +191,8 @@ class RestoreRun:
         await self._write_network(section)
         self._on_progress(RestoreProgress(RestorePhase.NETWORK, 1, 1))
         self.report.adopted = await target.radio.adopt(section)
-        target.take_inventory()
-        self.report.scenes_restored = await target.merge_scenes(
+        target.inventory.take()
+        self.report.scenes_restored = await target.scene_keeper.merge(
             [GatewayScene.from_dict(item) for item in self._payload.get("scenes", ())]
         )
         self.report.changes_requeued = self._requeue_changes()
@@ -217,17 +207,17 @@ class RestoreRun:
         """Phase 1: stop the radio, write the network identity, start it again. If the
         radio refuses (another network, no force), it is started as it was."""
         target, radio = self._target, self._target.radio
-        target.pause_supervision()
+        target.supervision.pause()
         await radio.stop()
         try:
             await radio.restore_network(section, force=self._force)
         except BaseException:
             if not target.keeps_radio_closed:
                 await radio.start()
-                target.resume_supervision()
+                target.supervision.resume()
             raise
         await radio.start()
-        target.resume_supervision(network_written=True)
+        target.supervision.resume(network_written=True)
 
     def _requeue_changes(self) -> int:
         """The snapshot's desired states and pending changes, when the gateway has none
@@ -245,10 +235,10 @@ class RestoreRun:
             int(item["group_id"]): tuple(item.get("members", ()))
             for item in self._payload.get("groups", ())
         }
-        for group in target.groups.values():
+        for group in target.inventory.groups.values():
             groups.setdefault(group.group_id, group.members)
-        wanted = configurations(groups, list(target.scenes))
-        devices = sorted(target.devices)
+        wanted = configurations(groups, list(target.scene_keeper.book))
+        devices = sorted(target.inventory.devices)
         total = len(devices)
         done = 0
         self._on_progress(RestoreProgress(RestorePhase.DEVICES, 0, total))
@@ -256,7 +246,7 @@ class RestoreRun:
         async def configure(device_id: DeviceId) -> None:
             nonlocal done
             config = wanted.get(device_id, NOTHING)
-            device = target.devices[device_id]
+            device = target.inventory.devices[device_id]
             if device.sleep_mode is SleepMode.SLEEPY:
                 # It hears nothing until it wakes: configured then, in the background.
                 target.configurer.when_awake(device_id, config)
@@ -265,8 +255,8 @@ class RestoreRun:
                 error = await self._configure(device_id, config)
                 if error is None:
                     self.report.devices[device_id] = DeviceRestoreStatus.RESTORED
-                    if not target.knows_state(device_id):
-                        target.refresh_state(device_id)
+                    if not target.reconfirmation.knows_state(device_id):
+                        target.reconfirmation.refresh(device_id)
                 else:
                     self.report.devices[device_id] = DeviceRestoreStatus.FAILED
                     self.report.errors[device_id] = error
@@ -289,3 +279,87 @@ class RestoreRun:
             else:
                 return None
         return error
+
+
+class Restorer:
+    """Runs restores onto ``target``, one at a time, and never while the gateway is
+    paused or a pause waits: the run status wins."""
+
+    def __init__(
+        self,
+        target: RestoreTarget,
+        run_control: RunControl,
+        *,
+        name: str,
+        stopping: Callable[[], bool],
+        on_restored: Callable[[], None],
+    ) -> None:
+        """``run_control``: its lock is held while the restore opens and closes the radio;
+        ``on_restored``: a restore ended well (a snapshot is due)."""
+        self._target = target
+        self._run_control = run_control
+        self._name = name
+        self._stopping = stopping
+        self._on_restored = on_restored
+        self._task: asyncio.Task[RestoreReport] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether a restore runs now (another is refused)."""
+        return self._task is not None
+
+    async def restore(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        force: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> RestoreReport:
+        """Two-phase restore of a snapshot's payload onto the target's radio.
+
+        The payload is checked whole before anything changes (SnapshotContentInvalid,
+        SnapshotMismatch). One restore at a time (RestoreInProgress for another); none
+        while the gateway is paused or a pause waits (GatewayPausedError): the run status
+        wins. Pause, resume and snapshots asked for meanwhile wait until it ends. It runs
+        to its end even if the caller stops waiting; ``stop`` ends it.
+        """
+        if self._task is not None:
+            raise RestoreInProgress(f"a restore of {self._name} is already running")
+        if self._stopping():
+            raise RadioError(f"{self._name} is stopping")
+        if self._run_control.target_status is RunStatus.PAUSED:
+            raise GatewayPausedError(f"{self._name} is paused: resume it before restoring")
+        run = RestoreRun(self._target, payload, force=force, on_progress=on_progress)
+        task = asyncio.get_running_loop().create_task(self._restore(run))
+        self._task = task
+        task.add_done_callback(self._ended)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if task.cancelled() and not (caller is not None and caller.cancelling()):
+                raise RadioError(f"{self._name} stopped during the restore") from None
+            raise
+
+    async def _restore(self, run: RestoreRun) -> RestoreReport:
+        # The whole document, before anything changes (in a worker thread: some 40 ms for
+        # 500 devices on a desktop, more on a small board).
+        await asyncio.get_running_loop().run_in_executor(None, run.check)
+        async with self._run_control.lock:
+            if self._run_control.paused:
+                # A pause came first (or a resume failed): the radio stays released.
+                raise GatewayPausedError(f"{self._name} is paused: resume it before restoring")
+            report = await run.run()
+        self._on_restored()
+        return report
+
+    def _ended(self, task: asyncio.Task[RestoreReport]) -> None:
+        self._task = None
+        if not task.cancelled():
+            task.exception()  # (the caller gets it; one that stopped waiting does not)
+
+    async def stop(self) -> None:
+        """End a restore under way (it must not start the radio again once it is closed)."""
+        if (task := self._task) is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

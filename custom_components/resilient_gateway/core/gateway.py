@@ -12,9 +12,11 @@ and resume), ``health.py`` (the radio's supervision) and ``restore.py`` (restore
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .availability import Availability, AvailabilityPolicy, AvailabilityTracker
@@ -153,6 +155,43 @@ class _Listeners(GatewayListener):
             listener.file_set_aside(event)
 
 
+@dataclass(frozen=True, slots=True)
+class _EngineEvents:
+    """What the gateway does when the engine tells (its EngineListener)."""
+
+    device_changed: Callable[[DeviceId], None]
+    change_finished: Callable[[ChangeResult], None]
+    counts_changed: Callable[[ChangeCounts], None]
+
+
+class _DeviceUpdates:
+    """``device_updated`` to the listeners, once per radio event for the device it is
+    about: whatever a report moves (its values, the change it verified, the sync state,
+    the availability), the device's entities write their state once."""
+
+    def __init__(self, listeners: GatewayListener) -> None:
+        self._listeners = listeners
+        self._handling: DeviceId | None = None
+        self._moved = False
+
+    def moved(self, device_id: DeviceId) -> None:
+        if device_id == self._handling:
+            self._moved = True  # told once, when the event is handled
+        else:
+            self._listeners.device_updated(device_id)
+
+    @contextlib.contextmanager
+    def once(self, device_id: DeviceId) -> Iterator[None]:
+        """While the radio's event for ``device_id`` is handled."""
+        self._handling, self._moved = device_id, False
+        try:
+            yield
+        finally:
+            self._handling = None
+        if self._moved:
+            self._listeners.device_updated(device_id)
+
+
 class Gateway(RadioListener):
     """Runs one radio, follows every command with the change engine, keeps the last
     values each device itself reported, supervises the radio's health and each device's
@@ -188,6 +227,7 @@ class Gateway(RadioListener):
         self._engine: ChangeEngine | None = None
         self._background = Background(name, lambda: self.radio_up)
         self._stopping = False
+        self._updates = _DeviceUpdates(self._listeners)
 
         self._values = DeviceValues()
         self.inventory = Inventory(self.radio, self._inventory_taken)
@@ -288,12 +328,15 @@ class Gateway(RadioListener):
         earlier network either: a gateway that had one is restored, never started anew.
         """
         engine = ChangeEngine(
-            self.scheduler, describe=self.inventory.description, policy=self._policy, rng=self._rng
+            self.scheduler,
+            listener=_EngineEvents(
+                self._updates.moved, self._listeners.change_finished, self._counts_changed
+            ),
+            describe=self.inventory.description,
+            policy=self._policy,
+            rng=self._rng,
         )
         self._engine = engine
-        engine.add_device_listener(self._listeners.device_updated)
-        engine.add_result_listener(self._listeners.change_finished)
-        engine.add_counts_listener(self._counts_changed)
         name, told = self.name, self._listeners.file_set_aside
         if (changes := self._changes_file) is not None:
             if saved := await load_start_file(changes, recover_changes, name, told):
@@ -318,7 +361,7 @@ class Gateway(RadioListener):
     async def _radio_started(self, *, pings_reconfirm: bool = False) -> None:
         """The radio runs (again): take its inventory in and re-confirm every device (by
         a state read, unless the availability tracker's pings read it anyway)."""
-        self.take_inventory()
+        self.inventory.take()
         self.reconfirmation.every_device(pings_reconfirm=pings_reconfirm)
         self.scheduler.retry_now()
 
@@ -482,34 +525,34 @@ class Gateway(RadioListener):
             self.availability.heard(device_id)
 
     def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
-        self._heard(device_id)
-        if not values:
-            return
-        self._values.update(device_id, values)
-        if self._engine is not None:
-            self._engine.attributes_reported(device_id, values)
-        self._listeners.device_updated(device_id)
+        with self._updates.once(device_id):
+            self._heard(device_id)
+            if not values:
+                return
+            self._values.update(device_id, values)
+            self._updates.moved(device_id)
+            if self._engine is not None:
+                self._engine.attributes_reported(device_id, values)
         self.reconfirmation.introduce(device_id)
 
     def device_seen(self, device_id: DeviceId) -> None:
-        self._heard(device_id)
-        if self._engine is not None:
+        with self._updates.once(device_id):
+            self._heard(device_id)
+            if self._engine is None:
+                return
             self._engine.device_seen(device_id)
-            self.configurer.device_awake(device_id)
-            self.reconfirmation.introduce(device_id)
+        self.configurer.device_awake(device_id)
+        self.reconfirmation.introduce(device_id)
 
     def device_announced(self, device_id: DeviceId) -> None:
         _LOGGER.debug("Device %s announced itself", device_id)
-        self._heard(device_id, announced=True)
-        if self._engine is not None:
-            self._engine.device_announced(device_id)
+        with self._updates.once(device_id):
+            self._heard(device_id, announced=True)
+            if self._engine is not None:
+                self._engine.device_announced(device_id)
 
     def devices_changed(self) -> None:
         self.inventory.take_soon()
-
-    def take_inventory(self) -> None:
-        """Describe the radio's devices and groups now."""
-        self.inventory.take()
 
     def _inventory_taken(self, new_devices: set[DeviceId], changed: bool) -> None:
         self.availability.track(self.devices.values())
@@ -536,7 +579,7 @@ class Gateway(RadioListener):
     def _availability_changed(self, device_id: DeviceId, availability: Availability) -> None:
         if availability is not Availability.ONLINE:
             self._forget_values(device_id)
-        self._listeners.device_updated(device_id)
+        self._updates.moved(device_id)
 
     # -- health ------------------------------------------------------------------------
 

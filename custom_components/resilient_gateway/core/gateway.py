@@ -484,7 +484,9 @@ class Gateway(RadioListener):
         transition: float | None = None,
         deadline: float | None = None,
     ) -> ChangeHandle:
-        """Make ``values`` the device's desired state; the handle tells how it ended."""
+        """Make ``values`` the device's desired state; the handle tells how it ended.
+        UnsupportedValue, and nothing changes, for a value the radio cannot send."""
+        self.radio.check_values(device_id, values)
         return self.engine.set_state(device_id, values, transition=transition, deadline=deadline)
 
     def set_group_state(
@@ -495,8 +497,10 @@ class Gateway(RadioListener):
         transition: float | None = None,
         deadline: float | None = None,
     ) -> GroupHandle:
-        """One groupcast, then every member verified and repaired by unicast."""
+        """One groupcast, then every member verified and repaired by unicast.
+        UnsupportedValue, and nothing changes, for a value the radio cannot send."""
         members = self.inventory.members(group_id)
+        self.radio.check_values(None, values)
         return self.engine.set_group_state(
             group_id, members, values, transition=transition, deadline=deadline
         )

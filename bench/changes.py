@@ -63,9 +63,11 @@ from custom_components.resilient_gateway.core.changes import ChangeEngine
 from custom_components.resilient_gateway.core.changes.groups import GroupVerifier
 from custom_components.resilient_gateway.core.changes.machine import DeviceMachines
 from custom_components.resilient_gateway.core.gateway import Gateway
+from custom_components.resilient_gateway.core.inventory import Inventory
 from custom_components.resilient_gateway.core.model import Attr, DeviceId
 from custom_components.resilient_gateway.core.policy import ChangePolicy
 from custom_components.resilient_gateway.core.radio import DeliveryError, RadioBudget, RadioListener
+from custom_components.resilient_gateway.core.reconfirm import Reconfirmation
 from custom_components.resilient_gateway.core.scheduler import (
     AirPump,
     Priority,
@@ -73,6 +75,7 @@ from custom_components.resilient_gateway.core.scheduler import (
     Ticket,
 )
 from custom_components.resilient_gateway.core.token_bucket import TokenBucket
+from custom_components.resilient_gateway.core.values import DeviceValues
 from custom_components.resilient_gateway.radios.virtual import (
     ALL_LIGHTS_GROUP_ID,
     VirtualAir,
@@ -298,7 +301,8 @@ async def _verified(gateway: Gateway, members: Sequence[DeviceId], run_: Run) ->
     meter = CpuMeter()
     result: GroupResult | ChangeResult
     engine = (ChangeEngine, DeviceMachines, GroupVerifier)
-    with meter.measure(*engine, SendScheduler, AirPump, Ticket, TokenBucket, Gateway):
+    gateway_pieces = (Gateway, DeviceValues, Inventory, Reconfirmation)
+    with meter.measure(*engine, SendScheduler, AirPump, Ticket, TokenBucket, *gateway_pieces):
         cpu_start = time.process_time()
         if len(members) == 1:
             result = await gateway.set_state(members[0], {Attr.ON: True}).wait(timeout=GIVE_UP)

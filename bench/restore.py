@@ -37,7 +37,7 @@ coordinator's radio in that window (the radio's own retransmissions included, as
 ``AirStats.radio_frames`` does; acknowledgements not), ``minimum`` the frames the configure
 step must send for the devices it configured in that window, derived from the snapshot
 payload and the devices' tables before the restore (``core/restore.py`` →
-``Gateway.configure_device`` → ``ZigbeeRadio.configure_device``, and the restore's
+``DeviceConfigurer.configure`` → ``ZigbeeRadio.configure_device``, and the restore's
 verification read):
 
     minimum(device) = [G > 0] * (1 + G_missing)   Get Group Membership; Add Group per missing
@@ -91,6 +91,10 @@ import zigpy.types as t
 from zigpy.zcl.clusters.general import Groups, OnOff, Scenes
 
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
+from custom_components.resilient_gateway.core.configuration import (
+    DeviceConfiguration,
+    configurations,
+)
 from custom_components.resilient_gateway.core.gateway import (
     SNAPSHOT_DEBOUNCE,
     Gateway,
@@ -105,15 +109,12 @@ from custom_components.resilient_gateway.core.model import (
 )
 from custom_components.resilient_gateway.core.radio import RadioBudget, RadioListener
 from custom_components.resilient_gateway.core.restore import (
-    DeviceConfiguration,
     DeviceRestoreStatus,
     RestorePhase,
     RestoreProgress,
     RestoreReport,
-    configurations,
 )
 from custom_components.resilient_gateway.core.scenes import GatewayScene
-from custom_components.resilient_gateway.core.scheduler import Priority
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.radios.virtual import (
     ALL_LIGHTS_GROUP_ID,
@@ -252,30 +253,27 @@ class _TimedGateway(Gateway):
         self.configured_at: dict[DeviceId, float] = {}
         self.heard_at: dict[DeviceId, float] = {}
         self.restoring = False
+        self.add_listener(_Configured(self.configured_at))
 
     def verified_at(self, device_id: DeviceId) -> float | None:
         if device_id not in self.configured_at or device_id not in self.heard_at:
             return None
         return max(self.configured_at[device_id], self.heard_at[device_id])
 
-    async def configure_device(
-        self,
-        device_id: DeviceId,
-        config: DeviceConfiguration,
-        priority: Priority,
-        *,
-        retry_delivery: bool = True,
-        limit: str | None = None,
-    ) -> None:
-        await super().configure_device(
-            device_id, config, priority, retry_delivery=retry_delivery, limit=limit
-        )
-        self.configured_at[device_id] = asyncio.get_running_loop().time()
-
     def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
         super().attributes_reported(device_id, values)
         if values and self.restoring and device_id not in self.heard_at:
             self.heard_at[device_id] = asyncio.get_running_loop().time()
+
+
+class _Configured(GatewayListener):
+    """Notes when each device's configuration was written."""
+
+    def __init__(self, configured_at: dict[DeviceId, float]) -> None:
+        self._configured_at = configured_at
+
+    def device_configured(self, device_id: DeviceId) -> None:
+        self._configured_at[device_id] = asyncio.get_running_loop().time()
 
 
 async def restoring(

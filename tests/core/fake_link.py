@@ -96,6 +96,9 @@ class FakeLink:
     async def failover(self, section: Mapping[str, Any]) -> None:
         raise NotImplementedError
 
+    def check_values(self, device_id: DeviceId | None, values: AttributeValues) -> None:
+        pass
+
     async def ping(self, device_id: DeviceId) -> None:
         await self.read(device_id, ())
 

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -40,6 +41,29 @@ def _engine(
     engine = ChangeEngine(scheduler, describe=radio.describe, rng=rng, **kwargs)
     radio.listener = engine
     return engine
+
+
+class _Heard:
+    """An engine listener that notes what it hears."""
+
+    def __init__(
+        self,
+        *,
+        finished: list[ChangeResult] | None = None,
+        counts: list[ChangeCounts] | None = None,
+    ) -> None:
+        self.finished = [] if finished is None else finished
+        self.counts = [] if counts is None else counts
+        self.on_device: Callable[[str], None] = lambda _: None
+
+    def device_changed(self, device_id: str) -> None:
+        self.on_device(device_id)
+
+    def change_finished(self, result: ChangeResult) -> None:
+        self.finished.append(result)
+
+    def counts_changed(self, counts: ChangeCounts) -> None:
+        self.counts.append(counts)
 
 
 def _now() -> float:
@@ -188,9 +212,7 @@ def test_a_device_that_ignores_the_command_is_resent_with_backoff_then_fails() -
     counts: list[ChangeCounts] = []
 
     async def main() -> ChangeResult:
-        engine = _engine(radio)
-        engine.add_result_listener(finished.append)
-        engine.add_counts_listener(counts.append)
+        engine = _engine(radio, listener=_Heard(finished=finished, counts=counts))
         handle = engine.set_state("lamp", {ON: True, BRI: 50}, deadline=60.0)
         result = await handle.wait()
         assert _now() == pytest.approx(60.0)
@@ -806,9 +828,8 @@ def test_snapshot_and_restore_resume_pending_changes_and_fail_expired_ones() -> 
         changes["lamp"]["remaining"] -= 90.0
         changes["valve"]["remaining"] -= 90.0
         radio.devices["lamp"].ignores_commands = False
-        restored = _engine(radio)
         finished: list[ChangeResult] = []
-        restored.add_result_listener(finished.append)
+        restored = _engine(radio, listener=_Heard(finished=finished))
         restored.restore(data)
         assert [(r.device_id, r.status) for r in finished] == [("lamp", ChangeStatus.FAILED)]
         assert restored.sync_state("done") is SyncState.VERIFIED
@@ -955,20 +976,19 @@ def test_an_engine_on_a_shared_scheduler_withdraws_only_its_own_work() -> None:
     run_virtual(main())
 
 
-def test_device_listeners_hear_of_pending_and_settled_devices() -> None:
+def test_the_listener_hears_of_pending_and_settled_devices() -> None:
     radio = FakeRadio()
     radio.add(FakeDevice("lamp"))
     heard: list[tuple[str, SyncState | None]] = []
 
     async def main() -> None:
-        engine = _engine(radio)
-        unsubscribe = engine.add_device_listener(
-            lambda device_id: heard.append((device_id, engine.sync_state(device_id)))
+        listener = _Heard()
+        engine = _engine(radio, listener=listener)
+        listener.on_device = lambda device_id: heard.append(
+            (device_id, engine.sync_state(device_id))
         )
         assert engine.device_status("lamp") is None
         await engine.set_state("lamp", {ON: True}).wait()
-        unsubscribe()
-        await engine.set_state("lamp", {ON: False}).wait()
         await engine.stop()
 
     run_virtual(main())
@@ -998,9 +1018,8 @@ def test_a_scene_entry_proved_wrong_before_a_restart_is_rewritten_after_it() -> 
         assert proved_wrong == {members[0]: True, members[1]: False}
 
         radio.devices[members[0]].ignores_commands = False
-        restored = _engine(radio)
         finished: list[ChangeResult] = []
-        restored.add_result_listener(finished.append)
+        restored = _engine(radio, listener=_Heard(finished=finished))
         restored.restore(data)
         await asyncio.sleep(10.0)
         assert {(r.device_id, r.status, r.group_id, r.scene_id) for r in finished} == {

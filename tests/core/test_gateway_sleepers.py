@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Coroutine
 from typing import Any, cast
 
-from custom_components.resilient_gateway.core.gateway import SCHEDULER_LIMITS, SLEEPER, Gateway
+from custom_components.resilient_gateway.core.configuration import (
+    NOTHING,
+    DeviceConfigurer,
+)
 from custom_components.resilient_gateway.core.model import Attr, AttributeValues, DeviceId
+from custom_components.resilient_gateway.core.policy import SCHEDULER_LIMITS, SLEEPER
 from custom_components.resilient_gateway.core.radio import NoResponseError, RadioBudget, RadioLink
-from custom_components.resilient_gateway.core.restore import DeviceConfiguration
 from custom_components.resilient_gateway.core.scheduler import SendScheduler
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
@@ -49,26 +52,27 @@ class _DozingSleepers:
 
 
 def test_sleepers_are_configured_a_few_at_a_time_once_per_wake() -> None:
-    config = DeviceConfiguration(frozenset(), ())
+    config = NOTHING
     sleepers = [f"sensor-{i}" for i in range(10)]
     radio = _DozingSleepers()
 
-    async def main() -> Gateway:
-        gateway = Gateway(lambda _: cast(RadioLink, radio))
-        # (What Gateway.start builds, without a radio to start.)
-        gateway._scheduler = SendScheduler(gateway.radio, limits=SCHEDULER_LIMITS)
+    async def main() -> frozenset[str]:
+        # (The scheduler Gateway.start builds, without a radio to start.)
+        scheduler = SendScheduler(cast(RadioLink, radio), limits=SCHEDULER_LIMITS)
+        spawned: list[Coroutine[Any, Any, None]] = []
+        configurer = DeviceConfigurer(cast(RadioLink, radio), scheduler, spawned.append)
         for sleeper in sleepers:
-            gateway.configure_when_awake(sleeper, config)
+            configurer.when_awake(sleeper, config)
         # All of them report at once (each wake is one chance).
-        awake: list[Any] = [gateway._configure_awake(s, config) for s in sleepers]
         for sleeper in sleepers:
-            gateway._awaiting_wake.pop(sleeper)
-        await asyncio.gather(*awake)
-        await gateway.scheduler.stop()
-        return gateway
+            configurer.device_awake(sleeper)
+        assert not configurer.awaiting_wake
+        await asyncio.gather(*spawned)
+        await scheduler.stop()
+        return configurer.awaiting_wake
 
-    gateway = run_virtual(main())
+    awaiting_wake = run_virtual(main())
     assert radio.most_at_once == SCHEDULER_LIMITS[SLEEPER]
     # The rest wait for their next wake, and nobody was tried twice in this one.
     assert len(radio.attempts) == SCHEDULER_LIMITS[SLEEPER]
-    assert set(gateway._awaiting_wake) == set(sleepers)  # all still to be configured
+    assert awaiting_wake == set(sleepers)  # all still to be configured

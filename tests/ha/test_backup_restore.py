@@ -14,7 +14,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON, STATE_ON
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
@@ -252,8 +252,10 @@ async def test_a_replaced_radio_is_restored_with_everything_intact(
     )
 
     progress: list[str] = []
+    # (A @callback runs in the loop, in event order; a plain lambda would run in an
+    # executor thread, where a busy machine can append the last two events swapped.)
     hass.bus.async_listen(
-        f"{DOMAIN}_restore_progress", lambda event: progress.append(event.data["phase"])
+        f"{DOMAIN}_restore_progress", callback(lambda event: progress.append(event.data["phase"]))
     )
     report = await restore(hass, freezer, entry)
     await advance(hass, freezer, 10, step=0.25)
@@ -339,7 +341,7 @@ async def test_auto_restore_brings_a_replaced_radio_back_without_asking(
     await backup(hass, entry)
     network = truth(hass, entry)["network"]["extended_pan_id"]
     done: list[dict[str, Any]] = []
-    hass.bus.async_listen(f"{DOMAIN}_restore_done", lambda event: done.append(event.data))
+    hass.bus.async_listen(f"{DOMAIN}_restore_done", callback(lambda event: done.append(event.data)))
 
     await replace_radio(hass, freezer, entry)
     await advance(hass, freezer, 30, step=0.25)

@@ -1,68 +1,71 @@
 """The gateway: one radio, what it knows about its devices, and who wants to hear of it.
 
 Home-Assistant-free, so the benchmark drives exactly what Home Assistant drives. The Home
-Assistant glue (``coordinator.py``) builds one per config entry and only adapts it.
+Assistant glue (``coordinator.py``) builds one per config entry and only adapts it. The
+gateway wires its pieces (each given what it needs, never the gateway) and runs their
+lifecycle: ``values.py`` (what devices showed), ``inventory.py`` (devices and groups),
+``reconfirm.py`` (state reads), ``configuration.py`` (what devices must hold),
+``scenes.py`` (scenes), ``snapshot_schedule.py`` (snapshots), ``run_control.py`` (pause
+and resume), ``health.py`` (the radio's supervision) and ``restore.py`` (restores).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
-from enum import StrEnum
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from .availability import Availability, AvailabilityPolicy, AvailabilityTracker, is_pinged
+from .availability import Availability, AvailabilityPolicy, AvailabilityTracker
+from .background import Background
 from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
 from .changes import ChangeEngine
 from .changes.pending import PendingStore
-from .health import HealthEvent, HealthPolicy, RadioStatus, RadioSupervisor, describe_failure
-from .model import Attr, AttributeValues, DeviceDescription, DeviceId, GroupDescription, SleepMode
-from .policy import ChangePolicy
+from .configuration import DeviceConfigurer
+from .health import (
+    HealthEvent,
+    HealthPolicy,
+    RadioRecovery,
+    RadioStatus,
+    RadioSupervisor,
+    Supervision,
+)
+from .inventory import Inventory
+from .model import AttributeValues, DeviceDescription, DeviceId, GroupDescription
+from .policy import SCHEDULER_LIMITS, ChangePolicy
 from .radio import (
-    RadioError,
     RadioIdentityError,
     RadioLink,
     RadioListener,
     RadioState,
     SnapshotSection,
 )
-from .restore import (
-    DeviceConfiguration,
-    GatewayPausedError,
-    ProgressCallback,
-    RestoreInProgress,
-    RestoreReport,
-    RestoreRun,
-)
-from .scenes import GatewayScene, SceneBook, scene_state
-from .scheduler import ClassLimitReached, Priority, SendScheduler, Ticket
+from .reconfirm import Reconfirmation
+from .restore import ProgressCallback, Restorer, RestoreReport
+from .run_control import RunControl, RunStatus
+from .scenes import GatewayScene, SceneBook, SceneKeeper
+from .scheduler import SendScheduler
 from .schemas import recover_changes, recover_scenes
 from .snapshot import SnapshotInfo, SnapshotStore
-from .storage import AtomicJsonFile, Recovery, SetAside
+from .snapshot_schedule import PAYLOAD_LAYOUT, SNAPSHOT_DEBOUNCE, SnapshotSchedule
+from .storage import AtomicJsonFile, GatewayFileError, SetAside, load_start_file
+from .values import DeviceValues
+
+__all__ = [
+    "PAYLOAD_LAYOUT",
+    "SNAPSHOT_DEBOUNCE",
+    "Gateway",
+    "GatewayFileError",
+    "GatewayListener",
+    "RunStatus",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
 type Unsubscribe = Callable[[], None]
-
-
-class GatewayFileError(Exception):
-    """A file the gateway keeps cannot be read at all (permissions, an I/O error): its
-    start fails, and nothing blames the radio."""
-
-    def __init__(self, path: Path, error: OSError) -> None:
-        super().__init__(f"{path.name} cannot be read: {error.strerror or error}")
-        self.path = path
-
-
-class RunStatus(StrEnum):
-    """Whether the gateway holds its radio (paused: released for other software)."""
-
-    RUNNING = "running"
-    PAUSED = "paused"
 
 
 class GatewayListener:
@@ -93,32 +96,100 @@ class GatewayListener:
     def snapshot_taken(self, info: SnapshotInfo) -> None:
         """A snapshot was written."""
 
+    def device_configured(self, device_id: DeviceId) -> None:
+        """The device holds its groups, scene entries, bindings and reporting (written
+        by a restore, or when a sleeper woke)."""
+
     def file_set_aside(self, event: SetAside) -> None:
         """A damaged start-up file was renamed out of the way (kept, never overwritten);
         the gateway started with what could be recovered from it."""
 
 
-REFRESH_READ_TIMEOUT = 30.0
-"""Seconds a background state read may take before it is given up."""
+class _Listeners(GatewayListener):
+    """Tells every registered listener."""
 
-INVENTORY_DEBOUNCE = 0.2
-"""Seconds of quiet before inventory changes (joins, group members) are taken in."""
+    def __init__(self) -> None:
+        self.registered: list[GatewayListener] = []
 
-SLEEPER = "sleeper"
-"""The scheduler's class of operations for sleepers while they are awake (configuration,
-the read of what they have not shown): tried once per wake, a few at a time."""
+    def _all(self) -> tuple[GatewayListener, ...]:
+        return tuple(self.registered)  # (a listener may leave while being told)
 
-SCHEDULER_LIMITS = {SLEEPER: 2}
-"""Operations of each limited class queued or on air at once: a sleeper that dozed off
-holds its frame slot for the parent's 7.68 s, and awake devices must not wait behind a
-crowd of those."""
+    def device_updated(self, device_id: DeviceId) -> None:
+        for listener in self._all():
+            listener.device_updated(device_id)
 
-SNAPSHOT_DEBOUNCE = 60.0
-"""Seconds of quiet after a meaningful change (join, leave, group, scene) before the
-automatic snapshot, so pairing ten devices makes one snapshot, not ten."""
+    def inventory_changed(self) -> None:
+        for listener in self._all():
+            listener.inventory_changed()
 
-PAYLOAD_LAYOUT = 1
-"""Version of the payload layout inside a snapshot file."""
+    def radio_state_changed(self, state: RadioState) -> None:
+        for listener in self._all():
+            listener.radio_state_changed(state)
+
+    def health_changed(self, event: HealthEvent) -> None:
+        for listener in self._all():
+            listener.health_changed(event)
+
+    def run_status_changed(self) -> None:
+        for listener in self._all():
+            listener.run_status_changed()
+
+    def change_finished(self, result: ChangeResult) -> None:
+        for listener in self._all():
+            listener.change_finished(result)
+
+    def counts_changed(self, counts: ChangeCounts) -> None:
+        for listener in self._all():
+            listener.counts_changed(counts)
+
+    def snapshot_taken(self, info: SnapshotInfo) -> None:
+        for listener in self._all():
+            listener.snapshot_taken(info)
+
+    def device_configured(self, device_id: DeviceId) -> None:
+        for listener in self._all():
+            listener.device_configured(device_id)
+
+    def file_set_aside(self, event: SetAside) -> None:
+        for listener in self._all():
+            listener.file_set_aside(event)
+
+
+@dataclass(frozen=True, slots=True)
+class _EngineEvents:
+    """What the gateway does when the engine tells (its EngineListener)."""
+
+    device_changed: Callable[[DeviceId], None]
+    change_finished: Callable[[ChangeResult], None]
+    counts_changed: Callable[[ChangeCounts], None]
+
+
+class _DeviceUpdates:
+    """``device_updated`` to the listeners, once per radio event for the device it is
+    about: whatever a report moves (its values, the change it verified, the sync state,
+    the availability), the device's entities write their state once."""
+
+    def __init__(self, listeners: GatewayListener) -> None:
+        self._listeners = listeners
+        self._handling: DeviceId | None = None
+        self._moved = False
+
+    def moved(self, device_id: DeviceId) -> None:
+        if device_id == self._handling:
+            self._moved = True  # told once, when the event is handled
+        else:
+            self._listeners.device_updated(device_id)
+
+    @contextlib.contextmanager
+    def once(self, device_id: DeviceId) -> Iterator[None]:
+        """While the radio's event for ``device_id`` is handled."""
+        self._handling, self._moved = device_id, False
+        try:
+            yield
+        finally:
+            self._handling = None
+        if self._moved:
+            self._listeners.device_updated(device_id)
 
 
 class Gateway(RadioListener):
@@ -141,55 +212,100 @@ class Gateway(RadioListener):
         availability_policy: AvailabilityPolicy | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        """Build it inside the running event loop; ``start`` takes the radio."""
         self.radio: RadioLink = radio_factory(self)
         self.name = name
-        self.devices: dict[DeviceId, DeviceDescription] = {}
-        self.groups: dict[int, GroupDescription] = {}
-        self._values: dict[DeviceId, dict[str, Any]] = {}
-        self._last_heard: dict[DeviceId, float] = {}
-        self._listeners: list[GatewayListener] = []
+        self._listeners = _Listeners()
         self._changes_file = changes_file
         self._pending = PendingStore(changes_file, self._export_pending)
-        self._scenes_file = scenes_file
-        self.snapshots = snapshots
-        self._snapshot_interval = snapshot_interval
-        # Encrypts automatic snapshots, and every snapshot written or read without one.
-        self._snapshot_password = snapshot_password or None
-        self._sections: dict[str, SnapshotSection] = {}
-        self.scenes = SceneBook()
-        self._policy = policy
-        self._rng = rng
-        self._scheduler: SendScheduler | None = None
-        self._engine: ChangeEngine | None = None
-        self._inventory_timer: asyncio.TimerHandle | None = None
-        self._snapshot_timer: asyncio.TimerHandle | None = None
-        self._periodic_snapshot_timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._latest_section: Mapping[str, Any] | None = None
-        self._awaiting_wake: dict[DeviceId, DeviceConfiguration] = {}
-        # Sleepers read (or being read) since their values were last cleared: a sleeper is
-        # read once when first heard, as it is never pinged or refreshed (see _introduce).
-        self._introduced: set[DeviceId] = set()
-        self.supervisor = RadioSupervisor(
-            _RecoveryActions(self), health_policy or HealthPolicy(), on_event=self._health_event
-        )
-        self.availability = AvailabilityTracker(
-            self._ping,
-            availability_policy or AvailabilityPolicy(),
-            on_change=self._availability_changed,
-            on_returned=self._device_returned,
-        )
-        self._stopping = False
-        self._supervising = False
-        self.target_status = RunStatus.RUNNING
-        self.current_status = RunStatus.RUNNING
-        # Whoever opens, closes or exports the radio holds this: pause, resume, restores
-        # and snapshots take turns (a snapshot never meets a radio a restore has closed).
-        self._run_lock = asyncio.Lock()
-        self._restore_task: asyncio.Task[RestoreReport] | None = None
         # changes.json is written only once it was read: a start that failed before
         # must not replace the pending changes it holds with nothing.
         self._changes_loaded = False
+        self._policy = policy
+        self._rng = rng or random.Random()  # (one stream: back-offs stay reproducible)
+        self.scheduler = SendScheduler(self.radio, rng=self._rng, limits=SCHEDULER_LIMITS)
+        self._engine: ChangeEngine | None = None
+        self._background = Background(name, lambda: self.radio_up)
+        self._stopping = False
+        self._updates = _DeviceUpdates(self._listeners)
+
+        self._values = DeviceValues()
+        self.inventory = Inventory(self.radio, self._inventory_taken)
+        self.reconfirmation = Reconfirmation(
+            self.scheduler,
+            lambda: self._engine,
+            self.inventory,
+            self._values,
+            self._background.spawn,
+            radio=self.radio,
+            active=lambda: not self._stopping and self.radio_up,
+        )
+        self.configurer = DeviceConfigurer(
+            self.radio,
+            self.scheduler,
+            self._background.spawn,
+            on_configured=self._listeners.device_configured,
+        )
+        self.scene_keeper = SceneKeeper(
+            scenes_file,
+            self.scheduler,
+            lambda: self.engine,
+            self.inventory,
+            self._values,
+            on_stored=self._scenes_stored,
+        )
+        # Whoever opens, closes or exports the radio holds this: pause, resume, restores
+        # and snapshots take turns (a snapshot never meets a radio a restore has closed).
+        run_lock = asyncio.Lock()
+        self.snapshot_schedule = SnapshotSchedule(
+            snapshots,
+            self.radio,
+            self.inventory,
+            self.scene_keeper.book,
+            engine=lambda: self._engine,
+            run_lock=run_lock,
+            spawn=self._background.spawn,
+            name=name,
+            interval=snapshot_interval,
+            password=snapshot_password,
+            needs_restore=lambda: self.needs_restore,
+            on_taken=self._listeners.snapshot_taken,
+        )
+        self.supervisor = RadioSupervisor(
+            RadioRecovery(self.radio, self.snapshot_schedule.latest_section),
+            health_policy or HealthPolicy(),
+            on_event=self._health_event,
+        )
+        self.availability = AvailabilityTracker(
+            self.reconfirmation.ping,
+            availability_policy or AvailabilityPolicy(),
+            on_change=self._availability_changed,
+            on_returned=self.reconfirmation.returned,
+        )
+        self.supervision = Supervision(
+            self.supervisor,
+            self.availability,
+            running=lambda: self.current_status is RunStatus.RUNNING,
+            on_started=self.snapshot_schedule.start_periodic,
+            on_back=lambda reconfirm: self._background.spawn(
+                self._radio_started(pings_reconfirm=reconfirm)
+            ),
+        )
+        self.run_control = RunControl(
+            self.radio,
+            self.supervision,
+            run_lock,
+            on_status_changed=self._listeners.run_status_changed,
+            on_released=self._radio_released,
+            on_taken_back=lambda: self._radio_started(pings_reconfirm=True),
+        )
+        self.restorer = Restorer(
+            self,
+            self.run_control,
+            name=name,
+            stopping=lambda: self._stopping,
+            on_restored=self._restored,
+        )
 
     @property
     def engine(self) -> ChangeEngine:
@@ -197,17 +313,7 @@ class Gateway(RadioListener):
             raise RuntimeError("the gateway is not started")
         return self._engine
 
-    @property
-    def scheduler(self) -> SendScheduler:
-        """The radio's one send queue: the engine's commands and the gateway's own reads,
-        pings and configurations."""
-        if self._scheduler is None:
-            raise RuntimeError("the gateway is not started")
-        return self._scheduler
-
-    def register_section(self, section: SnapshotSection) -> None:
-        """Keep ``section``'s data in every snapshot (and give it back on restore)."""
-        self._sections[section.name] = section
+    # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self, *, form_new_network: bool = False) -> None:
         """Resume the changes pending at the last stop, then start the radio.
@@ -221,22 +327,24 @@ class Gateway(RadioListener):
         only then, and only if no snapshot exists and the radio keeps no trace of an
         earlier network either: a gateway that had one is restored, never started anew.
         """
-        rng = self._rng or random.Random()  # (one stream: back-offs stay reproducible)
-        self._scheduler = SendScheduler(self.radio, rng=rng, limits=SCHEDULER_LIMITS)
         engine = ChangeEngine(
-            self._scheduler, describe=self.description, policy=self._policy, rng=rng
+            self.scheduler,
+            listener=_EngineEvents(
+                self._updates.moved, self._listeners.change_finished, self._counts_changed
+            ),
+            describe=self.inventory.description,
+            policy=self._policy,
+            rng=self._rng,
         )
         self._engine = engine
-        engine.add_device_listener(self._sync_changed)
-        engine.add_result_listener(self._change_finished)
-        engine.add_counts_listener(self._counts_changed)
-        if self._changes_file is not None:
-            if saved := await self._load_start_file(self._changes_file, recover_changes):
+        name, told = self.name, self._listeners.file_set_aside
+        if (changes := self._changes_file) is not None:
+            if saved := await load_start_file(changes, recover_changes, name, told):
                 engine.restore(saved)
             self._changes_loaded = True
-        scenes_file = self._scenes_file
-        if scenes_file and (scenes := await self._load_start_file(scenes_file, recover_scenes)):
-            self.scenes.load(scenes)
+        scenes = self.scene_keeper.file
+        if scenes and (saved_scenes := await load_start_file(scenes, recover_scenes, name, told)):
+            self.scenes.load(saved_scenes)
         if form_new_network and self.snapshots is not None:
             form_new_network = await self.snapshots.async_newest() is None
         try:
@@ -246,73 +354,33 @@ class Gateway(RadioListener):
             self.supervisor.mark_needs_restore(str(exc))
             return
         await self._radio_started()
-        self._start_supervision()
+        self.supervision.start()
         if self.snapshots is not None:
-            self._spawn(self._take_automatic_snapshot())
-
-    async def _load_start_file[T](self, file: AtomicJsonFile, recover: Recovery[T]) -> T | None:
-        """What a start-up file holds; a damaged one (not JSON, or of the wrong shape) is
-        renamed aside, named in a warning and to the listeners, and what could be
-        recovered from it is used."""
-        try:
-            data, set_aside = await file.load_recovering(recover)
-        except OSError as exc:
-            raise GatewayFileError(file.path, exc) from exc
-        if set_aside is not None:
-            _LOGGER.warning(
-                "%s: %s could not be used (%s); it was kept as %s and the gateway starts"
-                " with what could be recovered from it",
-                self.name,
-                set_aside.path,
-                set_aside.problem,
-                set_aside.aside.name,
-            )
-            for listener in tuple(self._listeners):
-                listener.file_set_aside(set_aside)
-        return data
-
-    def _start_supervision(self) -> None:
-        self._supervising = True
-        self.supervisor.start()
-        self.availability.start()
-        self._schedule_periodic_snapshot()
+            self._background.spawn(self.snapshot_schedule.take_automatic())
 
     async def _radio_started(self, *, pings_reconfirm: bool = False) -> None:
         """The radio runs (again): take its inventory in and re-confirm every device (by
         a state read, unless the availability tracker's pings read it anyway)."""
-        self.take_inventory()
-        for device in self.devices.values():
-            if not (pings_reconfirm and is_pinged(device)):
-                self.refresh_state(device.device_id)
+        self.inventory.take()
+        self.reconfirmation.every_device(pings_reconfirm=pings_reconfirm)
         self.scheduler.retry_now()
 
     async def stop(self) -> None:
         """Stop following changes (they are saved and resume at the next start). The
         radio and its database are released whatever fails before (a full disk)."""
         self._stopping = True
+        self._background.close()
         self._pending.stop()
-        for timer in (
-            self._inventory_timer,
-            self._snapshot_timer,
-            self._periodic_snapshot_timer,
-        ):
-            if timer is not None:
-                timer.cancel()
-        self._inventory_timer = None
-        self._snapshot_timer = self._periodic_snapshot_timer = None
+        self.inventory.stop()
+        self.snapshot_schedule.stop()
         try:
-            if (restore := self._restore_task) is not None:
-                # (It must not start the radio again once this closed it.)
-                restore.cancel()
-                await asyncio.gather(restore, return_exceptions=True)
-            await self.supervisor.stop()
-            await self.availability.stop()
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.restorer.stop()
+            await self.supervision.stop()
+            await self._background.cancel()
             if self._engine is not None:
                 await self._engine.stop()
-                await self.scheduler.stop()
+            await self.scheduler.stop()
+            if self._engine is not None:
                 try:
                     await self._pending.save()
                 except OSError as exc:
@@ -323,24 +391,6 @@ class Gateway(RadioListener):
                     )
         finally:
             await self.radio.stop()
-
-    def _spawn(self, coro: Any) -> None:
-        if self._stopping:
-            coro.close()
-            return
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled() or (error := task.exception()) is None:
-            return
-        if isinstance(error, RadioError) and not self.radio_up:
-            # (A snapshot meeting a dropped link: the radio's status tells of the outage.)
-            _LOGGER.debug("%s: background work stopped, the radio is down: %s", self.name, error)
-        else:
-            _LOGGER.warning("%s: background work failed: %s", self.name, error)
 
     def _export_pending(self) -> dict[str, Any] | None:
         # changes.json is written only once it was read (see _changes_loaded).
@@ -353,240 +403,52 @@ class Gateway(RadioListener):
         taken then carries a fresh network backup)."""
         await self._pending.save()
 
+    # -- what the gateway tells -------------------------------------------------------
+
+    def add_listener(self, listener: GatewayListener) -> Unsubscribe:
+        self._listeners.registered.append(listener)
+        return lambda: self._listeners.registered.remove(listener)
+
+    def _every_device_updated(self) -> None:
+        for device_id in self.devices:
+            self._listeners.device_updated(device_id)
+
+    def _counts_changed(self, counts: ChangeCounts) -> None:
+        self._pending.save_soon()
+        self._listeners.counts_changed(counts)
+
+    # -- what the gateway knows -------------------------------------------------------
+
+    @property
+    def devices(self) -> dict[DeviceId, DeviceDescription]:
+        return self.inventory.devices
+
+    @property
+    def groups(self) -> dict[int, GroupDescription]:
+        return self.inventory.groups
+
+    @property
+    def scenes(self) -> SceneBook:
+        return self.scene_keeper.book
+
+    def values(self, device_id: DeviceId) -> dict[str, Any]:
+        """The device's state as last seen from the device itself (never the commanded one)."""
+        return self._values.get(device_id)
+
+    def heard_within(self, device_id: DeviceId, seconds: float) -> bool:
+        """Whether any frame came from the device in the last ``seconds``."""
+        return self._values.heard_within(device_id, seconds)
+
     def sync_state(self, device_id: DeviceId) -> SyncState:
         """Whether the device shows what it was last told: pending or failed while a
         change is open or failed; otherwise verified, or unknown while the device has
         shown nothing since the start or the last radio outage."""
-        state = self.engine.sync_state(device_id) if self._engine else None
+        state = self._engine.sync_state(device_id) if self._engine else None
         if state in (SyncState.PENDING, SyncState.FAILED):
             return state
         if not self._values.get(device_id):
             return SyncState.UNKNOWN
         return SyncState.VERIFIED
-
-    def _sync_changed(self, device_id: DeviceId) -> None:
-        for listener in tuple(self._listeners):
-            listener.device_updated(device_id)
-
-    def _change_finished(self, result: ChangeResult) -> None:
-        for listener in tuple(self._listeners):
-            listener.change_finished(result)
-
-    def _counts_changed(self, counts: ChangeCounts) -> None:
-        self._pending.save_soon()
-        for listener in tuple(self._listeners):
-            listener.counts_changed(counts)
-
-    def add_listener(self, listener: GatewayListener) -> Unsubscribe:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
-    @property
-    def radio_up(self) -> bool:
-        return self.radio.state is RadioState.UP
-
-    def values(self, device_id: DeviceId) -> dict[str, Any]:
-        """The device's state as last seen from the device itself (never the commanded one)."""
-        return self._values.get(device_id, {})
-
-    # -- commands --------------------------------------------------------------------
-
-    def set_state(
-        self,
-        device_id: DeviceId,
-        values: AttributeValues,
-        *,
-        transition: float | None = None,
-        deadline: float | None = None,
-    ) -> ChangeHandle:
-        """Make ``values`` the device's desired state; the handle tells how it ended."""
-        return self.engine.set_state(device_id, values, transition=transition, deadline=deadline)
-
-    def set_group_state(
-        self,
-        group_id: int,
-        values: AttributeValues,
-        *,
-        transition: float | None = None,
-        deadline: float | None = None,
-    ) -> GroupHandle:
-        """One groupcast, then every member verified and repaired by unicast."""
-        members = [m for m in self.groups[group_id].members if m in self.devices]
-        return self.engine.set_group_state(
-            group_id, members, values, transition=transition, deadline=deadline
-        )
-
-    async def store_scene(self, group_id: int, name: str) -> tuple[GatewayScene, list[DeviceId]]:
-        """Make the members' current (device-reported) states a scene of the group.
-
-        Each member's scene table gets its own entry with explicit values (an Add Scene
-        per member, not one Store Scene groupcast that some would miss). Returns the scene
-        and the members whose table could not be written; a recall repairs those anyway.
-        """
-        members = [m for m in self.groups[group_id].members if m in self.devices]
-        existing = self.scenes.find(group_id, name)
-        scene_id = existing.scene_id if existing else self.scenes.next_scene_id(group_id)
-        states = {member: scene_state(self.values(member)) for member in members}
-        tickets = [
-            self.scheduler.store_scene(member, group_id, scene_id, state, priority=Priority.USER)
-            for member, state in states.items()
-        ]
-        outcomes = await asyncio.gather(*tickets, return_exceptions=True)
-        not_written = [
-            member
-            for member, outcome in zip(states, outcomes, strict=True)
-            if isinstance(outcome, BaseException)
-        ]
-        scene = GatewayScene(group_id, scene_id, name, states)
-        self.scenes.put(scene)
-        await self._save_scenes()
-        for listener in tuple(self._listeners):
-            listener.inventory_changed()
-        self._snapshot_soon()
-        return scene, not_written
-
-    async def _save_scenes(self) -> None:
-        if self._scenes_file is not None:
-            await self._scenes_file.save(self.scenes.as_list())
-
-    def recall_scene(self, group_id: int, scene_id: int) -> GroupHandle:
-        """One scene-recall groupcast, then every member checked against the scene's
-        states, repaired by unicast, and its scene entry rewritten where it proved wrong."""
-        scene = self.scenes.get(group_id, scene_id)
-        if scene is None:
-            raise KeyError(f"no scene {scene_id} in group 0x{group_id:04x}")
-        members = {m: v for m, v in scene.member_states.items() if m in self.devices}
-        return self.engine.recall_scene(group_id, scene_id, members)
-
-    # -- what the radio tells us -----------------------------------------------------
-
-    def heard_within(self, device_id: DeviceId, seconds: float) -> bool:
-        """Whether any frame came from the device in the last ``seconds``."""
-        heard = self._last_heard.get(device_id)
-        return heard is not None and heard >= asyncio.get_running_loop().time() - seconds
-
-    def _heard(self, device_id: DeviceId, *, announced: bool = False) -> None:
-        self._last_heard[device_id] = asyncio.get_running_loop().time()
-        # (An announce is a return by itself: availability.heard would report it twice.)
-        if announced:
-            self.availability.announced(device_id)
-        else:
-            self.availability.heard(device_id)
-
-    def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
-        self._heard(device_id)
-        if not values:
-            return
-        self._values.setdefault(device_id, {}).update(values)
-        if self._engine is not None:
-            self._engine.attributes_reported(device_id, values)
-        self._device_updated(device_id)
-        self._introduce(device_id)
-
-    def device_seen(self, device_id: DeviceId) -> None:
-        self._heard(device_id)
-        if self._engine is not None:
-            self._engine.device_seen(device_id)
-            if (config := self._awaiting_wake.pop(device_id, None)) is not None:
-                self._spawn(self._configure_awake(device_id, config))
-            self._introduce(device_id)
-
-    def _introduce(self, device_id: DeviceId) -> None:
-        """A sleeper heard for the first time since the start, its join or the last radio
-        outage: read what it has not shown yet while it is awake. Sleepers report their
-        readings only when they change and their battery only hourly, so without this
-        they would show nothing for up to hours (and they are never pinged or read at a
-        start). One read per sleeper and occasion; one that dozed off is tried again at
-        its next wake."""
-        device = self.devices.get(device_id)
-        if (
-            device is None
-            or device.sleep_mode is not SleepMode.SLEEPY
-            or device_id in self._introduced
-            or self._engine is None
-            or self._stopping
-            or not self.radio_up
-        ):
-            return
-        missing = device.attributes - self._values.get(device_id, {}).keys()
-        if missing and self.scheduler.is_reading(device_id, missing):
-            return  # (its answer brings them)
-        self._introduced.add(device_id)
-        if missing:
-            self._spawn(self._read_awake_sleeper(device_id, sorted(missing)))
-
-    async def _read_awake_sleeper(self, device_id: DeviceId, attributes: list[Attr]) -> None:
-        # Like a sleeper's configuration: urgent while it is awake, tried once per wake,
-        # by a few sleepers at a time (one that dozed off holds a frame slot meanwhile).
-        try:
-            await self.scheduler.read(
-                device_id,
-                attributes,
-                priority=Priority.USER,
-                timeout=REFRESH_READ_TIMEOUT,
-                retry_delivery=False,
-                limit=SLEEPER,
-            )
-        except ClassLimitReached:
-            self._introduced.discard(device_id)  # its next wake, then
-        except RadioError as exc:
-            _LOGGER.debug("Reading %s while awake failed: %s", device_id, exc)
-            self._introduced.discard(device_id)
-
-    def device_announced(self, device_id: DeviceId) -> None:
-        _LOGGER.debug("Device %s announced itself", device_id)
-        self._heard(device_id, announced=True)
-        if self._engine is not None:
-            self._engine.device_announced(device_id)
-
-    def devices_changed(self) -> None:
-        # A network start or a join brings a burst of these (one per device and group
-        # member): describe the whole inventory once per burst, not once per event.
-        if self._inventory_timer is None and not self._stopping:
-            self._inventory_timer = asyncio.get_running_loop().call_later(
-                INVENTORY_DEBOUNCE, self._inventory_settled
-            )
-
-    def _inventory_settled(self) -> None:
-        self._inventory_timer = None
-        self.take_inventory()
-
-    def take_inventory(self) -> None:
-        """Describe the radio's devices and groups now and tell the listeners if that
-        changed anything (a join, a leave, a new group member: worth a snapshot)."""
-        before = (set(self.devices), self.groups)
-        # Replaced as a whole, never updated in place: see ``description``.
-        self.devices = {device.device_id: device for device in self.radio.devices()}
-        self.groups = {group.group_id: group for group in self.radio.groups()}
-        self.availability.track(self.devices.values())
-        if (set(self.devices), self.groups) != before:
-            self._snapshot_soon()
-        for listener in tuple(self._listeners):
-            listener.inventory_changed()
-        if self._engine is not None and self.radio_up:
-            # A device that just joined has shown little (reports come on change, battery
-            # hourly): read its whole state once. (Sleepers: when they are next heard.)
-            for device_id in self.devices.keys() - before[0]:
-                self.refresh_state(device_id)
-
-    def radio_state_changed(self, state: RadioState) -> None:
-        if state is RadioState.DOWN:
-            # Nothing the devices showed before the outage can be trusted any more.
-            self._forget_values()
-            if self.target_status is RunStatus.RUNNING:
-                # No pings while nothing can answer; the recovery re-confirms every device.
-                self.availability.pause()
-                self.supervisor.report_failure("the radio link was lost")
-        for listener in tuple(self._listeners):
-            listener.radio_state_changed(state)
-        for device_id in self.devices:
-            self._device_updated(device_id)
-
-    def _device_updated(self, device_id: DeviceId) -> None:
-        for listener in tuple(self._listeners):
-            listener.device_updated(device_id)
-
-    # -- state and availability -------------------------------------------------------
 
     def device_availability(self, device_id: DeviceId) -> Availability:
         """Online, offline, or unknown until a frame or a ping answer proves it."""
@@ -594,88 +456,9 @@ class Gateway(RadioListener):
             return Availability.UNKNOWN
         return self.availability.availability(device_id)
 
-    def refresh_state(self, device_id: DeviceId) -> None:
-        """Ask an awake device for its state, in the background (sleepers report by
-        themselves when they wake)."""
-        device = self.devices.get(device_id)
-        if device is None or device.sleep_mode is SleepMode.SLEEPY or not device.attributes:
-            return
-        if self.scheduler.is_reading(device_id, device.attributes):
-            return  # one is under way
-        ticket = self.scheduler.read(
-            device.device_id,
-            device.attributes,
-            priority=Priority.BACKGROUND,
-            timeout=REFRESH_READ_TIMEOUT,
-        )
-        ticket.add_done_callback(_log_failed_refresh)
-
-    def _forget_values(self, device_id: DeviceId | None = None) -> None:
-        """What one device (or every device) showed can no longer be trusted: it must
-        show it again, and a sleeper is introduced (read when awake) again."""
-        if device_id is None:
-            self._values.clear()
-            self._introduced.clear()
-        else:
-            self._values.pop(device_id, None)
-            self._introduced.discard(device_id)
-
-    def knows_state(self, device_id: DeviceId) -> bool:
-        """Whether the device has shown its whole state since it (or the radio) was last
-        away: values are cleared then, so these came since."""
-        device = self.devices.get(device_id)
-        return device is not None and device.attributes <= self._values.get(device_id, {}).keys()
-
-    async def _ping(self, device_id: DeviceId) -> None:
-        """Availability's question: a state read where there is state (so a returning
-        device's state is re-confirmed with the same frame), else the radio's ping."""
-        # Tried once: an unpowered device (which acknowledges nothing) must fail its ping.
-        device = self.devices.get(device_id)
-        if device is not None and device.attributes:
-            # (The answer reaches the gateway as attribute events, as every read does.)
-            await self.scheduler.read(
-                device_id, device.attributes, timeout=REFRESH_READ_TIMEOUT, retry_delivery=False
-            )
-        else:
-            await self.scheduler.call(
-                lambda: self.radio.ping(device_id), device_id=device_id, retry_delivery=False
-            )
-
-    def _availability_changed(self, device_id: DeviceId, availability: Availability) -> None:
-        if availability is not Availability.ONLINE:
-            self._forget_values(device_id)
-        self._device_updated(device_id)
-
-    def _device_returned(self, device_id: DeviceId) -> None:
-        """Back after silence or a power loss: read its state and, once known, re-apply
-        the desired state where the device drifted (lights come back on after power)."""
-        device = self.devices.get(device_id)
-        if device is None or self._engine is None or not device.attributes:
-            return
-        if device.sleep_mode is SleepMode.SLEEPY:
-            # Asleep again before a read could reach it; it reports what it shows, and the
-            # engine sends it what it must change when it next wakes.
-            return
-
-        def reassert(done: Ticket[Any]) -> None:
-            if done.cancelled() or done.exception() is not None or self._engine is None:
-                return
-            self._engine.reassert(device_id, self.values(device_id))
-
-        # A read under way (a ping, a re-confirmation) is waited for, not repeated: its
-        # answer arrives cluster by cluster, and the first cluster is what brought it back.
-        if (under_way := self.scheduler.read_under_way(device_id, device.attributes)) is not None:
-            under_way.add_done_callback(reassert)
-            return
-        if self.knows_state(device_id):
-            self.engine.reassert(device_id, self.values(device_id))
-            return
-        ticket = self.scheduler.read(
-            device_id, device.attributes, priority=Priority.REPAIR, timeout=REFRESH_READ_TIMEOUT
-        )
-        ticket.add_done_callback(reassert)
-
-    # -- health (the supervisor's ladder acts through these) --------------------------
+    @property
+    def radio_up(self) -> bool:
+        return self.radio.state is RadioState.UP
 
     @property
     def radio_status(self) -> RadioStatus:
@@ -691,177 +474,163 @@ class Gateway(RadioListener):
         """The radio is up and holds this gateway's network (snapshots make sense)."""
         return self.radio_up and not self.needs_restore
 
-    def _health_event(self, event: HealthEvent) -> None:
-        if event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
-            # Back from an outage: whatever happened meanwhile, every device is proven
-            # again, and one that drifted from its desired state gets it re-applied.
-            running = self.current_status is RunStatus.RUNNING
-            if running:
-                # Re-confirms every device if it was paused (the link was lost); if not,
-                # the link stayed up and nothing shown was lost.
-                self.availability.resume()
-            self._spawn(self._radio_started(pings_reconfirm=running))
-        elif event.status in (RadioStatus.RECOVERING, RadioStatus.FAILED):
-            # A ping now would fail for the radio's sake, not the device's.
-            self.availability.pause()
-        for listener in tuple(self._listeners):
-            listener.health_changed(event)
+    # -- commands --------------------------------------------------------------------
 
-    async def _failover(self) -> bool:
-        if not self.radio.has_standby:
-            return False
-        section = self._latest_section
-        if section is None and self.snapshots is not None:
-            newest = await self.snapshots.async_newest()
-            if newest is not None:
-                snapshot = await self.snapshots.async_read(newest.path, self._snapshot_password)
-                section = snapshot.payload.get("sections", {}).get(self.radio.section_name)
-        if section is None:
-            raise RadioError("no snapshot to bring the standby radio up from")
-        await self.radio.failover(section)
-        return True
+    def set_state(
+        self,
+        device_id: DeviceId,
+        values: AttributeValues,
+        *,
+        transition: float | None = None,
+        deadline: float | None = None,
+    ) -> ChangeHandle:
+        """Make ``values`` the device's desired state; the handle tells how it ended.
+        UnsupportedValue, and nothing changes, for a value the radio cannot send."""
+        self.radio.check_values(device_id, values)
+        return self.engine.set_state(device_id, values, transition=transition, deadline=deadline)
+
+    def set_group_state(
+        self,
+        group_id: int,
+        values: AttributeValues,
+        *,
+        transition: float | None = None,
+        deadline: float | None = None,
+    ) -> GroupHandle:
+        """One groupcast, then every member verified and repaired by unicast.
+        UnsupportedValue, and nothing changes, for a value the radio cannot send."""
+        members = self.inventory.members(group_id)
+        self.radio.check_values(None, values)
+        return self.engine.set_group_state(
+            group_id, members, values, transition=transition, deadline=deadline
+        )
+
+    async def store_scene(self, group_id: int, name: str) -> tuple[GatewayScene, list[DeviceId]]:
+        """Make the members' current (device-reported) states a scene of the group
+        (see ``SceneKeeper.store``)."""
+        return await self.scene_keeper.store(group_id, name)
+
+    def recall_scene(self, group_id: int, scene_id: int) -> GroupHandle:
+        """Recall a scene, verified member by member (see ``SceneKeeper.recall``)."""
+        return self.scene_keeper.recall(group_id, scene_id)
+
+    def _scenes_stored(self) -> None:
+        self._listeners.inventory_changed()
+        self.snapshot_schedule.soon()
+
+    # -- what the radio tells us -----------------------------------------------------
+
+    def _heard(self, device_id: DeviceId, *, announced: bool = False) -> None:
+        self._values.heard(device_id)
+        # (An announce is a return by itself: availability.heard would report it twice.)
+        if announced:
+            self.availability.announced(device_id)
+        else:
+            self.availability.heard(device_id)
+
+    def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
+        with self._updates.once(device_id):
+            self._heard(device_id)
+            if not values:
+                return
+            self._values.update(device_id, values)
+            self._updates.moved(device_id)
+            if self._engine is not None:
+                self._engine.attributes_reported(device_id, values)
+        self.reconfirmation.introduce(device_id)
+
+    def device_seen(self, device_id: DeviceId) -> None:
+        with self._updates.once(device_id):
+            self._heard(device_id)
+            if self._engine is None:
+                return
+            self._engine.device_seen(device_id)
+        self.configurer.device_awake(device_id)
+        self.reconfirmation.introduce(device_id)
+
+    def device_announced(self, device_id: DeviceId) -> None:
+        _LOGGER.debug("Device %s announced itself", device_id)
+        with self._updates.once(device_id):
+            self._heard(device_id, announced=True)
+            if self._engine is not None:
+                self._engine.device_announced(device_id)
+
+    def devices_changed(self) -> None:
+        self.inventory.take_soon()
+
+    def _inventory_taken(self, new_devices: set[DeviceId], changed: bool) -> None:
+        self.availability.track(self.devices.values())
+        if changed:  # a join, a leave, a new group member: worth a snapshot
+            self.snapshot_schedule.soon()
+        self._listeners.inventory_changed()
+        self.reconfirmation.joined(new_devices)
+
+    def radio_state_changed(self, state: RadioState) -> None:
+        if state is RadioState.DOWN:
+            # Nothing the devices showed before the outage can be trusted any more.
+            self._forget_values()
+            if self.target_status is RunStatus.RUNNING:
+                self.supervision.link_lost()
+        self._listeners.radio_state_changed(state)
+        self._every_device_updated()
+
+    def _forget_values(self, device_id: DeviceId | None = None) -> None:
+        """What one device (or every device) showed can no longer be trusted: it must
+        show it again, and a sleeper is introduced (read when awake) again."""
+        self._values.forget(device_id)
+        self.reconfirmation.forget(device_id)
+
+    def _availability_changed(self, device_id: DeviceId, availability: Availability) -> None:
+        if availability is not Availability.ONLINE:
+            self._forget_values(device_id)
+        self._updates.moved(device_id)
+
+    # -- health ------------------------------------------------------------------------
+
+    def _health_event(self, event: HealthEvent) -> None:
+        self.supervision.health_changed(event)
+        self._listeners.health_changed(event)
 
     # -- pause / resume (free the radio for other software) ---------------------------
 
-    async def pause(self) -> None:
-        """Release the radio (its port is free once this returns); commands queue.
+    @property
+    def target_status(self) -> RunStatus:
+        return self.run_control.target_status
 
-        The run status wins over a restore: a restore under way ends first (this waits for
-        it, showing ``paused`` as the target meanwhile), then the radio is released, and
-        no restore starts while the gateway is paused or a pause waits.
-        """
-        self.target_status = RunStatus.PAUSED
-        self._run_status_changed()
-        async with self._run_lock:
-            if self.target_status is not RunStatus.PAUSED:
-                return  # resumed while this waited
-            if self.current_status is RunStatus.PAUSED:
-                return
-            self._pause_supervision()
-            await self.radio.stop()
-            self._forget_values()
-            self.current_status = RunStatus.PAUSED
-            self._run_status_changed()
-            for device_id in self.devices:
-                self._device_updated(device_id)
+    @property
+    def current_status(self) -> RunStatus:
+        return self.run_control.current_status
+
+    async def pause(self) -> None:
+        """Release the radio (see ``RunControl.pause``)."""
+        await self.run_control.pause()
 
     async def resume(self) -> None:
         """Take the radio back and deliver what was queued meanwhile."""
-        self.target_status = RunStatus.RUNNING
-        self._run_status_changed()
-        async with self._run_lock:
-            if self.target_status is not RunStatus.RUNNING:
-                return  # paused again while this waited
-            if self.current_status is RunStatus.RUNNING:
-                return
-            try:
-                await self.radio.start()
-            except RadioError:
-                raise
-            except Exception as exc:
-                raise RadioError(f"the radio did not start: {describe_failure(exc)}") from exc
-            self.current_status = RunStatus.RUNNING
-            self._run_status_changed()
-            self._resume_supervision()
-            await self._radio_started(pings_reconfirm=True)
+        await self.run_control.resume()
 
-    def _run_status_changed(self) -> None:
-        for listener in tuple(self._listeners):
-            listener.run_status_changed()
+    def _radio_released(self) -> None:
+        self._forget_values()
+        self._every_device_updated()
 
     # -- snapshots ----------------------------------------------------------------------
 
-    async def snapshot_payload(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Everything needed to rebuild this gateway, and a summary that is not secret."""
-        section = await self.radio.export_section()
-        sections: dict[str, Any] = {self.radio.section_name: section}
-        for name, extra in self._sections.items():
-            sections[name] = dict(await extra.export_section())
-        payload = {
-            "format": PAYLOAD_LAYOUT,
-            "network_id": self.radio.network_id(),
-            "devices": [_description_dict(d) for d in self.devices.values()],
-            "groups": [
-                {"group_id": g.group_id, "name": g.name, "members": list(g.members)}
-                for g in self.groups.values()
-            ],
-            "scenes": self.scenes.as_list(),
-            "changes": self.engine.snapshot(),
-            "sections": sections,
-        }
-        summary = {
-            "name": self.name,
-            "radio_kind": self.radio.section_name,
-            "network_id": self.radio.network_id(),
-            "device_count": len(self.devices),
-            "group_count": len(self.groups),
-            "scene_count": len(self.scenes),
-        }
-        self._latest_section = section
-        return payload, summary
+    @property
+    def snapshots(self) -> SnapshotStore | None:
+        return self.snapshot_schedule.store
+
+    @property
+    def sections(self) -> Mapping[str, SnapshotSection]:
+        """The extra snapshot sections, by name."""
+        return self.snapshot_schedule.sections
+
+    def register_section(self, section: SnapshotSection) -> None:
+        """Keep ``section``'s data in every snapshot (and give it back on restore)."""
+        self.snapshot_schedule.register_section(section)
 
     async def take_snapshot(self, *, password: str | None = None) -> SnapshotInfo:
-        """Write a snapshot now, encrypted with ``password`` (default: the stored snapshot
-        password, if any). One at a time, and after a restore, pause or resume under way;
-        RadioError when the radio is not running then, OSError when the disk refuses."""
-        if self.snapshots is None:
-            raise RuntimeError("this gateway keeps no snapshots")
-        async with self._run_lock:
-            if not self.radio_up:
-                raise RadioError("the radio is not running")
-            return await self._write_snapshot(self.snapshots, password)
-
-    async def _take_automatic_snapshot(self) -> None:
-        """A snapshot nobody waits for, once the others are done with the radio: skipped
-        when the radio holds no network of ours; RadioError (logged quietly by
-        ``_task_done``) when the radio is down by then."""
-        async with self._run_lock:
-            if self.snapshots is None or self._stopping or self.needs_restore:
-                return
-            if not self.radio_up:
-                raise RadioError("the radio is not running")
-            await self._write_snapshot(self.snapshots, None)
-
-    async def _write_snapshot(self, store: SnapshotStore, password: str | None) -> SnapshotInfo:
-        # (The caller holds the run lock.)
-        if self._snapshot_timer is not None:  # this snapshot covers the pending one
-            self._snapshot_timer.cancel()
-            self._snapshot_timer = None
-        payload, summary = await self.snapshot_payload()
-        info = await store.async_write(
-            payload, summary, password=password or self._snapshot_password
-        )
-        _LOGGER.debug("%s: snapshot %s written", self.name, info.path.name)
-        for listener in tuple(self._listeners):
-            listener.snapshot_taken(info)
-        return info
-
-    def _snapshot_soon(self) -> None:
-        """A meaningful change happened: snapshot once things have been quiet a while."""
-        if self.snapshots is None or self._engine is None or self._stopping:
-            return
-        if self._snapshot_timer is not None:
-            self._snapshot_timer.cancel()
-        self._snapshot_timer = asyncio.get_running_loop().call_later(
-            SNAPSHOT_DEBOUNCE, self._automatic_snapshot
-        )
-
-    def _automatic_snapshot(self) -> None:
-        self._snapshot_timer = None
-        if self.runs_its_network:
-            self._spawn(self._take_automatic_snapshot())
-
-    def _schedule_periodic_snapshot(self) -> None:
-        if not self._snapshot_interval or self._stopping:
-            return
-
-        def fire() -> None:
-            self._automatic_snapshot()
-            self._schedule_periodic_snapshot()
-
-        self._periodic_snapshot_timer = asyncio.get_running_loop().call_later(
-            self._snapshot_interval, fire
-        )
+        """Write a snapshot now (see ``SnapshotSchedule.take``)."""
+        return await self.snapshot_schedule.take(password=password)
 
     # -- restore ------------------------------------------------------------------------
 
@@ -872,176 +641,18 @@ class Gateway(RadioListener):
         force: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> RestoreReport:
-        """Two-phase restore of a snapshot's payload onto this gateway's radio.
-
-        The payload is checked whole before anything changes (SnapshotContentInvalid,
-        SnapshotMismatch). One restore at a time (RestoreInProgress for another); none
-        while the gateway is paused or a pause waits (GatewayPausedError): the run status
-        wins. Pause, resume and snapshots asked for meanwhile wait until it ends. It runs
-        to its end even if the caller stops waiting; stopping the gateway ends it.
-        """
-        if self._restore_task is not None:
-            raise RestoreInProgress(f"a restore of {self.name} is already running")
-        if self._stopping:
-            raise RadioError(f"{self.name} is stopping")
-        if self.target_status is RunStatus.PAUSED:
-            raise GatewayPausedError(f"{self.name} is paused: resume it before restoring")
-        run = RestoreRun(self, payload, force=force, on_progress=on_progress)
-        task = asyncio.get_running_loop().create_task(self._restore(run, payload))
-        self._restore_task = task
-        task.add_done_callback(self._restore_ended)
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            caller = asyncio.current_task()
-            if task.cancelled() and not (caller is not None and caller.cancelling()):
-                raise RadioError(f"{self.name} stopped during the restore") from None
-            raise
+        """Two-phase restore of a snapshot's payload (see ``Restorer.restore``)."""
+        return await self.restorer.restore(payload, force=force, on_progress=on_progress)
 
     @property
     def restore_running(self) -> bool:
-        """Whether a restore runs now (another is refused)."""
-        return self._restore_task is not None
+        return self.restorer.running
 
-    async def _restore(self, run: RestoreRun, payload: Mapping[str, Any]) -> RestoreReport:
-        # The whole document, before anything changes (in a worker thread: some 40 ms for
-        # 500 devices on a desktop, more on a small board).
-        await asyncio.get_running_loop().run_in_executor(None, run.check)
-        async with self._run_lock:
-            if RunStatus.PAUSED in (self.target_status, self.current_status):
-                # A pause came first (or a resume failed): the radio stays released.
-                raise GatewayPausedError(f"{self.name} is paused: resume it before restoring")
-            report = await run.run()
-            for name, extra in self._sections.items():
-                if (data := payload.get("sections", {}).get(name)) is not None:
-                    await extra.import_section(data)
+    def _restored(self) -> None:
         if self.snapshots is not None:
-            self._spawn(self._take_automatic_snapshot())
-        return report
+            self._background.spawn(self.snapshot_schedule.take_automatic())
 
-    def _restore_ended(self, task: asyncio.Task[RestoreReport]) -> None:
-        self._restore_task = None
-        if not task.cancelled():
-            task.exception()  # (the caller gets it; one that stopped waiting does not)
-
-    async def restore_network(self, section: Mapping[str, Any], *, force: bool) -> None:
-        """Phase 1: stop the radio, write the network identity, start it again. If the
-        radio refuses (another network, no force), it is started as it was."""
-        self._pause_supervision()
-        await self.radio.stop()
-        try:
-            await self.radio.restore_network(section, force=force)
-        except BaseException:
-            if not self.needs_restore and not self._stopping:
-                await self.radio.start()
-                self._resume_supervision()
-            raise
-        await self.radio.start()
-        self.supervisor.reset()
-        self._resume_supervision()
-        if not self._supervising:
-            self._start_supervision()
-
-    def _pause_supervision(self) -> None:
-        """No health checks and no pings while the radio is deliberately closed."""
-        self.supervisor.pause()
-        self.availability.pause()
-
-    def _resume_supervision(self) -> None:
-        self.supervisor.resume()
-        self.availability.resume()
-
-    async def merge_scenes(self, scenes: list[GatewayScene]) -> int:
-        """Scenes of a snapshot this gateway does not have; returns how many were added."""
-        added = 0
-        for scene in scenes:
-            if self.scenes.get(scene.group_id, scene.scene_id) is None:
-                self.scenes.put(scene)
-                added += 1
-        if added:
-            await self._save_scenes()
-        return added
-
-    def requeue_changes(self, saved: Mapping[str, Any] | None) -> int:
-        """A snapshot's desired states and pending changes, when this gateway has none of
-        its own (a new machine); otherwise its own, newer ones stand."""
-        if not saved or self.engine.counts.pending_changes or self.engine.has_desired_states():
-            return 0
-        self.engine.restore(saved)
-        return len(saved.get("changes", ()))
-
-    async def configure_device(
-        self,
-        device_id: DeviceId,
-        config: DeviceConfiguration,
-        priority: Priority,
-        *,
-        retry_delivery: bool = True,
-        limit: str | None = None,
-    ) -> None:
-        """Make the device hold its groups, scenes, bindings and reporting (paced; in the
-        scheduler's ``limit`` class if given)."""
-        scenes = [(g, s, dict(v)) for g, s, v in config.scenes]
-        await self.scheduler.call(
-            lambda: self.radio.configure_device(device_id, config.groups, scenes),
-            device_id=device_id,
-            priority=priority,
-            retry_delivery=retry_delivery,
-            frames=self.radio.configuration_frames(device_id, config.groups, len(scenes)),
-            limit=limit,
-        )
-
-    def configure_when_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
-        self._awaiting_wake[device_id] = config
-
-    async def _configure_awake(self, device_id: DeviceId, config: DeviceConfiguration) -> None:
-        # Urgent (it is awake only briefly) but tried once per wake, by a few at a time: a
-        # sleeper that dozed off again holds its frame slot until the parent drops the
-        # frame, and the awake devices must not wait behind a crowd of those.
-        try:
-            await self.configure_device(
-                device_id, config, Priority.USER, retry_delivery=False, limit=SLEEPER
-            )
-        except ClassLimitReached:
-            self._awaiting_wake.setdefault(device_id, config)  # the next wake, then
-        except RadioError as exc:
-            _LOGGER.debug("Configuring %s while awake failed: %s", device_id, exc)
-            self._awaiting_wake.setdefault(device_id, config)
-
-    def description(self, device_id: DeviceId) -> DeviceDescription | None:
-        """The device as last inventoried (the inventory is replaced as a whole, so the
-        engine looks it up here, never in a dict it kept)."""
-        return self.devices.get(device_id)
-
-
-class _RecoveryActions:
-    """The supervisor's ladder, acting on the gateway's radio."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-
-    async def probe(self) -> None:
-        await self._gateway.radio.probe()
-
-    async def reconnect(self) -> None:
-        await self._gateway.radio.reconnect()
-
-    async def restart(self) -> None:
-        await self._gateway.radio.restart()
-
-    async def failover(self) -> bool:
-        return await self._gateway._failover()
-
-    def has_standby(self) -> bool:
-        return self._gateway.radio.has_standby
-
-
-def _description_dict(device: DeviceDescription) -> dict[str, Any]:
-    data = dataclasses.asdict(device)
-    data["attributes"] = sorted(device.attributes)
-    return data
-
-
-def _log_failed_refresh(ticket: Ticket[dict[Attr, Any]]) -> None:
-    if not ticket.cancelled() and (error := ticket.exception()) is not None:
-        _LOGGER.debug("Background state read failed: %s", error)
+    @property
+    def keeps_radio_closed(self) -> bool:
+        """A radio that holds no network of ours, or a stopping gateway's, stays closed."""
+        return self.needs_restore or self._stopping

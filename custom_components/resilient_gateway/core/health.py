@@ -33,8 +33,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
+from .availability import AvailabilityTracker
 from .policy import Backoff
-from .radio import RadioIdentityError
+from .radio import RadioError, RadioIdentityError, RadioLink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -220,6 +221,40 @@ class RecoveryActions(Protocol):
 
     def has_standby(self) -> bool:
         """Whether a standby radio is configured."""
+
+
+class RadioRecovery:
+    """The ladder's steps on a radio link; a failover brings the standby radio up from
+    the radio's section of the latest snapshot (``latest_section``)."""
+
+    def __init__(
+        self,
+        radio: RadioLink,
+        latest_section: Callable[[], Awaitable[Mapping[str, Any] | None]],
+    ) -> None:
+        self._radio = radio
+        self._latest_section = latest_section
+
+    async def probe(self) -> None:
+        await self._radio.probe()
+
+    async def reconnect(self) -> None:
+        await self._radio.reconnect()
+
+    async def restart(self) -> None:
+        await self._radio.restart()
+
+    async def failover(self) -> bool:
+        if not self._radio.has_standby:
+            return False
+        section = await self._latest_section()
+        if section is None:
+            raise RadioError("no snapshot to bring the standby radio up from")
+        await self._radio.failover(section)
+        return True
+
+    def has_standby(self) -> bool:
+        return self._radio.has_standby
 
 
 @dataclass(frozen=True, slots=True)
@@ -704,3 +739,73 @@ class RadioSupervisor:
         if self._recovery is not None:
             self._recovery.cancel()
             self._recovery = None
+
+
+class Supervision:
+    """The radio's supervisor and each device's availability run together: paused while
+    the radio is deliberately closed, told when the link drops, and, when the radio is
+    back, every device proven again."""
+
+    def __init__(
+        self,
+        supervisor: RadioSupervisor,
+        availability: AvailabilityTracker,
+        *,
+        running: Callable[[], bool],
+        on_started: Callable[[], None],
+        on_back: Callable[[bool], None],
+    ) -> None:
+        """``running``: the gateway holds its radio (not paused); ``on_started``:
+        supervision began; ``on_back(pings_reconfirm)``: the radio is back from an
+        outage, re-confirm every device (by a read unless the pings read it anyway)."""
+        self.supervisor = supervisor
+        self.availability = availability
+        self._running = running
+        self._on_started = on_started
+        self._on_back = on_back
+        self._started = False
+
+    def start(self) -> None:
+        self._started = True
+        self.supervisor.start()
+        self.availability.start()
+        self._on_started()
+
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+        await self.availability.stop()
+
+    def pause(self) -> None:
+        """No health checks and no pings while the radio is deliberately closed."""
+        self.supervisor.pause()
+        self.availability.pause()
+
+    def resume(self, *, network_written: bool = False) -> None:
+        """Health checks and pings again (``network_written``: the radio holds a restored
+        network now; the ladder starts afresh, and supervision starts if it never did)."""
+        if network_written:
+            self.supervisor.reset()
+        self.supervisor.resume()
+        self.availability.resume()
+        if network_written and not self._started:
+            self.start()
+
+    def link_lost(self) -> None:
+        """No pings while nothing can answer; the recovery re-confirms every device."""
+        self.availability.pause()
+        self.supervisor.report_failure("the radio link was lost")
+
+    def health_changed(self, event: HealthEvent) -> None:
+        """The supervisor's event, before the gateway's listeners hear of it."""
+        if event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
+            # Back from an outage: whatever happened meanwhile, every device is proven
+            # again, and one that drifted from its desired state gets it re-applied.
+            running = self._running()
+            if running:
+                # Re-confirms every device if it was paused (the link was lost); if not,
+                # the link stayed up and nothing shown was lost.
+                self.availability.resume()
+            self._on_back(running)
+        elif event.status in (RadioStatus.RECOVERING, RadioStatus.FAILED):
+            # A ping now would fail for the radio's sake, not the device's.
+            self.availability.pause()

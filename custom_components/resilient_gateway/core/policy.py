@@ -131,3 +131,16 @@ class ChangePolicy:
             group_report_quiet=float(options.get("group_report_quiet", policy.group_report_quiet)),
             repair_backoff=repair,
         )
+
+
+REFRESH_READ_TIMEOUT = 30.0
+"""Seconds a background state read may take before it is given up."""
+
+SLEEPER = "sleeper"
+"""The scheduler's class of operations for sleepers while they are awake (configuration,
+the read of what they have not shown): tried once per wake, a few at a time."""
+
+SCHEDULER_LIMITS = {SLEEPER: 2}
+"""Operations of each limited class queued or on air at once: a sleeper that dozed off
+holds its frame slot for the parent's 7.68 s, and awake devices must not wait behind a
+crowd of those."""

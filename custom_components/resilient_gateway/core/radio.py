@@ -32,6 +32,24 @@ class NoResponseError(RadioError):
     """A device did not answer in time."""
 
 
+class UnsupportedValue(ValueError):
+    """A value the radio cannot send (a mode its protocol has no code for): refused
+    before anything is queued. ``translation_key`` and ``translation_placeholders`` word
+    it for users."""
+
+    translation_key = "unsupported_value"
+
+    def __init__(self, attribute: str, value: Any, reason: str) -> None:
+        super().__init__(f"{attribute} cannot be set to {value!r}: {reason}")
+        self.attribute = attribute
+        self.value = value
+        self.translation_placeholders = {
+            "attribute": str(attribute),
+            "value": str(value),
+            "reason": reason,
+        }
+
+
 class RadioIdentityError(RadioError):
     """The radio does not hold this gateway's network: it must be restored, not used."""
 
@@ -174,6 +192,11 @@ class RadioLink(Radio, Protocol):
 
     async def ping(self, device_id: DeviceId) -> None:
         """The cheapest question the device answers (availability)."""
+
+    def check_values(self, device_id: DeviceId | None, values: AttributeValues) -> None:
+        """Raise UnsupportedValue for a value the radio cannot send to the device (None:
+        to a group); called before a command is queued, so every queued value can be
+        put on air."""
 
     async def configure_device(
         self,

@@ -7,12 +7,18 @@ for, recalls with one groupcast for speed, and then checks every member against 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import asyncio
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .change_results import GroupHandle
+from .changes import ChangeEngine
+from .inventory import Inventory
 from .model import Attr, DeviceId
-from .storage import jsonable
+from .scheduler import Priority, SendScheduler
+from .storage import AtomicJsonFile, jsonable
+from .values import DeviceValues
 
 SCENE_ATTRS: tuple[Attr, ...] = (Attr.ON, Attr.BRIGHTNESS, Attr.COLOR_TEMP, Attr.XY)
 """The attributes a light scene restores (the ZCL scene extension fields)."""
@@ -110,3 +116,79 @@ class SceneBook:
 
     def load(self, items: list[Mapping[str, Any]]) -> None:
         self._scenes = {scene.key: scene for scene in map(GatewayScene.from_dict, items)}
+
+
+class SceneKeeper:
+    """Stores, recalls and merges the gateway's scenes, and keeps their file."""
+
+    def __init__(
+        self,
+        file: AtomicJsonFile | None,
+        scheduler: SendScheduler,
+        engine: Callable[[], ChangeEngine],
+        inventory: Inventory,
+        values: DeviceValues,
+        *,
+        on_stored: Callable[[], None],
+    ) -> None:
+        """``engine``: the started gateway's; ``on_stored``: a scene was
+        stored (the inventory of scenes changed)."""
+        self.book = SceneBook()
+        self.file = file
+        self._scheduler = scheduler
+        self._engine = engine
+        self._inventory = inventory
+        self._values = values
+        self._on_stored = on_stored
+
+    async def store(self, group_id: int, name: str) -> tuple[GatewayScene, list[DeviceId]]:
+        """Make the members' current (device-reported) states a scene of the group.
+
+        Each member's scene table gets its own entry with explicit values (an Add Scene
+        per member, not one Store Scene groupcast that some would miss). Returns the scene
+        and the members whose table could not be written; a recall repairs those anyway.
+        """
+        members = self._inventory.members(group_id)
+        existing = self.book.find(group_id, name)
+        scene_id = existing.scene_id if existing else self.book.next_scene_id(group_id)
+        states = {member: scene_state(self._values.get(member)) for member in members}
+        tickets = [
+            self._scheduler.store_scene(member, group_id, scene_id, state, priority=Priority.USER)
+            for member, state in states.items()
+        ]
+        outcomes = await asyncio.gather(*tickets, return_exceptions=True)
+        not_written = [
+            member
+            for member, outcome in zip(states, outcomes, strict=True)
+            if isinstance(outcome, BaseException)
+        ]
+        scene = GatewayScene(group_id, scene_id, name, states)
+        self.book.put(scene)
+        await self._save()
+        self._on_stored()
+        return scene, not_written
+
+    def recall(self, group_id: int, scene_id: int) -> GroupHandle:
+        """One scene-recall groupcast, then every member checked against the scene's
+        states, repaired by unicast, and its scene entry rewritten where it proved wrong."""
+        scene = self.book.get(group_id, scene_id)
+        if scene is None:
+            raise KeyError(f"no scene {scene_id} in group 0x{group_id:04x}")
+        devices = self._inventory.devices
+        members = {m: v for m, v in scene.member_states.items() if m in devices}
+        return self._engine().recall_scene(group_id, scene_id, members)
+
+    async def merge(self, scenes: list[GatewayScene]) -> int:
+        """Scenes of a snapshot this gateway does not have; returns how many were added."""
+        added = 0
+        for scene in scenes:
+            if self.book.get(scene.group_id, scene.scene_id) is None:
+                self.book.put(scene)
+                added += 1
+        if added:
+            await self._save()
+        return added
+
+    async def _save(self) -> None:
+        if self.file is not None:
+            await self.file.save(self.book.as_list())

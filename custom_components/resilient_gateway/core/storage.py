@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -23,6 +24,8 @@ import aiofiles.tempfile
 
 type Recovery[T] = Callable[[Any], tuple[T | None, str | None]]
 """What of a parsed document can be used, and what was wrong with it (None: nothing)."""
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def jsonable(value: Any) -> Any:
@@ -191,3 +194,38 @@ class AtomicJsonFile:
 
     async def save(self, data: Any) -> None:
         await save_bytes_atomic(self.path, _json_bytes(data))
+
+
+class GatewayFileError(Exception):
+    """A file the gateway keeps cannot be read at all (permissions, an I/O error): its
+    start fails, and nothing blames the radio."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(f"{path.name} cannot be read: {error.strerror or error}")
+        self.path = path
+
+
+async def load_start_file[T](
+    file: AtomicJsonFile,
+    recover: Recovery[T],
+    owner: str,
+    on_set_aside: Callable[[SetAside], None],
+) -> T | None:
+    """What a start-up file of ``owner`` holds; a damaged one (not JSON, or of the wrong
+    shape) is renamed aside, named in a warning and to ``on_set_aside``, and what could
+    be recovered from it is used. GatewayFileError when it cannot be read at all."""
+    try:
+        data, set_aside = await file.load_recovering(recover)
+    except OSError as exc:
+        raise GatewayFileError(file.path, exc) from exc
+    if set_aside is not None:
+        _LOGGER.warning(
+            "%s: %s could not be used (%s); it was kept as %s and the gateway starts"
+            " with what could be recovered from it",
+            owner,
+            set_aside.path,
+            set_aside.problem,
+            set_aside.aside.name,
+        )
+        on_set_aside(set_aside)
+    return data

@@ -27,7 +27,7 @@ from ..change_results import (
 )
 from ..policy import ChangePolicy
 from ..scheduler import CommandValues, Priority
-from .engine import ChangeEngine, EngineStopped
+from .engine import ChangeEngine, EngineListener, EngineStopped
 from .machine import Phase
 
 __all__ = [  # the engine and everything its callers handle, from one place
@@ -39,6 +39,7 @@ __all__ = [  # the engine and everything its callers handle, from one place
     "ChangeStatus",
     "CommandValues",
     "DeviceSyncStatus",
+    "EngineListener",
     "EngineStopped",
     "GroupHandle",
     "GroupResult",

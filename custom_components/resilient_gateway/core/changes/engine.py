@@ -2,15 +2,15 @@
 
 Each command becomes a change per target device (``machine.py`` follows each device's
 state machine; ``groups.py`` the groupcasts); this class opens and settles the changes,
-keeps their deadlines and the counts, and tells its listeners.
+keeps their deadlines and the counts, and tells its listener.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from ..change_results import (
     ChangeCounts,
@@ -37,7 +37,31 @@ from .machine import (
 )
 from .pending import export_pending, read_pending
 
-type Unsubscribe = Callable[[], None]
+
+class EngineListener(Protocol):
+    """Who hears what the engine does (the gateway): one object, given at construction."""
+
+    def device_changed(self, device_id: DeviceId) -> None:
+        """The device's desired values or sync state moved."""
+
+    def change_finished(self, result: ChangeResult) -> None:
+        """A change ended verified, failed or superseded (once per change)."""
+
+    def counts_changed(self, counts: ChangeCounts) -> None:
+        """The pending or failed counts moved."""
+
+
+class _Unheard:
+    """The listener of an engine nobody listens to."""
+
+    def device_changed(self, device_id: DeviceId) -> None:
+        pass
+
+    def change_finished(self, result: ChangeResult) -> None:
+        pass
+
+    def counts_changed(self, counts: ChangeCounts) -> None:
+        pass
 
 
 class EngineStopped(RuntimeError):
@@ -56,6 +80,7 @@ class ChangeEngine:
         self,
         scheduler: SendScheduler,
         *,
+        listener: EngineListener | None = None,
         describe: DeviceLookup | None = None,
         policy: ChangePolicy | None = None,
         rng: random.Random | None = None,
@@ -83,9 +108,7 @@ class ChangeEngine:
         self._open: dict[int, Change] = {}
         self._next_id = 1
         self._stopped = False
-        self._result_listeners: list[Callable[[ChangeResult], None]] = []
-        self._counts_listeners: list[Callable[[ChangeCounts], None]] = []
-        self._device_listeners: list[Callable[[DeviceId], None]] = []
+        self._listener: EngineListener = listener or _Unheard()
         self._tally = _Tally()
 
     @property
@@ -242,18 +265,6 @@ class ChangeEngine:
             return None
         return self.set_state(device_id, drifted, priority=Priority.REPAIR)
 
-    def add_result_listener(self, listener: Callable[[ChangeResult], None]) -> Unsubscribe:
-        """Called once per change when it ends verified, failed or superseded."""
-        return _subscribe(self._result_listeners, listener)
-
-    def add_counts_listener(self, listener: Callable[[ChangeCounts], None]) -> Unsubscribe:
-        """Called whenever the pending or failed counts change."""
-        return _subscribe(self._counts_listeners, listener)
-
-    def add_device_listener(self, listener: Callable[[DeviceId], None]) -> Unsubscribe:
-        """Called when a device's desired values or sync state change."""
-        return _subscribe(self._device_listeners, listener)
-
     # ---- persistence ----------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
@@ -263,7 +274,7 @@ class ChangeEngine:
     def restore(self, data: Mapping[str, Any]) -> None:
         """Resume from ``snapshot()`` data: pending changes go on, expired ones fail.
 
-        Call before any command, after adding listeners (expired changes report at once).
+        Call before any command (expired changes report at once, to the listener).
         """
         self._check_running()
         if self._open:
@@ -442,8 +453,7 @@ class ChangeEngine:
         if change.group is not None:
             self._groups.check_done(change.group)
         self._changed(self._machines.devices[change.device_id])
-        for listener in tuple(self._result_listeners):
-            listener(result)
+        self._listener.change_finished(result)
 
     def _result(self, change: Change) -> ChangeResult:
         device = self._machines.devices.get(change.device_id)
@@ -476,16 +486,14 @@ class ChangeEngine:
     def _changed(self, device: Device) -> None:
         self._recount(device)
         self._publish_counts()
-        for listener in tuple(self._device_listeners):
-            listener(device.device_id)
+        self._listener.device_changed(device.device_id)
 
     def _recount(self, device: Device) -> None:
         self._tally.recount(device, self._machines.sync_state(device) if device.desired else None)
 
     def _publish_counts(self) -> None:
         if self._tally.moved(len(self._open)):
-            for listener in tuple(self._counts_listeners):
-                listener(self._tally.counts)
+            self._listener.counts_changed(self._tally.counts)
 
 
 class _Tally:
@@ -517,13 +525,3 @@ class _Tally:
             return False
         self.counts = counts
         return True
-
-
-def _subscribe[T](listeners: list[T], listener: T) -> Unsubscribe:
-    listeners.append(listener)
-
-    def unsubscribe() -> None:
-        if listener in listeners:
-            listeners.remove(listener)
-
-    return unsubscribe

@@ -315,8 +315,16 @@ class AirPump:
                     best = candidate
             if best is None:
                 break
+            try:
+                frames = self._frames(best)
+            except Exception as err:  # (values the radio cannot encode: a caller's bug)
+                # That operation alone fails; the queue goes on for everyone else.
+                _LOGGER.warning("An operation the radio cannot send was dropped: %r", err)
+                self._withdraw(best)
+                self._finish(best, error=err)
+                continue
             wake_at = None
-            self._buckets[best.airtime].take(now, self._frames(best))
+            self._buckets[best.airtime].take(now, frames)
             self._launch(best)
         if len(self._tasks) >= budget.max_in_flight:
             wake_at = None  # a finishing operation pumps again

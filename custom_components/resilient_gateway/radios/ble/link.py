@@ -35,6 +35,7 @@ from ...core.radio import (
     RadioError,
     RadioListener,
     RadioState,
+    UnsupportedValue,
 )
 from . import profiles, section
 from .connection import (
@@ -215,6 +216,19 @@ class BleLink:
             )
             if not spec.notify:
                 await self._read_characteristic(spec)
+
+    def check_values(self, device_id: DeviceId | None, values: AttributeValues) -> None:
+        """Only what the device's profiles write, in a form they can encode."""
+        for name, value in values.items():
+            spec = next(
+                (c for p in self._profiles for c in p.characteristics if c.attr == name), None
+            )
+            if spec is None or spec.encode is None:
+                raise UnsupportedValue(name, value, f"{self.name} cannot set it")
+            try:
+                spec.encode(value)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise UnsupportedValue(name, value, str(exc)) from exc
 
     async def read(self, device_id: DeviceId, attributes: Collection[Attr]) -> dict[Attr, Any]:
         self._check(device_id)

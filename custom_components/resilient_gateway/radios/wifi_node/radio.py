@@ -32,6 +32,7 @@ from ...core.radio import (
     RadioError,
     RadioListener,
     RadioState,
+    UnsupportedValue,
 )
 from ...core.storage import AtomicJsonFile
 from .codec import NODE_ID, encode_message
@@ -324,6 +325,17 @@ class WifiNodeRadio:
             node.enqueue(self._encode(payload), command=True, limit=self.config.max_outbox)
         except OutboxFullError as exc:
             raise DeliveryError(str(exc)) from exc
+
+    def check_values(self, device_id: DeviceId | None, values: AttributeValues) -> None:
+        """Only a node's declared actuators, with values of their kind."""
+        node = self._nodes.get(device_id) if device_id is not None else None
+        fields = node.state.fields if node is not None else {}
+        for name, value in values.items():
+            known = fields.get(str(name))
+            if known is None or not known.writable:
+                raise UnsupportedValue(name, value, f"node {device_id} has no such actuator")
+            if not fits(known.kind, value):
+                raise UnsupportedValue(name, value, f"the node's {name} is a {known.kind}")
 
     async def read(self, device_id: DeviceId, attributes: Collection[Attr]) -> dict[Attr, Any]:
         """A node cannot be asked: a read waits for its next report of these fields."""

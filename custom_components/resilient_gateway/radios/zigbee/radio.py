@@ -47,6 +47,7 @@ from ...core.radio import (
     RadioError,
     RadioListener,
     RadioState,
+    UnsupportedValue,
 )
 from . import snapshot
 from .attributes import (
@@ -75,6 +76,29 @@ type ClusterCall = Callable[[Cluster], Awaitable[Any]]
 
 def _tenths(transition: float | None) -> int:
     return 0 if transition is None else max(0, round(transition * 10))
+
+
+_NUMBERS = (Attr.BRIGHTNESS, Attr.COLOR_TEMP, Attr.HEATING_SETPOINT)
+
+
+def check_values(values: AttributeValues) -> None:
+    """UnsupportedValue for a value ``zcl_calls`` cannot encode."""
+    if (mode := values.get(Attr.HVAC_MODE)) is not None and (
+        str(mode) not in HVAC_MODE_TO_SYSTEM_MODE
+    ):
+        modes = ", ".join(HVAC_MODE_TO_SYSTEM_MODE)
+        raise UnsupportedValue(Attr.HVAC_MODE, mode, f"a Zigbee thermostat's modes are {modes}")
+    for attr in _NUMBERS:
+        if (value := values.get(attr)) is not None and not _is_number(value):
+            raise UnsupportedValue(attr, value, "not a number")
+    if (xy := values.get(Attr.XY)) is not None and not (
+        isinstance(xy, (list, tuple)) and len(xy) == 2 and all(_is_number(v) for v in xy)
+    ):
+        raise UnsupportedValue(Attr.XY, xy, "not a pair of numbers")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def zcl_calls(values: AttributeValues, transition: float | None) -> list[tuple[int, ClusterCall]]:
@@ -482,6 +506,9 @@ class ZigbeeRadio:
         status = getattr(response, "status", foundation.Status.SUCCESS)
         if status != foundation.Status.SUCCESS:
             raise RadioError(f"{device_id} refused the scene entry: {status!r}")
+
+    def check_values(self, device_id: DeviceId | None, values: AttributeValues) -> None:
+        check_values(values)
 
     async def ping(self, device_id: DeviceId) -> None:
         """The cheapest question a device answers (Basic: ZCL version), as Zigbee2MQTT asks."""

@@ -298,9 +298,7 @@ async def _warm_up(air: VirtualAir, gateway: Gateway, settings: Settings) -> Non
         if len(members) == 1:
             await gateway.set_state(members[0], {Attr.ON: on}).wait(timeout=GIVE_UP)
         else:
-            await gateway.set_group_state(ALL_LIGHTS_GROUP_ID, {Attr.ON: on}).wait(
-                timeout=GIVE_UP
-            )
+            await gateway.set_group_state(ALL_LIGHTS_GROUP_ID, {Attr.ON: on}).wait(timeout=GIVE_UP)
         await asyncio.sleep(1.0)
     # A read still on air when a report verified first is retried by zigpy (5 s apart).
     await asyncio.sleep(WARMUP_SETTLE)

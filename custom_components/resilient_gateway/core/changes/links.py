@@ -183,4 +183,3 @@ def _numbers(values: Any) -> list[float]:
         for v in values
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
     ]
-

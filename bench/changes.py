@@ -98,6 +98,9 @@ RUN_ORDER = ("fire_and_forget", IDEAL, IDEAL_ACKED, "unicast_retry", "verified")
 SHOWN = (*STRATEGIES, IDEAL_ACKED, IDEAL)
 LABELS = {IDEAL: "ideal (lower bound)", IDEAL_ACKED: "ideal, acked radio"}
 UNICAST_RETRIES = 3
+WARMUP = 6  # commands before the runs (see Settings.warmup)
+WARMUP_SETTLE = 20.0  # simulated seconds after the warm-up, for what is still on air
+WARMUP_DICE = 1_000_003  # the warm-up's dice: this plus the house's seed, apart from any run's
 SETTLE = 10.0  # simulated seconds after a strategy ends, for frames still under way
 QUIET = 5.0  # simulated seconds to let reports settle and to check the radio is quiet
 GIVE_UP = 900.0  # simulated seconds: a strategy still running then is stopped
@@ -150,6 +153,10 @@ class Settings:
     # Change-engine options (``ChangePolicy.from_options`` keys, e.g. group_report_quiet),
     # to measure what a policy would change; empty: the engine's defaults.
     policy: dict[str, float] = field(default_factory=dict)
+    # Commands made through the gateway while the house is built, before any run (so in
+    # every strategy's copy alike), on dice keyed apart from the runs': the engine's
+    # history, from which it learns the links as it would in a house in use.
+    warmup: int = WARMUP
 
     @property
     def house(self) -> int:
@@ -274,11 +281,30 @@ async def _network(settings: Settings) -> tuple[VirtualAir, Gateway]:
         unconfigured = [d for d in air.devices.values() if not d.reporter.configs]
         if unconfigured:
             raise RuntimeError(f"{len(unconfigured)} lights have no reporting configured")
+        await _warm_up(air, gateway, settings)
     except BaseException:
         await gateway.stop()
         await air.stop()
         raise
     return air, gateway
+
+
+async def _warm_up(air: VirtualAir, gateway: Gateway, settings: Settings) -> None:
+    """``settings.warmup`` commands, on and off in turn (ending off), the way each run
+    commands: to the group, or to the light itself when there is one; each verified."""
+    if settings.warmup <= 0:
+        return
+    air.reseed(WARMUP_DICE + settings.house, keyed=True)
+    members = list(gateway.groups[ALL_LIGHTS_GROUP_ID].members)
+    for command in range(settings.warmup):
+        on = (settings.warmup - command) % 2 == 0  # the last one is "off"
+        if len(members) == 1:
+            await gateway.set_state(members[0], {Attr.ON: on}).wait(timeout=GIVE_UP)
+        else:
+            await gateway.set_group_state(ALL_LIGHTS_GROUP_ID, {Attr.ON: on}).wait(timeout=GIVE_UP)
+        await asyncio.sleep(1.0)
+    # A read still on air when a report verified first is retried by zigpy (5 s apart).
+    await asyncio.sleep(WARMUP_SETTLE)
 
 
 async def _lights_off(air: VirtualAir, *, on: bool = False) -> None:
@@ -410,8 +436,12 @@ async def measure(air: VirtualAir, gateway: Gateway, seed: int, strategy: str) -
     frame), every light off at the start (on, for ``VERIFIED_UNCHANGED``)."""
     wall_start = time.perf_counter()
     loop = asyncio.get_running_loop()
-    await _lights_off(air, on=strategy == VERIFIED_UNCHANGED)
     members = list(gateway.groups[ALL_LIGHTS_GROUP_ID].members)
+    if strategy == VERIFIED_UNCHANGED and gateway.engine.has_desired_states():
+        # After a warm-up (which ends "off"): the light was last commanded on, as it is,
+        # or the gateway would turn it back off when it is next heard from.
+        await gateway.set_state(members[0], {Attr.ON: True}).wait(timeout=GIVE_UP)
+    await _lights_off(air, on=strategy == VERIFIED_UNCHANGED)
     lights = list(air.devices.values())
     run_ = Run(
         strategy=strategy,
@@ -699,6 +729,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--ack-timeout", type=float, default=0.1, help="ack wait beyond the round trip, s"
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=WARMUP,
+        help="commands the engine makes while the house is built (0: none)",
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument("--plot", type=Path, help="write a PNG plot to this path")
     parser.add_argument(
@@ -719,6 +755,7 @@ def main(argv: list[str]) -> int:
         latency=args.latency,
         jitter=args.jitter,
         ack_timeout=args.ack_timeout,
+        warmup=args.warmup,
     )
     wall_start = time.perf_counter()
     runs = _all(settings)

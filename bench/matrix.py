@@ -32,6 +32,7 @@ from .changes import (
     IDEAL,
     IDEAL_ACKED,
     VERIFIED_UNCHANGED,
+    WARMUP,
     Run,
     Settings,
 )
@@ -99,6 +100,7 @@ class Task:
     strategy: str
     house_seed: int
     policy: tuple[tuple[str, float], ...] = ()  # change-engine options (what-if runs)
+    warmup: int = WARMUP
 
     def settings(self) -> Settings:
         return Settings(
@@ -108,6 +110,7 @@ class Task:
             seeds=[self.seed],
             house_seed=self.house_seed,
             policy=dict(self.policy),
+            warmup=self.warmup,
         )
 
 
@@ -124,6 +127,7 @@ def tasks_for(
     airs: Sequence[Air],
     seeds: Sequence[int],
     policy: Mapping[str, float] | None = None,
+    warmup: int = WARMUP,
 ) -> list[Task]:
     """Every run of the grid, the biggest groups first (they take longest)."""
     options = tuple(sorted((policy or {}).items()))
@@ -133,7 +137,7 @@ def tasks_for(
         for air in airs:
             for seed in seeds:
                 for strategy in strategies:
-                    tasks.append(Task(lights, air, seed, strategy, seeds[0], options))
+                    tasks.append(Task(lights, air, seed, strategy, seeds[0], options, warmup))
     return tasks
 
 
@@ -335,11 +339,13 @@ def document(
     jobs: int,
     wall_s: float,
     policy: Mapping[str, float] | None = None,
+    warmup: int = WARMUP,
 ) -> dict[str, Any]:
     settings = Settings()
     return {
         "bench": "changes-matrix",
         "policy": dict(policy or {}),
+        "warmup": warmup,
         "sizes": list(sizes),
         "airs": [[air.loss, air.group_miss] for air in airs],
         "seeds": list(seeds),
@@ -715,6 +721,13 @@ def main(argv: list[str], *, runner: Callable[[Sequence[Task], int], Any] = run_
         help="change-engine options to try, e.g. group_report_quiet=0.15,report_wait=0.6 "
         "(ChangePolicy.from_options keys; default: the engine's own)",
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=WARMUP,
+        help="commands the engine makes while the house is built, before the runs "
+        f"(default {WARMUP}; 0: an engine that has learned nothing)",
+    )
     args = parser.parse_args(argv)
 
     if args.from_json is not None:
@@ -724,7 +737,7 @@ def main(argv: list[str], *, runner: Callable[[Sequence[Task], int], Any] = run_
         sizes = _parse_sizes(args.sizes)
         airs = _parse_airs(args.airs)
         policy = _parse_policy(args.policy)
-        tasks = tasks_for(sizes, airs, seeds, policy)
+        tasks = tasks_for(sizes, airs, seeds, policy, args.warmup)
         print(f"  {len(tasks)} runs in {args.jobs} process(es)", file=sys.stderr)
         wall_start = time.perf_counter()
         results = runner(tasks, args.jobs)
@@ -737,6 +750,7 @@ def main(argv: list[str], *, runner: Callable[[Sequence[Task], int], Any] = run_
             jobs=args.jobs,
             wall_s=wall,
             policy=policy,
+            warmup=args.warmup,
         )
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / "matrix.json"

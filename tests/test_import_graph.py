@@ -31,8 +31,10 @@ def _imported(path: Path, module: str, node: ast.ImportFrom) -> list[str]:
         target = ".".join([*base, *([node.module] if node.module else [])])
     else:
         target = node.module or ""
-    # ``from . import x`` may name a module x as well as a name in the package.
-    return [target, *(f"{target}.{alias.name}" for alias in node.names)]
+    # ``from . import x`` may name a module x as well as a name in the package. A package
+    # that holds the importing module is imported before it anyway: no edge to it.
+    modules = [f"{target}.{alias.name}" for alias in node.names]
+    return modules if module.startswith(f"{target}.") else [target, *modules]
 
 
 def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:

@@ -23,8 +23,12 @@ class Backoff:
     factor: float = 2.0
     maximum: float = 30.0
     jitter: float = 0.2  # +- this fraction of the delay, so retries of many devices spread
+    immediate: int = 0  # the first this many retries go at once, without waiting
 
     def delay(self, retry: int, rng: random.Random) -> float:
+        if retry < self.immediate:
+            return 0.0
+        retry -= self.immediate
         base = min(self.maximum, self.initial * self.factor ** max(0, retry))
         return max(0.0, base * (1.0 + self.jitter * (2.0 * rng.random() - 1.0)))
 
@@ -78,15 +82,36 @@ class ChangePolicy:
     deadlines: Mapping[SleepMode, float] = DEFAULT_DEADLINES
     kind_deadlines: Mapping[DeviceKind, float] = DEFAULT_KIND_DEADLINES
     report_waits: Mapping[SleepMode, float] = DEFAULT_REPORT_WAITS
-    # After a groupcast, before repairing silent members: at most ``group_report_wait``;
-    # once members report, the window closes when none has for ``group_report_quiet``.
+    # After a groupcast, before repairing silent members: at most ``group_report_wait``.
+    # Once the network's report delays are known (``changes/links.py``) the window lasts
+    # their ``group_report_quantile`` plus ``group_report_margin``; until then it closes
+    # when no member has reported for ``group_report_quiet``. It closes at once when
+    # every member has reported.
     group_report_wait: float = 2.0
     group_report_quiet: float = 0.5
+    group_report_quantile: float = 0.9
+    group_report_margin: float = 0.03
+    # After a delivered unicast the wait for the report is learned the same way, between
+    # ``report_wait_floor`` and the report wait above (always-on devices; a device that
+    # already showed the values reports nothing and is read at once).
+    report_quantile: float = 0.97
+    report_margin: float = 0.05
+    report_wait_floor: float = 0.3  # a device's report retry comes about 0.2 s later
+    # How a group command reaches its members: members this likely to stay silent
+    # through the window get their unicast at once, with the groupcast; a group small
+    # enough to unicast within the window, where a member is at least
+    # ``small_group_miss`` likely to stay silent, gets unicasts only.
+    unicast_at_once_miss: float = 0.7
+    small_group_miss: float = 0.1
     read_timeout: float = 10.0  # guard around one read, in case a radio never answers
     awake_window: float = 5.0  # a sleeper still listens this long after a frame from it
     repair_backoff: Backoff = field(default_factory=Backoff)
     delivery_backoff: Backoff = field(
-        default_factory=lambda: Backoff(initial=0.5, factor=2.0, maximum=30.0, jitter=0.25)
+        # A delivery failure after the radio's own retries is a lossy link, not a busy
+        # radio: the first two retries go at once (paced by the budget), then back off.
+        default_factory=lambda: Backoff(
+            initial=0.5, factor=2.0, maximum=30.0, jitter=0.25, immediate=2
+        )
     )
     tolerances: Mapping[str, float] = DEFAULT_TOLERANCES
 
@@ -104,7 +129,9 @@ class ChangePolicy:
         Keys (seconds): ``deadline_always_on``, ``deadline_light_sleeper``,
         ``deadline_sleepy``, ``deadline_thermostat``, ``report_wait``,
         ``report_wait_light_sleeper``, ``group_report_wait``, ``group_report_quiet``,
-        ``retry_max``.
+        ``retry_max``; tuning (benchmarks): ``group_report_quantile``,
+        ``group_report_margin``, ``report_quantile``, ``report_margin``,
+        ``report_wait_floor``, ``unicast_at_once_miss``, ``small_group_miss``.
         """
         policy = cls()
         deadlines = dict(policy.deadlines)
@@ -122,6 +149,9 @@ class ChangePolicy:
         repair = policy.repair_backoff
         if (value := options.get("retry_max")) is not None:
             repair = replace(repair, maximum=float(value))
+        tuned: dict[str, Any] = {
+            name: float(options[name]) for name in _TUNING if options.get(name) is not None
+        }
         return replace(
             policy,
             deadlines=_frozen(deadlines),
@@ -130,7 +160,19 @@ class ChangePolicy:
             group_report_wait=float(options.get("group_report_wait", policy.group_report_wait)),
             group_report_quiet=float(options.get("group_report_quiet", policy.group_report_quiet)),
             repair_backoff=repair,
+            **tuned,
         )
+
+
+_TUNING = (
+    "group_report_quantile",
+    "group_report_margin",
+    "report_quantile",
+    "report_margin",
+    "report_wait_floor",
+    "unicast_at_once_miss",
+    "small_group_miss",
+)
 
 
 REFRESH_READ_TIMEOUT = 30.0

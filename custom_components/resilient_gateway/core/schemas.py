@@ -171,6 +171,7 @@ CHANGES: Final = vol.Schema(
         vol.Required("version"): _VERSION,
         vol.Optional("devices"): vol.Schema({_text: DESIRED}),
         vol.Optional("changes"): _list(CHANGE),
+        vol.Optional("links"): dict,  # what was learned of links (read leniently)
     },
     extra=vol.ALLOW_EXTRA,
 )

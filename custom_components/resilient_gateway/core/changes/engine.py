@@ -269,7 +269,10 @@ class ChangeEngine:
 
     def snapshot(self) -> dict[str, Any]:
         """Desired states and pending changes, JSON-serialisable, deadlines as seconds left."""
-        return export_pending(self._machines.devices, self._open.values(), self._loop.time())
+        machines = self._machines
+        return export_pending(
+            machines.devices, self._open.values(), self._loop.time(), machines.links
+        )
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Resume from ``snapshot()`` data: pending changes go on, expired ones fail.
@@ -283,6 +286,8 @@ class ChangeEngine:
         saved_devices, saved_changes = read_pending(
             data, now=now, next_seq=self._machines.next_seq, new_future=self._loop.create_future
         )
+        if isinstance(links := data.get("links"), Mapping):
+            self._machines.links.load(links)
         for device_id, (desired, failed) in saved_devices.items():
             device = self._machines.device(device_id)
             device.desired.update(desired)
@@ -480,8 +485,8 @@ class ChangeEngine:
             change.change_id, change.device_id, change.future, lambda: self._result(change)
         )
 
-    def _member_heard(self, op: GroupOp) -> None:
-        self._groups.member_heard(op)
+    def _member_heard(self, op: GroupOp, device: Device, matched: bool) -> None:
+        self._groups.member_heard(op, device, matched)
 
     def _changed(self, device: Device) -> None:
         self._recount(device)

@@ -38,6 +38,7 @@ from ..scheduler import (
     Ticket,
     values_dict,
 )
+from .links import LinkBook
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -109,10 +110,18 @@ class GroupOp:
     rewritten: set[DeviceId] = field(default_factory=set)
     rewrite_failed: set[DeviceId] = field(default_factory=set)
     future: asyncio.Future[GroupResult] | None = None
-    # The report window after the groupcast: it closes at its longest wait, or once
-    # members that reported have stopped reporting for a while, whichever comes first.
+    # Members unicast at once, with the groupcast (likely to miss it), until theirs is on air.
+    at_once: set[DeviceId] = field(default_factory=set)
+    reported: set[DeviceId] = field(default_factory=set)  # members heard since the groupcast
+    unheard: set[DeviceId] = field(default_factory=set)  # members waiting, not heard yet
+    on_air_at: float | None = None  # when the groupcast went on air
+    # The report window after the groupcast: it closes once every member has reported,
+    # at its learned length (``learned``) or, until that is known, once members that
+    # reported have stopped reporting for a while; at its longest wait at the latest.
     window_timer: asyncio.TimerHandle | None = None
     quiet_timer: asyncio.TimerHandle | None = None
+    window_ends_at: float = 0.0
+    learned: bool = False
     window_opens_at: float = 0.0  # (only to set timers: the end of the transition)
 
 
@@ -130,6 +139,7 @@ class Device:
     ticket: Ticket[Any] | None = None
     timer: asyncio.TimerHandle | None = None
     sent_seq: int = 0  # the last frame carrying the values went on air at this seq
+    delivered_at: float | None = None  # its unicast was acknowledged then (report delays)
     on_air: dict[str, Any] | None = None  # values of the unicast on air
     on_air_ticket: Ticket[Any] | None = None
     repairs: int = 0  # sends since the last new value, for back-off
@@ -156,7 +166,7 @@ class DeviceMachines:
         rng: random.Random,
         on_finished: Callable[[Change], None],
         on_changed: Callable[[Device], None],
-        on_member_heard: Callable[[GroupOp], None],
+        on_member_heard: Callable[[GroupOp, Device, bool], None],
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._scheduler = scheduler
@@ -167,6 +177,7 @@ class DeviceMachines:
         self._on_changed = on_changed
         self._on_member_heard = on_member_heard
         self.devices: dict[DeviceId, Device] = {}
+        self.links = LinkBook()
         self._seq = 0
         self._tickets: set[Ticket[Any]] = set()
         self.stopped = False
@@ -220,16 +231,24 @@ class DeviceMachines:
         """Values from the device: verify what they show, remember the rest."""
         values = values_dict(values)
         window = device.broadcast
-        if (
+        phase = device.phase
+        # A member answering the groupcast: waiting for it or after it, or one unicast at
+        # once whose own frame is not on air yet.
+        after_groupcast = (
             window is not None
-            and window.window_timer is not None
-            and device.after_broadcast
-            and device.phase is Phase.WAITING
-        ):
-            self._on_member_heard(window)
+            and window.on_air_at is not None
+            and (
+                phase is Phase.GROUPCAST
+                or (phase is Phase.WAITING and device.after_broadcast)
+                or (phase is Phase.SENDING and device.on_air is None)
+            )
+        )
+        delivered_at = device.delivered_at if phase is Phase.WAITING else None
+        unicast_on_air = phase is Phase.SENDING and device.on_air is not None
         seq = self.next_seq()
         finished: list[Change] = []
         resolved = False
+        matched = False
         tolerances = self.policy.tolerances
         on_air = device.on_air or {}
         for attr, value in values.items():
@@ -245,6 +264,7 @@ class DeviceMachines:
                 continue
             change = device.owners.pop(attr, None)
             if change is not None:
+                matched = True
                 change.open.discard(attr)
                 change.verified.add(attr)
                 device.unsent.discard(attr)
@@ -253,12 +273,19 @@ class DeviceMachines:
             elif attr in device.failed:
                 device.failed.discard(attr)  # late, but the device holds the value now
                 resolved = True
+        if matched and not after_groupcast:
+            if delivered_at is not None and not device.after_broadcast:
+                self.links.unicast_report_delay(self._loop.time() - delivered_at)
+            elif unicast_on_air:
+                self.links.unicast_report_delay(0.0)  # it came with the acknowledgement
         if not device.owners and device.phase is not Phase.IDLE:
             self.go_idle(device)
         for change in finished:
             self._on_finished(change)
         if resolved and not finished:
             self._on_changed(device)
+        if after_groupcast and window is not None:
+            self._on_member_heard(window, device, matched)
 
     def kick(self, device: Device) -> None:
         """New values are open: get them on air unless a frame is already on its way."""
@@ -299,6 +326,7 @@ class DeviceMachines:
         self.stop_timer(device)
         device.broadcast = None
         device.after_broadcast = False
+        device.delivered_at = None
         if self.sleep_mode(device) is SleepMode.SLEEPY and not device.awake:
             self.drop_ticket(device)
             device.phase = Phase.ASLEEP
@@ -330,6 +358,9 @@ class DeviceMachines:
         ticket.add_done_callback(lambda t: self._send_done(device, t, values, transition))
 
     def _on_air(self, device: Device, ticket: Ticket[None], values: Mapping[str, Any]) -> None:
+        op = device.broadcast
+        if op is not None and not device.after_broadcast:
+            self._unicast_at_once_on_air(device, op)
         device.sent_seq = self.next_seq()
         device.unsent.difference_update(values)
         device.on_air = dict(values)
@@ -337,6 +368,36 @@ class DeviceMachines:
         for change in {id(c): c for c in device.owners.values()}.values():
             if change.open & values.keys():
                 change.attempts += 1
+
+    def _unicast_at_once_on_air(self, device: Device, op: GroupOp) -> None:
+        """A member's unicast sent with the groupcast goes on air: it counts as a repair,
+        and as a miss when the member stayed silent for a whole window after the groupcast
+        (earlier, its silence says nothing yet)."""
+        device.broadcast = None
+        op.at_once.discard(device.device_id)
+        op.repaired.add(device.device_id)
+        window = self.group_window()
+        if op.on_air_at is not None and window is not None:
+            silent_for = self._loop.time() - op.on_air_at - (op.transition or 0.0)
+            if silent_for >= window:
+                self.links.groupcast_outcome(device.device_id, missed=True)
+
+    def group_window(self) -> float | None:
+        """The learned length of the report window after a groupcast (None: not known)."""
+        policy = self.policy
+        window = self.links.group_window(policy.group_report_quantile, policy.group_report_margin)
+        return None if window is None else min(window, policy.group_report_wait)
+
+    def _report_wait(self, description: DeviceDescription) -> float:
+        """How long to wait for the report of a delivered unicast before reading."""
+        policy = self.policy
+        longest = policy.report_wait_for(description)
+        if description.sleep_mode is not SleepMode.ALWAYS_ON:
+            return longest
+        learned = self.links.report_window(policy.report_quantile, policy.report_margin)
+        if learned is None:
+            return longest
+        return min(longest, max(policy.report_wait_floor, learned))
 
     def _send_done(
         self,
@@ -360,9 +421,20 @@ class DeviceMachines:
             _LOGGER.debug("send to %s failed: %s", device.device_id, error)
             self._back_off(device)
             return
+        self.links.unicast_delivered(device.device_id, ticket.attempts)
         description = self.description(device.device_id)
-        wait = self.policy.report_wait_for(description) + (transition or 0.0)
+        if (
+            description.sleep_mode is SleepMode.ALWAYS_ON
+            and not device.unsent
+            and all(self.showed_before(device, attr) for attr in device.owners)
+        ):
+            # It already showed every value: it has nothing to report, so only a read
+            # can tell that the command did not change it back.
+            self._read(device)
+            return
+        wait = self._report_wait(description) + (transition or 0.0)
         self._wait_for_report(device, wait)
+        device.delivered_at = self._loop.time() + (transition or 0.0)
 
     def _wait_for_report(self, device: Device, seconds: float) -> None:
         self.stop_timer(device)
@@ -392,7 +464,7 @@ class DeviceMachines:
             # Values the recall should have changed but the device did not show: it missed
             # the groupcast, or its entry is wrong or gone (after an OTA update or a reset).
             # Rewriting costs one unicast and makes the next recall right either way.
-            unchanged = [a for a in device.owners if not self._showed_before(device, a)]
+            unchanged = [a for a in device.owners if not self.showed_before(device, a)]
             for attr in (*shown_wrong, *unchanged):
                 if (scene := device.owners[attr].scene) is not None:
                     scene.proved_wrong = True
@@ -415,7 +487,7 @@ class DeviceMachines:
         else:
             self._read(device)
 
-    def _showed_before(self, device: Device, attr: str) -> bool:
+    def showed_before(self, device: Device, attr: str) -> bool:
         """Whether the device's last known value of ``attr`` already was the desired one
         (then its silence is expected: nothing changed, nothing to report)."""
         seen = device.observed.get(attr)
@@ -496,6 +568,7 @@ class DeviceMachines:
         device.phase = Phase.IDLE
         device.broadcast = None
         device.after_broadcast = False
+        device.delivered_at = None
         device.unsent.clear()
 
     def drop_ticket(self, device: Device) -> None:

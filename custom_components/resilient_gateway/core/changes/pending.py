@@ -1,5 +1,6 @@
 """The engine's pending changes on disk: desired states and open changes (``changes.json``)
-survive a restart and resume where they stood."""
+survive a restart and resume where they stood, and so does what the engine learned of
+each device's link (``links``: optional, files without it read as before)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..matching import required_attributes
 from ..model import DeviceId
 from ..scheduler import Priority, values_dict
 from ..storage import AtomicJsonFile
+from .links import LinkBook
 from .machine import Change, Device, SceneEntry
 
 _LOGGER = logging.getLogger(__name__)
@@ -26,9 +28,13 @@ SAVE_DELAY = 1.0
 
 
 def export_pending(
-    devices: Mapping[DeviceId, Device], changes: Iterable[Change], now: float
+    devices: Mapping[DeviceId, Device],
+    changes: Iterable[Change],
+    now: float,
+    links: LinkBook | None = None,
 ) -> dict[str, Any]:
-    """Desired states and open changes, JSON-serialisable, deadlines as seconds left."""
+    """Desired states and open changes, JSON-serialisable, deadlines as seconds left;
+    with ``links``, what was learned of the devices' links."""
     saved_devices = {
         device_id: {
             "desired": _to_json(device.desired),
@@ -65,7 +71,14 @@ def export_pending(
                 },
             }
         )
-    return {"version": PENDING_FORMAT, "devices": saved_devices, "changes": saved_changes}
+    exported: dict[str, Any] = {
+        "version": PENDING_FORMAT,
+        "devices": saved_devices,
+        "changes": saved_changes,
+    }
+    if links is not None:
+        exported["links"] = links.export()
+    return exported
 
 
 @dataclass(frozen=True, slots=True)

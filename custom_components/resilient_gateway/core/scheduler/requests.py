@@ -9,7 +9,7 @@ from typing import Any
 
 from ..model import Attr, DeviceId
 from ..policy import Backoff
-from ..radio import NoResponseError, Radio
+from ..radio import NoResponseError, Radio, RadioBudget
 from .entries import (
     Airtime,
     CommandValues,
@@ -45,6 +45,11 @@ class SendScheduler:
             burst=burst,
             limits=limits or {},
         )
+
+    @property
+    def budget(self) -> RadioBudget:
+        """The radio's budget the queue keeps to."""
+        return self._radio.budget
 
     @property
     def delivery_backoff(self) -> Backoff:

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import voluptuous as vol
 
-from . import profiles
+from .profiles import BY_KEY, by_keys
 from .gatt import ServiceProfile
 
 NAME: Final = "bluetooth"
@@ -27,7 +27,7 @@ def _address(value: Any) -> str:
 def _profile_keys(value: Any) -> list[str]:
     if not isinstance(value, list) or not value:
         raise vol.Invalid("expected a non-empty list of profiles")
-    unknown = [key for key in value if key not in profiles.BY_KEY]
+    unknown = [key for key in value if key not in BY_KEY]
     if unknown:
         raise vol.Invalid(f"unknown profiles: {unknown!r}")
     return value
@@ -67,7 +67,7 @@ def parse(data: Mapping[str, Any]) -> KnownDevice:
     return KnownDevice(
         address=checked["address"],
         name=checked["name"],
-        profiles=profiles.by_keys(checked["profiles"]),
+        profiles=by_keys(checked["profiles"]),
         handles=dict(checked["handles"]),
     )
 

@@ -16,10 +16,16 @@ from homeassistant.helpers.translation import async_get_translations
 
 from custom_components.resilient_gateway.const import DOMAIN
 
-from .conftest import advance, setup_virtual
-from .test_availability import fault, state_of
-from .test_changes import apply_state, group_entity
-from .test_virtual_gateway import light_entities, truth
+from .conftest import (
+    advance,
+    apply_state,
+    fault,
+    group_entity,
+    light_entities,
+    setup_virtual,
+    state_of,
+    truth,
+)
 
 COORDINATOR_LOGGER = "custom_components.resilient_gateway"
 

@@ -31,8 +31,8 @@ from .conftest import (
     call_while_time_passes,
     setup_virtual,
     start_call,
+    truth,
 )
-from .test_virtual_gateway import truth
 
 
 async def _call(hass: HomeAssistant, service: str, **data: Any) -> Any:

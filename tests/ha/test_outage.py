@@ -25,18 +25,19 @@ from custom_components.resilient_gateway import backup
 from custom_components.resilient_gateway.const import DOMAIN
 from custom_components.resilient_gateway.core.health import FailureCause
 
-from .conftest import advance, setup_virtual
-from .test_availability import (
+from .conftest import (
+    advance,
     advance_until,
     fault,
+    group_entity,
+    light_entities,
     radio_events,
     radio_status,
+    setup_virtual,
     shows,
     state_of,
     switch,
 )
-from .test_changes import group_entity
-from .test_virtual_gateway import light_entities
 
 TRANSLATIONS = Path(__file__).parents[2] / "custom_components" / DOMAIN / "translations" / "en.json"
 

@@ -15,9 +15,7 @@ from homeassistant.helpers import entity_registry as er
 
 from custom_components.resilient_gateway.const import DOMAIN
 
-from .conftest import advance, setup_virtual
-from .test_changes import apply_state, group_entity
-from .test_virtual_gateway import light_entities, truth
+from .conftest import advance, apply_state, group_entity, light_entities, setup_virtual, truth
 
 
 async def test_scene_recall_repairs_members_and_their_tables(

@@ -13,9 +13,7 @@ from homeassistant.helpers import entity_registry as er
 
 from custom_components.resilient_gateway.core.model import SleepMode
 
-from .conftest import advance, setup_virtual
-from .test_availability import state_of
-from .test_virtual_gateway import truth
+from .conftest import advance, setup_virtual, state_of, truth
 
 
 def device_entities(hass: HomeAssistant, entry: Any) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapp
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -25,6 +26,8 @@ from homeassistant.core import Event, HomeAssistant, State, SupportsResponse
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util.async_ import create_eager_task
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.resilient_gateway.const import DOMAIN, EVENT_RADIO_STATE
 from custom_components.resilient_gateway.radios.virtual.database_clock import (
@@ -35,6 +38,25 @@ from custom_components.resilient_gateway.radios.virtual.database_clock import (
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> Generator[None]:
     yield
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots of Home Assistant's objects without their random ids and times (the test
+    plugin's fixture, which syrupy's own would otherwise shadow)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Entities disabled by default are enabled, for the tests that read them (as Home
+    Assistant's own tests do)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -118,22 +140,27 @@ VIRTUAL_DATA: dict[str, Any] = {
 }
 
 
-def virtual_entry(**overrides: Any) -> MockConfigEntry:
+def virtual_entry(*, entry_id: str | None = None, **overrides: Any) -> MockConfigEntry:
     data = {**VIRTUAL_DATA, **overrides}
     return MockConfigEntry(
         domain=DOMAIN,
         title=f"Virtual gateway {data['network']}",
         data=data,
         unique_id=f"virtual:{data['network']}",
+        entry_id=entry_id,
     )
 
 
 async def setup_virtual(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, **overrides: Any
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    *,
+    entry_id: str | None = None,
+    **overrides: Any,
 ) -> MockConfigEntry:
     """A loaded virtual gateway whose simulated devices have all joined, been interviewed
     and read once (the first start of a house pairs every device)."""
-    entry = virtual_entry(**overrides)
+    entry = virtual_entry(entry_id=entry_id, **overrides)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await entry.runtime_data.gateway.radio.app.wait_until_interviewed()

@@ -387,6 +387,7 @@ async def test_a_silent_battery_device_times_out_without_being_pinged(
 # -- pause and resume --------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")  # (disabled by default)
 async def test_pause_releases_the_radio_and_resume_delivers_what_was_queued(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

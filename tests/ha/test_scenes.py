@@ -47,7 +47,7 @@ async def test_scene_recall_repairs_members_and_their_tables(
     )
     await advance(hass, freezer, 2)
     response = await call
-    assert response == {"group_id": 1, "scene_id": 1, "members": 4, "not_written": []}
+    assert response == {group: {"group_id": 1, "scene_id": 1, "members": 4, "not_written": []}}
     assert all([1, 1] in truth(hass, entry)["devices"][i]["scenes"] for i in ieees)
     await hass.async_block_till_done()
     scene = er.async_get(hass).async_get_entity_id(

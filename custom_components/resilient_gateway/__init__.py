@@ -5,6 +5,7 @@ from __future__ import annotations
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_RADIO_LIBRARY, CONF_RADIO_TYPE, DOMAIN, RADIO_ZIGBEE
@@ -47,6 +48,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: ResilientGatewayConfigEn
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: ResilientGatewayConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """A device may be deleted by hand once it is no longer in the radio's network (it
+    left while Home Assistant was not running); the gateway itself and devices still in
+    the network may not (they would come back at the next start)."""
+    return not any(
+        domain == DOMAIN and entry.runtime_data.knows_device(identifier)
+        for domain, identifier in device.identifiers
+    )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: ResilientGatewayConfigEntry) -> bool:

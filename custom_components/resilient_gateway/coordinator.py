@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,12 +14,13 @@ from homeassistant.exceptions import (
     ConfigEntryError,
     ConfigEntryNotReady,
     HomeAssistantError,
-    ServiceValidationError,
 )
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.entity import Entity
+from homeassistant.util.signal_type import SignalType
 
 from .const import (
     CONF_AUTO_RESTORE,
@@ -47,15 +48,13 @@ from .const import (
     EVENT_RADIO_STATE,
     EVENT_RESTORE_DONE,
     EVENT_RESTORE_PROGRESS,
-    LIGHT_MAX_KELVIN,
-    LIGHT_MIN_KELVIN,
     LOGGER,
     RADIO_VIRTUAL,
     SNAPSHOT_DIR,
     STORAGE_DIR,
 )
 from .core.availability import AvailabilityPolicy
-from .core.change_results import ChangeCounts, ChangeHandle, ChangeResult, ChangeStatus, GroupHandle
+from .core.change_results import ChangeCounts, ChangeResult, ChangeStatus
 from .core.gateway import Gateway, GatewayFileError, GatewayListener
 from .core.health import (
     FailureCause,
@@ -65,7 +64,7 @@ from .core.health import (
     describe_failure,
 )
 from .core.matching import value_matches
-from .core.model import Attr, AttributeValues, DeviceDescription, DeviceId
+from .core.model import Attr, DeviceDescription, DeviceId
 from .core.policy import ChangePolicy
 from .core.radio import ForeignNetworkError, RadioError, RadioLink, RadioListener, RadioState
 from .core.restore import RestoreInProgress, RestoreProgress, RestoreReport
@@ -106,7 +105,6 @@ MANUFACTURER = "Resilient Gateway"
 
 
 type ResilientGatewayConfigEntry = ConfigEntry[GatewayCoordinator]
-type UpdateCallback = Callable[[], None]
 
 
 def describe_values(values: Mapping[str, Any]) -> str:
@@ -142,52 +140,13 @@ ISSUE_RESTORE_NEEDED = "restore_needed"
 ISSUE_RADIO_FAILED = "radio_failed"
 ISSUE_DAMAGED_FILE = "damaged_file"
 
-_FIELD_NAMES: dict[str, str] = {
-    Attr.BRIGHTNESS: "brightness",
-    Attr.COLOR_TEMP: "colour temperature",
-    Attr.XY: "colour",
-}
-# The colour temperatures a light entity declares, in mireds (the coolest is the fewest).
-LIGHT_MIREDS = (1_000_000 // LIGHT_MAX_KELVIN, 1_000_000 // LIGHT_MIN_KELVIN)
 
+class GatewayNews(StrEnum):
+    """What moved on the gateway as a whole (carried by its dispatcher signal)."""
 
-@dataclass(frozen=True, slots=True)
-class LightTarget:
-    """What a light entity commands: one device, or a radio group."""
-
-    gateway: Gateway
-    device_id: DeviceId | None = None
-    group_id: int | None = None
-
-    def fit(self, entity_id: str, values: AttributeValues) -> AttributeValues:
-        """``values`` as the light can show them: a colour temperature outside the range
-        the entities declare is clamped into it; a value the device has nothing for
-        (brightness for an on/off bulb, a colour for a white one) is refused. (Groups
-        send each member only what it can show.)"""
-        device = self.gateway.devices.get(self.device_id) if self.device_id else None
-        if device is not None and (
-            missing := [attr for attr in values if attr not in device.attributes]
-        ):
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="light_cannot_show",
-                translation_placeholders={
-                    "entity_id": entity_id,
-                    "what": ", ".join(_FIELD_NAMES.get(attr, str(attr)) for attr in missing),
-                },
-            )
-        if (mireds := values.get(Attr.COLOR_TEMP)) is not None:
-            low, high = LIGHT_MIREDS
-            values = {**values, Attr.COLOR_TEMP: min(max(int(mireds), low), high)}
-        return values
-
-    def __call__(
-        self, values: AttributeValues, transition: float | None
-    ) -> ChangeHandle | GroupHandle:
-        if self.group_id is not None:
-            return self.gateway.set_group_state(self.group_id, values, transition=transition)
-        assert self.device_id is not None
-        return self.gateway.set_state(self.device_id, values, transition=transition)
+    INVENTORY = "inventory"  # devices, groups or scenes added or removed
+    COUNTS = "counts"  # the number of pending or failed changes
+    STATUS = "status"  # radio status, run status, snapshots, a restore
 
 
 class GatewayCoordinator(GatewayListener):
@@ -221,10 +180,9 @@ class GatewayCoordinator(GatewayListener):
         )
         self.restore_progress: RestoreProgress | None = None
         self.last_snapshot: SnapshotInfo | None = None
-        self._device_callbacks: dict[DeviceId, list[UpdateCallback]] = {}
-        self._inventory_callbacks: list[UpdateCallback] = []
-        self._counts_callbacks: list[UpdateCallback] = []
-        self._status_callbacks: list[UpdateCallback] = []
+        # Devices of the registry that were in the gateway's inventory while it ran its
+        # network: one missing from a later inventory left the network.
+        self._inventory_devices: set[DeviceId] = set()
         self._unsubscribe_gateway = self.gateway.add_listener(self)
         self._unsubscribe_usb: Callable[[], None] | None = None
 
@@ -509,21 +467,6 @@ class GatewayCoordinator(GatewayListener):
             LOGGER.exception("Automatic restore of %s failed", self.entry.title)
             self._async_create_restore_issue()
 
-    def group_unique_id(self, group_id: int) -> str:
-        """The unique id of the light entity of a radio group."""
-        return f"{self.entry.entry_id}-group-{group_id}"
-
-    def group_id_of(self, unique_id: str) -> int | None:
-        """The radio group behind a group light entity's unique id (None: not a group)."""
-        prefix = self.group_unique_id(0).removesuffix("0")
-        return int(unique_id.removeprefix(prefix)) if unique_id.startswith(prefix) else None
-
-    def light_target(self, unique_id: str) -> LightTarget:
-        """What commands the light entity with this unique id: a device or a group."""
-        if (group_id := self.group_id_of(unique_id)) is not None:
-            return LightTarget(self.gateway, group_id=group_id)
-        return LightTarget(self.gateway, device_id=unique_id.removesuffix("-light"))
-
     # -- device info -----------------------------------------------------------------
 
     @property
@@ -565,35 +508,20 @@ class GatewayCoordinator(GatewayListener):
 
     # -- fan-out to entities (GatewayListener) ---------------------------------------
 
-    @callback
-    def async_subscribe_device(
-        self, device_id: DeviceId, update: UpdateCallback
-    ) -> Callable[[], None]:
-        """Call ``update`` when the device reports something or its sync state moves."""
-        callbacks = self._device_callbacks.setdefault(device_id, [])
-        callbacks.append(update)
-        return lambda: callbacks.remove(update)
+    @property
+    def gateway_signal(self) -> SignalType[GatewayNews]:
+        """Sent with what moved on the gateway as a whole (``GatewayNews``)."""
+        return SignalType(f"{DOMAIN}_{self.entry.entry_id}_gateway")
 
-    @callback
-    def async_subscribe_counts(self, update: UpdateCallback) -> Callable[[], None]:
-        """Call ``update`` when the number of pending or failed changes moves."""
-        self._counts_callbacks.append(update)
-        return lambda: self._counts_callbacks.remove(update)
+    def device_signal(self, device_id: DeviceId) -> SignalType[()]:
+        """Sent when the device reported something, or its sync state or availability moved."""
+        return SignalType(f"{DOMAIN}_{self.entry.entry_id}_device_{device_id}")
 
-    @callback
-    def async_subscribe_inventory(self, update: UpdateCallback) -> Callable[[], None]:
-        self._inventory_callbacks.append(update)
-        return lambda: self._inventory_callbacks.remove(update)
-
-    @callback
-    def async_subscribe_status(self, update: UpdateCallback) -> Callable[[], None]:
-        """Call ``update`` when the radio status, run status, snapshots or a restore move."""
-        self._status_callbacks.append(update)
-        return lambda: self._status_callbacks.remove(update)
+    def _announce(self, news: GatewayNews) -> None:
+        async_dispatcher_send(self.hass, self.gateway_signal, news)
 
     def _status_updated(self) -> None:
-        for update in tuple(self._status_callbacks):
-            update()
+        self._announce(GatewayNews.STATUS)
 
     def health_changed(self, event: HealthEvent) -> None:
         self.hass.bus.async_fire(
@@ -651,19 +579,18 @@ class GatewayCoordinator(GatewayListener):
         )
 
     def device_updated(self, device_id: DeviceId) -> None:
-        for update in tuple(self._device_callbacks.get(device_id, ())):
-            update()
+        async_dispatcher_send(self.hass, self.device_signal(device_id))
 
     def inventory_changed(self) -> None:
         self._async_refresh_device_registry()
-        for update in tuple(self._inventory_callbacks):
-            update()
+        self._announce(GatewayNews.INVENTORY)
 
     @callback
     def _async_refresh_device_registry(self) -> None:
         """Registered devices follow what the interview learned later: a device seen
         before zigpy read its model got a placeholder name ("Zigbee device 1a2b3"). A name
-        the user gave stays theirs (``name_by_user``)."""
+        the user gave stays theirs (``name_by_user``). A device that left the network goes
+        from the registry, with its entities."""
         registry = dr.async_get(self.hass)
         registered = {
             device_id: entry
@@ -683,6 +610,25 @@ class GatewayCoordinator(GatewayListener):
             changed = {key: value for key, value in known.items() if getattr(entry, key) != value}
             if changed:
                 registry.async_update_device(entry.id, **changed)
+        for device_id in self._devices_that_left():
+            if (entry := registered.get(device_id)) is not None:
+                LOGGER.info("%s left %s: removing it", entry.name, self.entry.title)
+                registry.async_update_device(entry.id, remove_config_entry_id=self.entry.entry_id)
+
+    def _devices_that_left(self) -> set[DeviceId]:
+        """Devices of an earlier inventory that the radio no longer knows. Only while the
+        radio runs its own network and no restore is under way: a blank or foreign radio
+        (or one half restored) knows none of them, and they have not left."""
+        if not self.gateway.runs_its_network or self.gateway.restore_running:
+            return set()
+        current = set(self.gateway.devices)
+        left = self._inventory_devices - current
+        self._inventory_devices = current
+        return left
+
+    def knows_device(self, device_id: str) -> bool:
+        """Whether the gateway's radio still has the device in its network."""
+        return device_id == self.entry.entry_id or device_id in self.gateway.devices
 
     def radio_state_changed(self, state: RadioState) -> None:
         # (The supervisor logs the outage and each recovery step once.)
@@ -756,5 +702,4 @@ class GatewayCoordinator(GatewayListener):
         return what
 
     def counts_changed(self, counts: ChangeCounts) -> None:
-        for update in tuple(self._counts_callbacks):
-            update()
+        self._announce(GatewayNews.COUNTS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from homeassistant.components.light import (
@@ -14,20 +13,29 @@ from homeassistant.components.light import (
     LightEntity,
     LightEntityFeature,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import color as color_util
 
-from .const import ATTR_SYNC, LIGHT_MAX_KELVIN, LIGHT_MIN_KELVIN
+from .const import ATTR_SYNC, DOMAIN, LIGHT_MAX_KELVIN, LIGHT_MIN_KELVIN
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
-from .core.availability import Availability
-from .core.change_results import combined_sync
-from .core.model import Attr, DeviceDescription, DeviceKind, GroupDescription
+from .core.change_results import ChangeHandle, GroupHandle, combined_sync
+from .core.model import (
+    Attr,
+    AttributeValues,
+    DeviceDescription,
+    DeviceId,
+    DeviceKind,
+    GroupDescription,
+)
+from .core.scenes import GatewayScene
 from .entity import (
     GatewayEntity,
+    GatewayGroupEntity,
     async_add_device_entities,
     async_add_new_entities,
-    renamed_in_place,
+    command_errors,
 )
 
 PARALLEL_UPDATES = 0
@@ -52,6 +60,24 @@ def light_values(kwargs: dict[str, Any]) -> dict[str, Any]:
     if (xy := kwargs.get(ATTR_XY_COLOR)) is not None:
         values[Attr.XY] = (round(xy[0], 4), round(xy[1], 4))
     return values
+
+
+_FIELD_NAMES: dict[str, str] = {
+    Attr.BRIGHTNESS: "brightness",
+    Attr.COLOR_TEMP: "colour temperature",
+    Attr.XY: "colour",
+}
+# The colour temperatures a light entity declares, in mireds (the coolest is the fewest).
+LIGHT_MIREDS = (1_000_000 // LIGHT_MAX_KELVIN, 1_000_000 // LIGHT_MIN_KELVIN)
+
+
+def clamp_color_temp(values: AttributeValues) -> AttributeValues:
+    """A colour temperature outside the lights' range, clamped into it (a bulb could show
+    no other)."""
+    if (mireds := values.get(Attr.COLOR_TEMP)) is None:
+        return values
+    low, high = LIGHT_MIREDS
+    return {**values, Attr.COLOR_TEMP: min(max(int(mireds), low), high)}
 
 
 def color_modes(attributes: frozenset[Attr]) -> set[ColorMode]:
@@ -129,50 +155,51 @@ class GatewayLight(GatewayEntity, LightEntity):
         return next(iter(sorted(modes)))
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        await self._async_set(light_values(kwargs), kwargs.get(ATTR_TRANSITION))
+        await self.async_command(light_values(kwargs), kwargs.get(ATTR_TRANSITION))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        await self._async_set({Attr.ON: False}, kwargs.get(ATTR_TRANSITION))
+        await self.async_command({Attr.ON: False}, kwargs.get(ATTR_TRANSITION))
+
+    def fit(self, values: AttributeValues) -> AttributeValues:
+        """``values`` as the light can show them: a colour temperature outside the range
+        the entities declare is clamped into it; a value the bulb has nothing for
+        (brightness for an on/off bulb, a colour for a white one) is refused."""
+        if missing := [attr for attr in values if attr not in self.device.attributes]:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="light_cannot_show",
+                translation_placeholders={
+                    "entity_id": self.entity_id,
+                    "what": ", ".join(_FIELD_NAMES.get(attr, str(attr)) for attr in missing),
+                },
+            )
+        return clamp_color_temp(values)
+
+    async def async_command(
+        self, values: AttributeValues, transition: float | None
+    ) -> ChangeHandle:
+        """Make ``values`` the bulb's desired state; the handle tells how it ended."""
+        gateway = self.coordinator.gateway
+        device_id = self.device.device_id
+        return await self._async_command(
+            lambda: gateway.set_state(device_id, values, transition=transition)
+        )
 
 
-class GatewayGroupLight(LightEntity):
+class GatewayGroupLight(GatewayGroupEntity, LightEntity):
     """A radio group of lights: one groupcast, state computed from its members' reports."""
 
-    _attr_has_entity_name = True
-    _attr_should_poll = False
     _attr_supported_features = LightEntityFeature.TRANSITION
     _attr_color_mode = ColorMode.BRIGHTNESS
     _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
 
     def __init__(self, coordinator: GatewayCoordinator, group: GroupDescription) -> None:
-        self.coordinator = coordinator
-        self.group_id = group.group_id
+        super().__init__(coordinator, group.group_id, f"group-{group.group_id}")
         self._attr_name = group.name
-        self._attr_unique_id = coordinator.group_unique_id(group.group_id)
-        self._unsubscribe_members: list[Callable[[], None]] = []
-        self._attr_device_info = coordinator.gateway_device_info
-
-    @property
-    def radio_group(self) -> GroupDescription:
-        """The group as the radio knows it now (members come and go)."""
-        return self.coordinator.gateway.groups.get(
-            self.group_id, GroupDescription(self.group_id, str(self.name))
-        )
-
-    @property
-    def available(self) -> bool:
-        """As its members: available unless every member is known to be unreachable.
-        While the radio is down it stays available, so its commands queue (Home Assistant
-        drops service calls to unavailable entities)."""
-        gateway = self.coordinator.gateway
-        members = self.radio_group.members
-        return not members or any(
-            gateway.device_availability(member) is not Availability.OFFLINE for member in members
-        )
 
     def _member_values(self) -> list[dict[str, Any]]:
         gateway = self.coordinator.gateway
-        return [gateway.values(member) for member in self.radio_group.members]
+        return [gateway.values(member) for member in self.members]
 
     @property
     def is_on(self) -> bool | None:
@@ -192,40 +219,15 @@ class GatewayGroupLight(LightEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
+        """The members' count and, once a member was commanded, the worst of their syncs."""
         gateway = self.coordinator.gateway
-        sync = combined_sync(gateway.sync_state(member) for member in self.radio_group.members)
-        return {"members": len(self.radio_group.members), ATTR_SYNC: sync}
-
-    @callback
-    def async_entity_id_changed(self, old_entity_id: str) -> None:
-        renamed_in_place(super(), old_entity_id)
-
-    async def async_added_to_hass(self) -> None:
-        self._follow_members()
-        self.async_on_remove(self.coordinator.async_subscribe_inventory(self._members_changed))
-        self.async_on_remove(self._unfollow_members)
-
-    def _follow_members(self) -> None:
-        """Listen to the members only: a report elsewhere cannot change the group."""
-        self._unsubscribe_members = [
-            self.coordinator.async_subscribe_device(member, self._handle_update)
-            for member in self.radio_group.members
+        syncs = [
+            sync for member in self.members if (sync := gateway.sync_state(member)) is not None
         ]
-
-    def _unfollow_members(self) -> None:
-        for unsubscribe in self._unsubscribe_members:
-            unsubscribe()
-        self._unsubscribe_members = []
-
-    @callback
-    def _members_changed(self) -> None:
-        self._unfollow_members()
-        self._follow_members()
-        self.async_write_ha_state()
-
-    @callback
-    def _handle_update(self) -> None:
-        self.async_write_ha_state()
+        attributes: dict[str, Any] = {"members": len(self.members)}
+        if syncs:
+            attributes[ATTR_SYNC] = combined_sync(syncs)
+        return attributes
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         values: dict[str, Any] = {
@@ -233,10 +235,24 @@ class GatewayGroupLight(LightEntity):
             for key, value in light_values(kwargs).items()
             if key in (Attr.ON, Attr.BRIGHTNESS)
         }
-        await self._async_set_group(values, kwargs.get(ATTR_TRANSITION))
+        await self.async_command(values, kwargs.get(ATTR_TRANSITION))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        await self._async_set_group({Attr.ON: False}, kwargs.get(ATTR_TRANSITION))
+        await self.async_command({Attr.ON: False}, kwargs.get(ATTR_TRANSITION))
 
-    async def _async_set_group(self, values: dict[str, Any], transition: float | None) -> None:
-        self.coordinator.gateway.set_group_state(self.group_id, values, transition=transition)
+    def fit(self, values: AttributeValues) -> AttributeValues:
+        """``values`` as the group can take them (each member is sent what it can show)."""
+        return clamp_color_temp(values)
+
+    async def async_command(self, values: AttributeValues, transition: float | None) -> GroupHandle:
+        """One groupcast, then every member verified and repaired."""
+        gateway = self.coordinator.gateway
+        group_id = self.group_id
+        return await self._async_command(
+            lambda: gateway.set_group_state(group_id, values, transition=transition)
+        )
+
+    async def async_store_scene(self, name: str) -> tuple[GatewayScene, list[DeviceId]]:
+        """Make what the members show now a scene of the group."""
+        with command_errors(self._command_target()):
+            return await self.coordinator.gateway.store_scene(self.group_id, name)

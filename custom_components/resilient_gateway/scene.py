@@ -10,7 +10,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.scenes import GatewayScene
-from .entity import async_add_new_entities
+from .entity import GatewayGroupEntity, async_add_new_entities
 
 PARALLEL_UPDATES = 0
 
@@ -30,24 +30,15 @@ async def async_setup_entry(
     )
 
 
-class GatewaySceneEntity(Scene):
-    """A scene of a light group, stored both in the bulbs and in the gateway."""
-
-    _attr_has_entity_name = True
+class GatewaySceneEntity(GatewayGroupEntity, Scene):
+    """A scene of a light group, stored both in the bulbs and in the gateway. Available as
+    the group's lights are: unless every member is known to be unreachable (while the
+    radio is down its recall queues, as their commands do)."""
 
     def __init__(self, coordinator: GatewayCoordinator, scene: GatewayScene) -> None:
-        self.coordinator = coordinator
-        self.group_id = scene.group_id
+        super().__init__(coordinator, scene.group_id, f"scene-{scene.group_id}-{scene.scene_id}")
         self.scene_id = scene.scene_id
         self._attr_name = scene.name
-        self._attr_unique_id = (
-            f"{coordinator.entry.entry_id}-scene-{scene.group_id}-{scene.scene_id}"
-        )
-        self._attr_device_info = coordinator.gateway_device_info
-
-    @property
-    def available(self) -> bool:
-        return self.coordinator.gateway.radio_up
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
@@ -60,4 +51,6 @@ class GatewaySceneEntity(Scene):
 
     async def async_activate(self, **kwargs: Any) -> None:
         """Recall; the change engine then follows every member until it shows the scene."""
-        self.coordinator.gateway.recall_scene(self.group_id, self.scene_id)
+        gateway = self.coordinator.gateway
+        group_id, scene_id = self.group_id, self.scene_id
+        await self._async_command(lambda: gateway.recall_scene(group_id, scene_id))

@@ -17,7 +17,7 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower, UnitOfT
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
+from .coordinator import GatewayCoordinator, GatewayNews, ResilientGatewayConfigEntry
 from .core.change_results import ChangeCounts
 from .core.gateway import RunStatus
 from .core.health import RadioStatus
@@ -98,10 +98,14 @@ class ChangesSensorDescription(SensorEntityDescription):
     value: Callable[[ChangeCounts], int]
 
 
+# The change counts, the run status and the restore progress move with every command, pause
+# or restore step: disabled until someone wants them (the radio status and the last
+# snapshot say whether the gateway is well).
 CHANGE_SENSORS: tuple[ChangesSensorDescription, ...] = (
     ChangesSensorDescription(
         key="pending_changes",
         translation_key="pending_changes",
+        entity_registry_enabled_default=False,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda counts: counts.pending_changes,
@@ -109,43 +113,31 @@ CHANGE_SENSORS: tuple[ChangesSensorDescription, ...] = (
     ChangesSensorDescription(
         key="failed_changes",
         translation_key="failed_changes",
+        entity_registry_enabled_default=False,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # Devices, as its name says ("Devices with failed changes"): one device with two
+        # failed attributes is one thing to look at.
         value=lambda counts: counts.failed_devices,
     ),
 )
 
 
-class _GatewaySensor(SensorEntity):
-    """A sensor of the gateway itself (on the gateway's device, one per description)."""
-
-    _attr_has_entity_name = True
-    _attr_should_poll = False
-
-    def __init__(
-        self, coordinator: GatewayCoordinator, description: SensorEntityDescription
-    ) -> None:
-        self.coordinator = coordinator
-        self.entity_description = description
-        self._attr_unique_id = f"{coordinator.entry.entry_id}-{description.key}"
-        self._attr_device_info = coordinator.gateway_device_info
-
-
-class GatewayChangesSensor(_GatewaySensor):
+class GatewayChangesSensor(GatewayEntity, SensorEntity):
     """How many commands the gateway is still following, or saw fail (on the gateway)."""
 
     entity_description: ChangesSensorDescription
+    _gateway_news = frozenset({GatewayNews.COUNTS})
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, description: ChangesSensorDescription
+    ) -> None:
+        super().__init__(coordinator, None, description.key)
+        self.entity_description = description
 
     @property
     def native_value(self) -> int:
         return self.entity_description.value(self.coordinator.gateway.engine.counts)
-
-    @callback
-    def async_entity_id_changed(self, old_entity_id: str) -> None:
-        renamed_in_place(super(), old_entity_id)
-
-    async def async_added_to_hass(self) -> None:
-        self.async_on_remove(self.coordinator.async_subscribe_counts(self.async_write_ha_state))
 
 
 ATTR_RESTORED = "restored"
@@ -188,10 +180,10 @@ class GatewaySensor(GatewayEntity, RestoreSensor):
         return self.values.get(self.entity_description.attr)
 
     @callback
-    def _handle_update(self) -> None:
+    def _async_handle_update(self) -> None:
         if self._live is not None:
             self._restored = None
-        super()._handle_update()
+        super()._async_handle_update()
 
     @property
     def native_value(self) -> Any:
@@ -238,6 +230,7 @@ STATUS_SENSORS: tuple[StatusSensorDescription, ...] = (
     StatusSensorDescription(
         key="run_status",
         translation_key="run_status",
+        entity_registry_enabled_default=False,
         device_class=SensorDeviceClass.ENUM,
         options=[str(status) for status in RunStatus],
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -257,6 +250,7 @@ STATUS_SENSORS: tuple[StatusSensorDescription, ...] = (
     StatusSensorDescription(
         key="restore_progress",
         translation_key="restore_progress",
+        entity_registry_enabled_default=False,
         native_unit_of_measurement=PERCENTAGE,
         entity_category=EntityCategory.DIAGNOSTIC,
         value=_restore_percent,
@@ -269,10 +263,17 @@ STATUS_SENSORS: tuple[StatusSensorDescription, ...] = (
 )
 
 
-class GatewayStatusSensor(_GatewaySensor):
+class GatewayStatusSensor(GatewayEntity, SensorEntity):
     """The gateway's radio health, run status, last snapshot and restore progress."""
 
     entity_description: StatusSensorDescription
+    _gateway_news = frozenset({GatewayNews.STATUS})
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, description: StatusSensorDescription
+    ) -> None:
+        super().__init__(coordinator, None, description.key)
+        self.entity_description = description
 
     @property
     def native_value(self) -> Any:
@@ -281,10 +282,3 @@ class GatewayStatusSensor(_GatewaySensor):
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         return self.entity_description.attributes(self.coordinator)
-
-    @callback
-    def async_entity_id_changed(self, old_entity_id: str) -> None:
-        renamed_in_place(super(), old_entity_id)
-
-    async def async_added_to_hass(self) -> None:
-        self.async_on_remove(self.coordinator.async_subscribe_status(self.async_write_ha_state))

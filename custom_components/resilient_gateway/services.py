@@ -16,10 +16,12 @@ from homeassistant.components.light import (
     ATTR_RGB_COLOR,
     ATTR_TRANSITION,
     ATTR_XY_COLOR,
+    LightEntity,
 )
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import (
+    EntityServiceResponse,
     HomeAssistant,
     ServiceCall,
     ServiceResponse,
@@ -29,19 +31,20 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import service
+from homeassistant.helpers.entity import Entity
 from homeassistant.util import color as color_util
 from homeassistant.util.json import JsonValueType
 
 from .const import DOMAIN, STORAGE_DIR
-from .coordinator import GatewayCoordinator
+from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.change_results import ChangeResult, ChangeStatus, GroupResult
 from .core.model import Attr, DeviceId
 from .core.radio import ForeignNetworkError, RadioError
 from .core.restore import GatewayPausedError, RestoreInProgress, SnapshotMismatch
 from .core.snapshot import SnapshotError
 from .core.storage import write_json_atomic
-from .light import light_values
+from .light import GatewayGroupLight, GatewayLight, light_values
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_FAULT = "fault"
@@ -87,9 +90,22 @@ def _pair(first: str, second: str, first_range: Any, second_range: Any) -> Any:
 
 UNIT_RANGE = vol.Range(min=0, max=1)
 
-APPLY_STATE_SCHEMA = vol.Schema(
+# The entity ids a call names itself (not through a device, area or label): one that is not
+# a light of the integration is refused, where Home Assistant would skip it in silence.
+ATTR_NAMED_ENTITIES = "named_entities"
+
+
+def _remember_named_entities(data: dict[str, Any]) -> dict[str, Any]:
+    named = data.get(ATTR_ENTITY_ID)
+    return {**data, ATTR_NAMED_ENTITIES: named if isinstance(named, list) else []}
+
+
+def _light_service_schema(fields: dict[Any, Any]) -> Any:
+    return vol.All(cv.make_entity_service_schema(fields), _remember_named_entities)
+
+
+APPLY_STATE_SCHEMA = _light_service_schema(
     {
-        vol.Required(ATTR_ENTITY_ID): cv.entity_ids,
         vol.Required(ATTR_STATE): vol.In(["on", "off"]),
         vol.Exclusive(ATTR_BRIGHTNESS, "brightness"): vol.All(
             vol.Coerce(int), vol.Range(min=0, max=255)
@@ -117,11 +133,8 @@ APPLY_STATE_SCHEMA = vol.Schema(
 
 ATTR_NAME = "name"
 
-STORE_SCENE_SCHEMA = vol.Schema(
-    {
-        vol.Required(ATTR_ENTITY_ID): cv.entity_id,
-        vol.Required(ATTR_NAME): vol.All(cv.string, vol.Strip, vol.Length(min=1, max=32)),
-    }
+STORE_SCENE_SCHEMA = _light_service_schema(
+    {vol.Required(ATTR_NAME): vol.All(cv.string, vol.Strip, vol.Length(min=1, max=32))}
 )
 
 
@@ -162,47 +175,59 @@ def async_setup_services(hass: HomeAssistant) -> None:
         _async_simulate_fault,
         schema=SIMULATE_FAULT_SCHEMA,
     )
-    hass.services.async_register(
+    # Light services: targets by entity, device, area or label, as light.turn_on's. One
+    # call for all the targets (batched): every target is checked before any is sent.
+    service.async_register_batched_platform_entity_service(
+        hass,
         DOMAIN,
         "apply_state",
-        _async_apply_state,
+        entity_domain=LIGHT_DOMAIN,
+        func=_async_apply_state,
         schema=APPLY_STATE_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
-    hass.services.async_register(
+    service.async_register_batched_platform_entity_service(
+        hass,
         DOMAIN,
         "store_scene",
-        _async_store_scene,
+        entity_domain=LIGHT_DOMAIN,
+        func=_async_store_scene,
         schema=STORE_SCENE_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
 
 
-async def _async_store_scene(call: ServiceCall) -> ServiceResponse:
-    """Store the group's members' current states as a named gateway scene."""
-    entity_id: str = call.data[ATTR_ENTITY_ID]
-    entry = er.async_get(call.hass).async_get(entity_id)
-    coordinator = (
-        _coordinator(call.hass, str(entry.config_entry_id))
-        if entry is not None and entry.platform == DOMAIN
-        else None
-    )
-    group_id = coordinator.group_id_of(entry.unique_id) if coordinator and entry else None
-    if coordinator is None or group_id is None:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="not_a_gateway_group",
-            translation_placeholders={"entity_id": entity_id},
-        )
-    scene, not_written = await coordinator.gateway.store_scene(group_id, call.data[ATTR_NAME])
-    if not call.return_response:
-        return None
-    return {
-        "group_id": scene.group_id,
-        "scene_id": scene.scene_id,
-        "members": len(scene.member_states),
-        "not_written": list[JsonValueType](not_written),
-    }
+def _named_lights_only(entities: list[Entity], call: ServiceCall, kind: type[Entity]) -> None:
+    """Refuse the call when it names an entity itself that is not a ``kind`` of the
+    integration (a sensor, another integration's light), before anything is sent."""
+    ours = {entity.entity_id for entity in entities if isinstance(entity, kind)}
+    for entity_id in call.data[ATTR_NAMED_ENTITIES]:
+        if entity_id not in ours:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=(
+                    "not_a_gateway_group" if kind is GatewayGroupLight else "not_a_gateway_light"
+                ),
+                translation_placeholders={"entity_id": entity_id},
+            )
+
+
+async def _async_store_scene(entities: list[Entity], call: ServiceCall) -> EntityServiceResponse:
+    """Store each targeted group's members' current states as a named gateway scene (the
+    single lights an area or a device brings along are left out)."""
+    _named_lights_only(entities, call, GatewayGroupLight)
+    response: EntityServiceResponse = {}
+    for group in entities:
+        if not isinstance(group, GatewayGroupLight):
+            continue
+        scene, not_written = await group.async_store_scene(call.data[ATTR_NAME])
+        response[group.entity_id] = {
+            "group_id": scene.group_id,
+            "scene_id": scene.scene_id,
+            "members": len(scene.member_states),
+            "not_written": list[JsonValueType](not_written),
+        }
+    return response
 
 
 def _requested_values(data: dict[str, Any]) -> dict[str, Any]:
@@ -219,48 +244,23 @@ def _requested_values(data: dict[str, Any]) -> dict[str, Any]:
     return light_values(kwargs)
 
 
-def _targets(
-    hass: HomeAssistant, entity_ids: list[str]
-) -> list[tuple[str, GatewayCoordinator, Any]]:
-    """(entity id, its gateway, what it commands) for each target, or a translated error
-    naming the first entity that is not a light or light group of a running gateway."""
-    registry = er.async_get(hass)
-    targets: list[tuple[str, GatewayCoordinator, Any]] = []
-    for entity_id in entity_ids:
-        entry = registry.async_get(entity_id)
-        if entry is None or entry.platform != DOMAIN or entry.domain != "light":
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="not_a_gateway_light",
-                translation_placeholders={"entity_id": entity_id},
-            )
-        coordinator = _coordinator(hass, str(entry.config_entry_id))
-        targets.append((entity_id, coordinator, coordinator.light_target(entry.unique_id)))
-    return targets
-
-
-async def _async_apply_state(call: ServiceCall) -> ServiceResponse:
+async def _async_apply_state(entities: list[Entity], call: ServiceCall) -> EntityServiceResponse:
     """Set lights and light groups, then wait (up to ``timeout``) until each device shows
     the state, and answer with what really happened."""
-    targets = _targets(call.hass, call.data[ATTR_ENTITY_ID])
+    _named_lights_only(entities, call, LightEntity)
+    lights = [entity for entity in entities if isinstance(entity, GatewayLight | GatewayGroupLight)]
     values = _requested_values(call.data)
     transition = call.data.get(ATTR_TRANSITION)
     # Every target's values are checked before any is sent: a refusal changes nothing.
-    fitted = [
-        (entity_id, coordinator, target, target.fit(entity_id, values))
-        for entity_id, coordinator, target in targets
-    ]
-    handles = [
-        (entity_id, coordinator, target(fit, transition))
-        for entity_id, coordinator, target, fit in fitted
-    ]
+    fitted = [(light, light.fit(values)) for light in lights]
+    handles = [(light, await light.async_command(fit, transition)) for light, fit in fitted]
     timeout = call.data[ATTR_TIMEOUT]
-    outcomes = await asyncio.gather(*(handle.wait(timeout) for _, _, handle in handles))
-    if not call.return_response:
-        return None
+    outcomes: list[ChangeResult | GroupResult] = await asyncio.gather(
+        *(handle.wait(timeout) for _, handle in handles)
+    )
     return {
-        entity_id: _describe_outcome(coordinator, outcome)
-        for (entity_id, coordinator, _), outcome in zip(handles, outcomes, strict=True)
+        light.entity_id: _describe_outcome(light.coordinator, outcome)
+        for (light, _), outcome in zip(handles, outcomes, strict=True)
     }
 
 
@@ -291,22 +291,9 @@ def _result_word(status: ChangeStatus) -> str:
 
 
 def _coordinator(hass: HomeAssistant, entry_id: str) -> GatewayCoordinator:
-    """The running gateway of a config entry, or a translated error for the user."""
-    entry = hass.config_entries.async_get_entry(entry_id)
-    if entry is None or entry.domain != DOMAIN:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="unknown_config_entry",
-            translation_placeholders={"entry_id": entry_id},
-        )
-    if entry.state is not ConfigEntryState.LOADED:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="config_entry_not_loaded",
-            translation_placeholders={"title": entry.title},
-        )
-    coordinator: GatewayCoordinator = entry.runtime_data
-    return coordinator
+    """The running gateway of a config entry, or Home Assistant's translated error."""
+    entry: ResilientGatewayConfigEntry = service.async_get_config_entry(hass, DOMAIN, entry_id)
+    return entry.runtime_data
 
 
 def _target_ieee(hass: HomeAssistant, call: ServiceCall) -> str:

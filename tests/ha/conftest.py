@@ -5,19 +5,31 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncGenerator, Awaitable, Generator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, SupportsResponse
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    SERVICE_TURN_OFF,
+    SERVICE_TURN_ON,
+    STATE_OFF,
+    STATE_ON,
+)
+from homeassistant.core import Event, HomeAssistant, State, SupportsResponse
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util.async_ import create_eager_task
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
-from custom_components.resilient_gateway.const import DOMAIN
+from custom_components.resilient_gateway.const import DOMAIN, EVENT_RADIO_STATE
 from custom_components.resilient_gateway.radios.virtual.database_clock import (
     database_work_counted,
 )
@@ -26,6 +38,25 @@ from custom_components.resilient_gateway.radios.virtual.database_clock import (
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> Generator[None]:
     yield
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots of Home Assistant's objects without their random ids and times (the test
+    plugin's fixture, which syrupy's own would otherwise shadow)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Entities disabled by default are enabled, for the tests that read them (as Home
+    Assistant's own tests do)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -109,22 +140,27 @@ VIRTUAL_DATA: dict[str, Any] = {
 }
 
 
-def virtual_entry(**overrides: Any) -> MockConfigEntry:
+def virtual_entry(*, entry_id: str | None = None, **overrides: Any) -> MockConfigEntry:
     data = {**VIRTUAL_DATA, **overrides}
     return MockConfigEntry(
         domain=DOMAIN,
         title=f"Virtual gateway {data['network']}",
         data=data,
         unique_id=f"virtual:{data['network']}",
+        entry_id=entry_id,
     )
 
 
 async def setup_virtual(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, **overrides: Any
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    *,
+    entry_id: str | None = None,
+    **overrides: Any,
 ) -> MockConfigEntry:
     """A loaded virtual gateway whose simulated devices have all joined, been interviewed
     and read once (the first start of a house pairs every device)."""
-    entry = virtual_entry(**overrides)
+    entry = virtual_entry(entry_id=entry_id, **overrides)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await entry.runtime_data.gateway.radio.app.wait_until_interviewed()
@@ -204,6 +240,125 @@ async def call_while_time_passes(
     call = start_call(hass, service, data, domain=domain)
     await advance_until_done(hass, freezer, call, limit=limit)
     return call.result()
+
+
+# -- the virtual house and its entities -----------------------------------------------
+
+
+def truth(hass: HomeAssistant, entry: Any) -> dict[str, Any]:
+    air = entry.runtime_data.air
+    assert air is not None
+    result: dict[str, Any] = air.ground_truth()
+    return result
+
+
+def light_entities(hass: HomeAssistant, entry: Any) -> dict[str, str]:
+    """ieee → entity id of every single light."""
+    registry = er.async_get(hass)
+    return {
+        entity.unique_id.removesuffix("-light"): entity.entity_id
+        for entity in er.async_entries_for_config_entry(registry, entry.entry_id)
+        if entity.domain == LIGHT_DOMAIN and entity.unique_id.endswith("-light")
+    }
+
+
+def group_entity(hass: HomeAssistant, entry: Any) -> str:
+    entity_id = er.async_get(hass).async_get_entity_id(
+        LIGHT_DOMAIN, DOMAIN, f"{entry.entry_id}-group-1"
+    )
+    assert entity_id is not None
+    return entity_id
+
+
+def lights_on(hass: HomeAssistant, entry: Any) -> dict[str, bool]:
+    return {
+        ieee: device["state"]["on"]
+        for ieee, device in truth(hass, entry)["devices"].items()
+        if device["kind"].endswith("light")
+    }
+
+
+async def apply_state(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, **data: Any
+) -> dict[str, Any]:
+    """Call apply_state and let simulated time run while it waits for the devices
+    (``seconds`` must exceed the call's ``timeout``, default 30)."""
+    assert seconds > data.get("timeout", 30), "the call would still be waiting"
+    call = asyncio.ensure_future(
+        hass.services.async_call(DOMAIN, "apply_state", data, blocking=True, return_response=True)
+    )
+    await advance(hass, freezer, seconds, step=0.25)
+    response = await call
+    assert response is not None
+    return response
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state
+
+
+def gateway_sensor(hass: HomeAssistant, entry: Any, key: str) -> str:
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}-{key}")
+    assert entity_id is not None
+    return entity_id
+
+
+def radio_status(hass: HomeAssistant, entry: Any) -> str:
+    return str(state_of(hass, gateway_sensor(hass, entry, "radio_status")).state)
+
+
+def radio_events(hass: HomeAssistant) -> list[dict[str, Any]]:
+    """Every ``resilient_gateway_radio_state`` event from now on."""
+    events: list[dict[str, Any]] = []
+
+    def record(event: Event) -> None:
+        events.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_RADIO_STATE, record)
+    return events
+
+
+async def fault(hass: HomeAssistant, entry: Any, name: str, **data: Any) -> None:
+    await hass.services.async_call(
+        DOMAIN,
+        "simulate_fault",
+        {"config_entry_id": entry.entry_id, "fault": name, **data},
+        blocking=True,
+    )
+
+
+async def switch(hass: HomeAssistant, entity_id: str, on: bool) -> None:
+    """Turn a light on or off from the UI (the call returns at once)."""
+    await hass.services.async_call(
+        LIGHT_DOMAIN,
+        SERVICE_TURN_ON if on else SERVICE_TURN_OFF,
+        {ATTR_ENTITY_ID: entity_id},
+        blocking=True,
+    )
+
+
+def shows(hass: HomeAssistant, entity_id: str, on: bool) -> bool:
+    """Whether the entity shows the light on (``on``) or off: not unknown, not unavailable."""
+    return str(state_of(hass, entity_id).state) == (STATE_ON if on else STATE_OFF)
+
+
+async def advance_until(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    done: Callable[[], bool],
+    limit: float,
+    step: float = 0.5,
+) -> float:
+    """Let simulated time pass until ``done()``; returns how long that took (fails after
+    ``limit`` seconds)."""
+    waited = 0.0
+    while not done():
+        assert waited < limit, f"not done within {limit} s"
+        await advance(hass, freezer, step, step=step)
+        waited += step
+    return waited
 
 
 # -- config and options flows ------------------------------------------------------------

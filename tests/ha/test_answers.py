@@ -16,10 +16,16 @@ from homeassistant.helpers.translation import async_get_translations
 
 from custom_components.resilient_gateway.const import DOMAIN
 
-from .conftest import advance, setup_virtual
-from .test_availability import fault, state_of
-from .test_changes import apply_state, group_entity
-from .test_virtual_gateway import light_entities, truth
+from .conftest import (
+    advance,
+    apply_state,
+    fault,
+    group_entity,
+    light_entities,
+    setup_virtual,
+    state_of,
+    truth,
+)
 
 COORDINATOR_LOGGER = "custom_components.resilient_gateway"
 
@@ -91,8 +97,9 @@ async def test_colours_come_as_lists_objects_or_rgb(
         ({"hs_color": {"hue": 240, "saturation": 100}}, (0.136, 0.04)),
         ({"rgb_color": [255, 0, 0]}, (0.701, 0.299)),
     ):
+        # (A colour the bulb does not report is read after the 5 s report window.)
         response = await apply_state(
-            hass, freezer, 8, entity_id=colour_light, state="on", timeout=6, **colour
+            hass, freezer, 12, entity_id=colour_light, state="on", timeout=10, **colour
         )
         assert response[colour_light]["result"] == "verified", colour
         x, y = truth(hass, entry)["devices"][ieee]["state"]["xy"]

@@ -9,32 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
 from homeassistant.const import (
-    ATTR_ENTITY_ID,
-    SERVICE_TURN_OFF,
-    SERVICE_TURN_ON,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
-from homeassistant.core import Event, HomeAssistant, State
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.resilient_gateway.const import DOMAIN, EVENT_RADIO_STATE
+from custom_components.resilient_gateway.const import DOMAIN
 from custom_components.resilient_gateway.core.model import SleepMode
 from custom_components.resilient_gateway.radios.zigbee.attributes import BY_ATTR
 
-from .conftest import advance, setup_virtual, virtual_entry
-from .test_virtual_gateway import light_entities, truth
+from .conftest import (
+    advance,
+    advance_until,
+    fault,
+    gateway_sensor,
+    light_entities,
+    radio_events,
+    radio_status,
+    setup_virtual,
+    shows,
+    state_of,
+    switch,
+    truth,
+    virtual_entry,
+)
 
 HEALTH_LOGGER = "custom_components.resilient_gateway.core.health"
 
@@ -52,81 +62,13 @@ async def setup_with_options(
     return entry
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> State:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state
-
-
-def gateway_sensor(hass: HomeAssistant, entry: Any, key: str) -> str:
-    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}-{key}")
-    assert entity_id is not None
-    return entity_id
-
-
-def radio_status(hass: HomeAssistant, entry: Any) -> str:
-    return str(state_of(hass, gateway_sensor(hass, entry, "radio_status")).state)
-
-
-def radio_events(hass: HomeAssistant) -> list[dict[str, Any]]:
-    """Every ``resilient_gateway_radio_state`` event from now on."""
-    events: list[dict[str, Any]] = []
-
-    def record(event: Event) -> None:
-        events.append(dict(event.data))
-
-    hass.bus.async_listen(EVENT_RADIO_STATE, record)
-    return events
-
-
 def steps(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     return [(event["status"], event["step"]) for event in events]
-
-
-async def fault(hass: HomeAssistant, entry: Any, name: str, **data: Any) -> None:
-    await hass.services.async_call(
-        DOMAIN,
-        "simulate_fault",
-        {"config_entry_id": entry.entry_id, "fault": name, **data},
-        blocking=True,
-    )
-
-
-async def switch(hass: HomeAssistant, entity_id: str, on: bool) -> None:
-    """Turn a light on or off from the UI (the call returns at once)."""
-    await hass.services.async_call(
-        LIGHT_DOMAIN,
-        SERVICE_TURN_ON if on else SERVICE_TURN_OFF,
-        {ATTR_ENTITY_ID: entity_id},
-        blocking=True,
-    )
-
-
-def shows(hass: HomeAssistant, entity_id: str, on: bool) -> bool:
-    """Whether the entity shows the light on (``on``) or off: not unknown, not unavailable."""
-    return str(state_of(hass, entity_id).state) == (STATE_ON if on else STATE_OFF)
 
 
 def is_on(hass: HomeAssistant, entry: Any, ieee: str) -> bool:
     """Whether the simulated bulb itself is on."""
     return bool(truth(hass, entry)["devices"][ieee]["state"]["on"])
-
-
-async def advance_until(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    done: Callable[[], bool],
-    limit: float,
-    step: float = 0.5,
-) -> float:
-    """Let simulated time pass until ``done()``; returns how long that took (fails after
-    ``limit`` seconds)."""
-    waited = 0.0
-    while not done():
-        assert waited < limit, f"not done within {limit} s"
-        await advance(hass, freezer, step, step=step)
-        waited += step
-    return waited
 
 
 def ladder_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -445,6 +387,7 @@ async def test_a_silent_battery_device_times_out_without_being_pinged(
 # -- pause and resume --------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")  # (disabled by default)
 async def test_pause_releases_the_radio_and_resume_delivers_what_was_queued(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -27,9 +27,7 @@ from zigpy.backups import NetworkBackup
 from custom_components.resilient_gateway.const import DOMAIN
 from custom_components.resilient_gateway.core.snapshot import decode_snapshot
 
-from .conftest import advance, setup_virtual
-from .test_changes import apply_state, group_entity
-from .test_virtual_gateway import light_entities, truth
+from .conftest import advance, apply_state, group_entity, light_entities, setup_virtual, truth
 
 ALL_LIGHTS = 0x0001
 

@@ -3,9 +3,6 @@ answer, failure events and repair issues, pending changes across a restart."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
@@ -23,39 +20,15 @@ from homeassistant.helpers import issue_registry as ir
 
 from custom_components.resilient_gateway.const import DOMAIN, EVENT_CHANGE_FAILED
 
-from .conftest import advance, setup_virtual
-from .test_virtual_gateway import light_entities, truth
-
-
-def group_entity(hass: HomeAssistant, entry: Any) -> str:
-    entity_id = er.async_get(hass).async_get_entity_id(
-        LIGHT_DOMAIN, DOMAIN, f"{entry.entry_id}-group-1"
-    )
-    assert entity_id is not None
-    return entity_id
-
-
-def lights_on(hass: HomeAssistant, entry: Any) -> dict[str, bool]:
-    return {
-        ieee: device["state"]["on"]
-        for ieee, device in truth(hass, entry)["devices"].items()
-        if device["kind"].endswith("light")
-    }
-
-
-async def apply_state(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, **data: Any
-) -> dict[str, Any]:
-    """Call apply_state and let simulated time run while it waits for the devices
-    (``seconds`` must exceed the call's ``timeout``, default 30)."""
-    assert seconds > data.get("timeout", 30), "the call would still be waiting"
-    call = asyncio.ensure_future(
-        hass.services.async_call(DOMAIN, "apply_state", data, blocking=True, return_response=True)
-    )
-    await advance(hass, freezer, seconds, step=0.25)
-    response = await call
-    assert response is not None
-    return response
+from .conftest import (
+    advance,
+    apply_state,
+    group_entity,
+    light_entities,
+    lights_on,
+    setup_virtual,
+    truth,
+)
 
 
 async def test_all_lights_of_a_lossy_gateway_come_on(
@@ -72,6 +45,7 @@ async def test_all_lights_of_a_lossy_gateway_come_on(
     await hass.services.async_call(
         LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: group}, blocking=True
     )
+    await hass.async_block_till_done()  # (the group writes its state once per loop turn)
     assert hass.states.get(group).attributes["sync"] == "pending"
     await advance(hass, freezer, 60, step=0.25)
 
@@ -143,6 +117,7 @@ async def test_apply_state_refuses_what_is_not_a_gateway_light(
     assert lights_on(hass, entry) == before
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")  # (disabled by default)
 async def test_pending_count_sensor_follows_the_engine(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

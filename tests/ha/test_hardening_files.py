@@ -25,8 +25,7 @@ from custom_components.resilient_gateway.core import storage
 from custom_components.resilient_gateway.core.radio import RadioState
 from custom_components.resilient_gateway.core.snapshot import decode_snapshot
 
-from .conftest import advance, setup_virtual, virtual_entry
-from .test_virtual_gateway import light_entities, truth
+from .conftest import advance, light_entities, setup_virtual, truth, virtual_entry
 
 
 def _full_disk(*_: Any, **__: Any) -> None:

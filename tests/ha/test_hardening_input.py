@@ -11,9 +11,14 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 
-from .conftest import call_while_time_passes, setup_virtual, virtual_entry
-from .test_changes import group_entity
-from .test_virtual_gateway import light_entities, truth
+from .conftest import (
+    call_while_time_passes,
+    group_entity,
+    light_entities,
+    setup_virtual,
+    truth,
+    virtual_entry,
+)
 
 
 def _light(hass: HomeAssistant, entry: Any, kind: str) -> tuple[str, str]:

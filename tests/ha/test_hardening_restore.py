@@ -31,8 +31,8 @@ from .conftest import (
     call_while_time_passes,
     setup_virtual,
     start_call,
+    truth,
 )
-from .test_virtual_gateway import truth
 
 
 async def _call(hass: HomeAssistant, service: str, **data: Any) -> Any:
@@ -265,6 +265,7 @@ def _progress_sensor(hass: HomeAssistant, entry: Any) -> Any:
     return hass.states.get(entity_id)
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")  # (disabled by default)
 async def test_restore_progress_does_not_stick_after_a_failed_restore(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -288,6 +289,7 @@ async def test_restore_progress_does_not_stick_after_a_failed_restore(
 # -- 7. one restore at a time ------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")  # (disabled by default)
 async def test_a_second_restore_at_once_is_refused(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

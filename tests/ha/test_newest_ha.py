@@ -34,9 +34,7 @@ from custom_components.resilient_gateway import (
 from custom_components.resilient_gateway.const import EVENT_CHANGE_FAILED
 from custom_components.resilient_gateway.core.model import Attr
 
-from .conftest import advance, setup_virtual
-from .test_availability import state_of
-from .test_virtual_gateway import light_entities
+from .conftest import advance, light_entities, setup_virtual, state_of
 
 # 2026.11's deprecated climate members and the native ones that replace them.
 CLIMATE_RENAMES = {

@@ -16,8 +16,7 @@ from custom_components.resilient_gateway.const import DOMAIN
 from custom_components.resilient_gateway.coordinator import spec_from_entry_data
 from custom_components.resilient_gateway.radios.virtual import VirtualAir
 
-from .conftest import advance, setup_virtual, virtual_entry
-from .test_virtual_gateway import light_entities, truth
+from .conftest import advance, light_entities, setup_virtual, truth, virtual_entry
 
 
 def _forget_everything_but_the_registry(folder: Path) -> None:

@@ -15,9 +15,7 @@ from homeassistant.helpers import entity_registry as er
 
 from custom_components.resilient_gateway.const import DOMAIN
 
-from .conftest import advance, setup_virtual
-from .test_changes import apply_state, group_entity
-from .test_virtual_gateway import light_entities, truth
+from .conftest import advance, apply_state, group_entity, light_entities, setup_virtual, truth
 
 
 async def test_scene_recall_repairs_members_and_their_tables(
@@ -49,7 +47,7 @@ async def test_scene_recall_repairs_members_and_their_tables(
     )
     await advance(hass, freezer, 2)
     response = await call
-    assert response == {"group_id": 1, "scene_id": 1, "members": 4, "not_written": []}
+    assert response == {group: {"group_id": 1, "scene_id": 1, "members": 4, "not_written": []}}
     assert all([1, 1] in truth(hass, entry)["devices"][i]["scenes"] for i in ieees)
     await hass.async_block_till_done()
     scene = er.async_get(hass).async_get_entity_id(

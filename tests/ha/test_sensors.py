@@ -13,9 +13,7 @@ from homeassistant.helpers import entity_registry as er
 
 from custom_components.resilient_gateway.core.model import SleepMode
 
-from .conftest import advance, setup_virtual
-from .test_availability import state_of
-from .test_virtual_gateway import truth
+from .conftest import advance, setup_virtual, state_of, truth
 
 
 def device_entities(hass: HomeAssistant, entry: Any) -> dict[str, list[str]]:
@@ -79,7 +77,7 @@ async def test_a_sleeper_shows_its_last_values_until_it_is_heard_and_read(
         state = state_of(hass, entity_id)
         assert state.state == before[entity_id]
         assert state.attributes["restored"] is True
-        assert state.attributes["sync"] == "unknown"
+        assert "sync" not in state.attributes  # a sensor takes no commands
 
     def restored() -> list[str]:
         return [e for e in sensors if state_of(hass, e).attributes.get("restored")]
@@ -95,4 +93,4 @@ async def test_a_sleeper_shows_its_last_values_until_it_is_heard_and_read(
     battery = next(e for e in sensors if e.endswith("_battery"))
     assert float(state_of(hass, battery).state) == int(state["battery"])
     for entity_id in sensors:
-        assert state_of(hass, entity_id).attributes["sync"] == "verified"
+        assert "sync" not in state_of(hass, entity_id).attributes

@@ -392,3 +392,63 @@ def test_reading_the_firmware_version_of_the_ota_client() -> None:
             _ = lighting  # the colour cluster is used above through the endpoint
 
     run_virtual(scenario())
+
+
+def test_move_step_identify_and_setpoint_commands() -> None:
+    """The relative commands remotes and other stacks send: move and step level and colour
+    temperature (within the bulb's and the command's limits), identify, the thermostat's
+    setpoint raise/lower, and a group added only while identifying."""
+
+    async def scenario() -> None:
+        async with running(_spec("zcl-relative")) as (air, app):
+            white = sim(air, SimKind.COLOR_TEMP_LIGHT)
+            endpoint = zigpy_endpoint(app, white)
+            await endpoint.level.move_to_level(level=100, transition_time=0)
+            await endpoint.level.step(step_mode=0, step_size=20, transition_time=0)
+            assert state(air, white)["level"] == 120
+            await endpoint.level.step_with_on_off(step_mode=1, step_size=50, transition_time=0)
+            assert state(air, white)["level"] == 70
+            await endpoint.level.move(move_mode=0, rate=10)
+            assert state(air, white)["level"] == 254
+            await endpoint.level.move_with_on_off(move_mode=1, rate=10)
+            assert state(air, white)["on"] is False
+
+            color = endpoint.light_color
+            await color.move_color_temp(
+                move_mode=lighting.MoveMode.Up,
+                rate=10,
+                color_temp_min_mireds=0,
+                color_temp_max_mireds=400,
+            )
+            assert state(air, white)["color_temp_mireds"] == 400
+            await color.move_color_temp(
+                move_mode=lighting.MoveMode.Down,
+                rate=10,
+                color_temp_min_mireds=200,
+                color_temp_max_mireds=0,
+            )
+            assert state(air, white)["color_temp_mireds"] == 200
+            await color.step_color_temp(
+                step_mode=lighting.StepMode.Up,
+                step_size=50,
+                transition_time=0,
+                color_temp_min_mireds=0,
+                color_temp_max_mireds=0,
+            )
+            assert state(air, white)["color_temp_mireds"] == 250
+            identify = endpoint.identify
+            assert (await identify.identify_query()).status == Status.SUCCESS  # not identifying
+            await endpoint.groups.add_if_identifying(group_id=0x0042, group_name="")
+            await identify.identify(identify_time=30)
+            answer = await identify.identify_query()
+            assert answer.timeout == 30
+            await endpoint.groups.add_if_identifying(group_id=0x0042, group_name="")
+            assert 0x0042 in truth(air, white)["groups"]
+
+            thermostat = sim(air, SimKind.THERMOSTAT)
+            cluster = zigpy_endpoint(app, thermostat).thermostat
+            await cluster.write_attributes({"occupied_heating_setpoint": 2000})
+            await cluster.setpoint_raise_lower(mode=hvac.SetpointMode.Heat, amount=15)
+            assert state(air, thermostat)["heating_setpoint"] == 21.5
+
+    run_virtual(scenario())

@@ -447,12 +447,14 @@ class Gateway(RadioListener):
         """Whether any frame came from the device in the last ``seconds``."""
         return self._values.heard_within(device_id, seconds)
 
-    def sync_state(self, device_id: DeviceId) -> SyncState:
+    def sync_state(self, device_id: DeviceId) -> SyncState | None:
         """Whether the device shows what it was last told: pending or failed while a
         change is open or failed; otherwise verified, or unknown while the device has
-        shown nothing since the start or the last radio outage."""
+        shown nothing since the start or the last radio outage. None for a device never
+        told anything (a sensor, a light nobody switched yet): there is nothing to be in
+        sync with."""
         state = self._engine.sync_state(device_id) if self._engine else None
-        if state in (SyncState.PENDING, SyncState.FAILED):
+        if state is None or state in (SyncState.PENDING, SyncState.FAILED):
             return state
         if not self._values.get(device_id):
             return SyncState.UNKNOWN

@@ -334,6 +334,22 @@ def _unsolicited_header(command_id: int, tsn: int, *, cluster_specific: bool) ->
     return data
 
 
+def client_command_frame(command_id: int, tsn: int, payload: bytes) -> bytes:
+    """A cluster command from a client cluster to the coordinator's server (the OTA
+    client's requests); its answer is a specific response, so no Default Response."""
+    frame_control = foundation.FrameControl(
+        frame_type=foundation.FrameType.CLUSTER_COMMAND,
+        is_manufacturer_specific=0,
+        direction=foundation.Direction.Client_to_Server,
+        disable_default_response=1,
+        reserved=0,
+    )
+    header: bytes = foundation.ZCLHeader(
+        frame_control=frame_control, tsn=tsn, command_id=command_id
+    ).serialize()
+    return header + payload
+
+
 def cluster_command_frame(command_id: int, tsn: int, payload: bytes) -> bytes:
     """An unsolicited cluster command from a server cluster (e.g. an IAS notification)."""
     return _unsolicited_header(command_id, tsn, cluster_specific=True) + payload

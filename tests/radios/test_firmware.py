@@ -364,3 +364,41 @@ def test_a_sleepy_devices_update_is_scheduled_then_done_at_its_polls(tmp_path: P
             assert phases[0] is Phase.SCHEDULED and Phase.TRANSFERRING in phases
 
     run_virtual(scenario())
+
+
+def test_groups_and_scenes_a_firmware_reset_forgot_are_repaired_and_reported(
+    tmp_path: Path,
+) -> None:
+    _write_image(tmp_path, SimKind.DIMMABLE_LIGHT, size=4096)
+
+    async def scenario() -> None:
+        async with _updating(tmp_path, _spec("fw-reset")) as setup:
+            light = sim(setup.air, SimKind.DIMMABLE_LIGHT)
+            scene, _ = await setup.gateway.store_scene(ALL_LIGHTS_GROUP_ID, "Reading")
+            future = await setup.updater.schedule(str(light.ieee))
+            await sleep(2)
+            setup.air.device_firmware_reset(str(light.ieee))  # (simulate_fault's)
+            assert not light.endpoint.groups and not light.endpoint.scenes
+            result = await future
+            assert result.repaired == (
+                f"group 0x{ALL_LIGHTS_GROUP_ID:04x}",
+                f"scene 0x{ALL_LIGHTS_GROUP_ID:04x}/{scene.scene_id}",
+            )
+            assert ALL_LIGHTS_GROUP_ID in light.endpoint.groups
+            assert (ALL_LIGHTS_GROUP_ID, scene.scene_id) in light.endpoint.scenes
+
+    run_virtual(scenario())
+
+
+def test_an_update_needs_an_upgrade_client_and_a_fitting_image(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with _updating(tmp_path, _spec("fw-none", lights=1)) as setup:
+            light = next(iter(setup.air.devices.values()))
+            with pytest.raises(UpdateFailed) as failed:
+                await setup.updater.install(str(light.ieee))
+            assert failed.value.reason is FailureReason.DOES_NOT_FIT
+            with pytest.raises(UpdateFailed):
+                await setup.updater.install("00:11:22:33:44:55:66:77")
+            assert setup.updater.running() == []
+
+    run_virtual(scenario())

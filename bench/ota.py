@@ -218,6 +218,18 @@ async def measure_all(settings: Settings, folder: Path) -> list[Outcome]:
     ]
 
 
+def _summary(values: list[float]) -> dict[str, float]:
+    """Median, 90th percentile and count of a list of seconds."""
+    if not values:
+        return {"count": 0}
+    ordered = sorted(values)
+    return {
+        "count": len(ordered),
+        "median": round(statistics.median(ordered), 4),
+        "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
+    }
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
@@ -301,7 +313,14 @@ def main(argv: list[str]) -> int:
             "settings": asdict(settings),
             "outcomes": [
                 {
-                    **asdict(o),
+                    **{
+                        k: v
+                        for k, v in asdict(o).items()
+                        if k not in ("idle_latency", "busy_latency", "per_update_s")
+                    },
+                    "per_update_s": _summary(o.per_update_s),
+                    "idle_latency_s": _summary(o.idle_latency),
+                    "busy_latency_s": _summary(o.busy_latency),
                     "frames_per_byte": o.frames_per_byte(settings.size),
                     "minimum_per_byte": o.minimum_per_byte(settings.size),
                     "latency_ratio": o.latency_ratio(),

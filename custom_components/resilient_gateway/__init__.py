@@ -21,6 +21,7 @@ PLATFORMS: list[Platform] = [
     Platform.SCENE,
     Platform.SENSOR,
     Platform.SWITCH,
+    Platform.UPDATE,
 ]
 
 

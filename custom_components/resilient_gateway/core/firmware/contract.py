@@ -93,8 +93,12 @@ class FirmwareRadio(Protocol):
 
     def set_firmware_listener(self, listener: FirmwareListener | None) -> None: ...
 
+    def has_client(self, device_id: DeviceId) -> bool:
+        """Whether the device has a firmware upgrade client."""
+
     def firmware_target(self, device_id: DeviceId) -> FirmwareTarget | None:
-        """The device's firmware identity; None when it has no upgrade client."""
+        """The device's firmware identity as last learnt; None when it has no upgrade
+        client or has not told it yet."""
 
     def hold(self, device_id: DeviceId, held: bool) -> None:
         """While held, the device's upgrade frames go to the listener, and the radio
@@ -126,6 +130,9 @@ class FirmwareRadio(Protocol):
         self, device_id: DeviceId, end: UpgradeEnd, image: ServedImage
     ) -> None:
         """Tell the device to run the new image now."""
+
+    def groups_restored(self, device_id: DeviceId, groups: Collection[int]) -> None:
+        """The device is in ``groups`` again (the radio's own group model learns it)."""
 
     async def held_tables(
         self, device_id: DeviceId, groups: Collection[int]

@@ -163,6 +163,9 @@ class _Job:
     attempts: int = 0  # quiet spells without progress so far
     data: bytes | None = None
     version_seen: int | None = None
+    # The groups the device is in, taken before the update: zigpy learns a device's
+    # groups from the device itself, so once the update wiped them it forgets them too.
+    groups: frozenset[int] | None = None
     started_at: float = 0.0
     rate_from: tuple[float, int] | None = None  # (time, offset) the rate is measured from
     last_percent: int = -1
@@ -229,6 +232,7 @@ class FirmwareUpdater:
             job = self._new_job(device_id, image, item.get("from_version"), loop.time() + remaining)
             job.offset = int(item.get("offset", 0))
             job.attempts = int(item.get("attempts", 0))
+            job.groups = frozenset(int(g) for g in item.get("groups", ()))
             self._launch(job)
 
     async def stop(self) -> None:
@@ -277,7 +281,7 @@ class FirmwareUpdater:
         if (job := self._jobs.get(device_id)) is not None:
             assert job.result is not None
             return job.result
-        target = await self._target(device_id)
+        target = await self.read_target(device_id, Priority.USER)
         if target is None:
             raise UpdateFailed(
                 FailureReason.DOES_NOT_FIT, f"{device_id} has no firmware upgrade client"
@@ -306,9 +310,14 @@ class FirmwareUpdater:
         assert job.result is not None
         return job.result
 
-    async def _target(self, device_id: DeviceId) -> FirmwareTarget | None:
+    def has_client(self, device_id: DeviceId) -> bool:
+        return self._radio.has_client(device_id)
+
+    async def read_target(
+        self, device_id: DeviceId, priority: Priority = Priority.BACKGROUND
+    ) -> FirmwareTarget | None:
         """What the radio knows of the device's firmware, read from an awake device when
-        its version is not known yet."""
+        its version is not known yet (a sleepy one tells it in its next image query)."""
         target = self._radio.firmware_target(device_id)
         if (target is None or target.version is None) and not self._hooks.is_sleepy(device_id):
             with contextlib.suppress(RadioError, TimeoutError):
@@ -316,7 +325,7 @@ class FirmwareUpdater:
                     target = await self._hooks.scheduler.call(
                         lambda: self._radio.read_firmware_target(device_id),
                         device_id=device_id,
-                        priority=Priority.USER,
+                        priority=priority,
                         retry_delivery=False,
                     )
         return target
@@ -339,6 +348,8 @@ class FirmwareUpdater:
         return job
 
     def _launch(self, job: _Job) -> None:
+        if job.groups is None:
+            job.groups = self._hooks.configuration(job.device_id).groups
         self._jobs[job.device_id] = job
         self._radio.hold(job.device_id, True)
         job.task = asyncio.get_running_loop().create_task(self._run(job))
@@ -487,7 +498,8 @@ class FirmwareUpdater:
     async def _verify(self, job: _Job) -> list[str]:
         """Groups and scenes the device lost, given back (with bindings and reporting)."""
         device_id = job.device_id
-        configuration = self._hooks.configuration(device_id)
+        now = self._hooks.configuration(device_id)
+        configuration = Configuration(now.groups | (job.groups or frozenset()), now.scenes)
         repaired: list[str] = []
         groups = set(configuration.groups) | {g for g, _, _ in configuration.scenes}
         if groups:
@@ -504,6 +516,7 @@ class FirmwareUpdater:
                 if (g, s) not in held_scenes
             ]
         await self._hooks.configure(device_id, configuration)
+        self._radio.groups_restored(device_id, configuration.groups)
         return repaired
 
     # -- what the radio tells -------------------------------------------------------
@@ -716,6 +729,7 @@ class FirmwareUpdater:
                     "offset": job.offset,
                     "attempts": job.attempts,
                     "phase": str(job.phase),
+                    "groups": sorted(job.groups or ()),
                 }
                 for job in self._jobs.values()
             ],

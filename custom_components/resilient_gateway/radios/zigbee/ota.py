@@ -79,7 +79,7 @@ class ZigbeeFirmware:
         cluster = ota_client(device)
         if cluster is None:
             return []
-        watcher = _OtaWatcher(self, device_id)
+        watcher = _OtaWatcher(self, device_id, cluster)
         cluster.add_listener(watcher)
         device.add_listener(watcher)
         if device_id in self._held:
@@ -152,6 +152,12 @@ class ZigbeeFirmware:
         if cluster is None:
             raise DeliveryError(f"{device_id} has no OTA client")
         return cluster
+
+    def has_client(self, device_id: DeviceId) -> bool:
+        try:
+            return ota_client(self._radio._device(device_id)) is not None
+        except RadioError:
+            return False
 
     def firmware_target(self, device_id: DeviceId) -> FirmwareTarget | None:
         try:
@@ -261,6 +267,21 @@ class ZigbeeFirmware:
             )
         )
 
+    def groups_restored(self, device_id: DeviceId, groups: Collection[int]) -> None:
+        try:
+            device = self._radio._device(device_id)
+        except RadioError:
+            return
+        app = self._radio.app
+        for endpoint_id, endpoint in device.endpoints.items():
+            if endpoint_id == 0 or Groups.cluster_id not in endpoint.in_clusters:
+                continue
+            for group_id in groups:
+                group = app.groups.get(group_id)
+                if group is not None and endpoint.unique_id not in group.members:
+                    group.add_member(endpoint)
+            return
+
     async def held_tables(
         self, device_id: DeviceId, groups: Collection[int]
     ) -> tuple[set[int], set[tuple[int, int]]]:
@@ -305,11 +326,18 @@ def ota_client(device: Device) -> Cluster | None:
 class _OtaWatcher:
     """Listens to one device's OTA client cluster (and hears the device)."""
 
-    def __init__(self, firmware: ZigbeeFirmware, device_id: DeviceId) -> None:
+    def __init__(self, firmware: ZigbeeFirmware, device_id: DeviceId, cluster: Cluster) -> None:
         self._firmware = firmware
         self._device_id = device_id
+        self._cluster = cluster
 
     def cluster_command(self, tsn: int, command_id: int, args: Any) -> None:
+        if command_id == _QUERY and hasattr(args, "current_file_version"):
+            # What the device runs, as it says itself (zigpy keeps it only when it
+            # answers the query, which it does not while the device is held).
+            self._cluster.update_attribute(
+                Ota.AttributeDefs.current_file_version.id, int(args.current_file_version)
+            )
         self._firmware._request(self._device_id, command_id, tsn, args)
 
     def device_last_seen_updated(self, *_: Any) -> None:

@@ -113,9 +113,9 @@ class FirmwareFolder:
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(None, self._scan)
         images = []
-        for path, parsed, notes, problem in found:
+        for path, size, parsed, notes, problem in found:
             if parsed is None:
-                mark = (path.name, path.stat().st_size if path.exists() else -1)
+                mark = (path.name, size)
                 if mark not in self._reported:
                     self._reported.add(mark)
                     _LOGGER.warning("Firmware file %s is ignored: %s", path, problem)
@@ -136,24 +136,34 @@ class FirmwareFolder:
             )
         return images
 
-    def _scan(self) -> list[tuple[Path, ParsedImage | None, str | None, str | None]]:
+    def _scan(self) -> list[tuple[Path, int, ParsedImage | None, str | None, str | None]]:
+        """Per file: its path, size, what it parsed to (or the problem), release notes."""
         if not self.folder.is_dir():
             return []
-        found: list[tuple[Path, ParsedImage | None, str | None, str | None]] = []
+        found: list[tuple[Path, int, ParsedImage | None, str | None, str | None]] = []
         for path in sorted(self.folder.iterdir()):
             if not path.is_file() or path.is_symlink() or path.suffix == RELEASE_NOTES_SUFFIX:
                 continue
             if path.name.startswith("."):
                 continue
+            size = -1
             try:
-                parsed: ParsedImage | None = self._parse(path.read_bytes())
+                data = path.read_bytes()
+                size = len(data)
+                parsed: ParsedImage | None = self._parse(data)
                 problem = None
             except (ValueError, KeyError, IndexError, OSError) as exc:
                 parsed, problem = None, f"not a Zigbee OTA file ({exc})"
-            notes_path = path.with_name(path.name + RELEASE_NOTES_SUFFIX)
-            notes = notes_path.read_text(encoding="utf-8") if notes_path.is_file() else None
-            found.append((path, parsed, notes, problem))
+            found.append((path, size, parsed, _release_notes(path), problem))
         return found
+
+
+def _release_notes(image: Path) -> str | None:
+    """The Markdown beside an image (None when there is none or it is not text)."""
+    try:
+        return image.with_name(image.name + RELEASE_NOTES_SUFFIX).read_text(encoding="utf-8")
+    except OSError, ValueError:
+        return None
 
 
 def _loader(path: Path, parse: ImageParser) -> Callable[[], Awaitable[bytes]]:

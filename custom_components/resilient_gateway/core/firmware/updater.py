@@ -422,12 +422,13 @@ class FirmwareUpdater:
                 await job.woke.wait()  # (its next report, poll answer or image query)
             offset_before = job.offset
             async with self._slots:
-                await self._attempt(job)
+                told = await self._attempt(job)
             if job.ended.done():
                 end = job.ended.result()  # (raises UpdateFailed for a refusal)
                 if end.ok:
                     return
-            if job.offset == offset_before:
+            if job.offset == offset_before and (told or not job.sleepy):
+                # (A sleeper that dozed off before it was told costs no retry.)
                 job.attempts += 1
                 if job.attempts > self.policy.retries:
                     raise UpdateFailed(
@@ -440,24 +441,29 @@ class FirmwareUpdater:
                 job.woke.clear()
             self._changed(job)
 
-    async def _attempt(self, job: _Job) -> None:
-        """Tell the device, then serve it until it ends or goes quiet."""
+    async def _attempt(self, job: _Job) -> bool:
+        """Tell the device, then serve it until it ends or goes quiet; whether the
+        device was told."""
         assert job.ended is not None
         job.progressed.clear()
-        with contextlib.suppress(RadioError):
+        told = True
+        try:
             await self._hooks.scheduler.call(
                 lambda: self._radio.notify_image(job.device_id),
                 device_id=job.device_id,
                 priority=Priority.USER if job.sleepy else Priority.BACKGROUND,
                 retry_delivery=not job.sleepy,
             )
+        except RadioError:
+            told = False
         while not job.ended.done():
             job.progressed.clear()
             try:
                 async with asyncio.timeout(self.policy.stall_timeout):
                     await job.progressed.wait()
             except TimeoutError:
-                return
+                break
+        return told
 
     async def _await_reboot(self, job: _Job) -> int:
         """The version the device runs once it is back (read from it, or from its query)."""
@@ -572,8 +578,8 @@ class FirmwareUpdater:
 
     def block_requested(self, device_id: DeviceId, request: BlockRequest) -> None:
         job = self._jobs.get(device_id)
-        if job is None:
-            return
+        if job is None or job.phase in (Phase.REBOOTING, Phase.VERIFYING):
+            return  # (a late duplicate: the device has the whole image)
         job.woke.set()
         image = job.image
         if (request.manufacturer_code, request.image_type, request.version) != (

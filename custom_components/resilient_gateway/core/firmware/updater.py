@@ -202,6 +202,7 @@ class FirmwareUpdater:
         self._slots = asyncio.Semaphore(self.policy.parallel)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
+        self._had_jobs = False  # (since the start: the file is written only then)
         self.answers_sent = 0  # image blocks answered (the benchmark's count)
 
     # -- life cycle -----------------------------------------------------------------
@@ -211,9 +212,14 @@ class FirmwareUpdater:
         self._radio.set_firmware_listener(self)
         if self._file is None:
             return
-        saved = await self._file.load()
+        try:
+            saved = await self._file.load()
+        except (OSError, ValueError) as exc:  # (not JSON: the updates start afresh)
+            _LOGGER.warning("%s could not be read (%s); no update resumes", self._file.path, exc)
+            return
         if not isinstance(saved, dict) or saved.get("format") != FIRMWARE_FORMAT:
             return
+        self._had_jobs = bool(saved.get("updates"))
         loop = asyncio.get_running_loop()
         for item in saved.get("updates", ()):
             try:
@@ -245,7 +251,14 @@ class FirmwareUpdater:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._store.save()
+        try:
+            await self._store.save()
+        except OSError as exc:
+            _LOGGER.error(
+                "The firmware updates under way could not be saved (%s); they do not"
+                " resume after the restart",
+                exc,
+            )
 
     def add_listener(self, listener: UpdateListener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -348,6 +361,7 @@ class FirmwareUpdater:
         return job
 
     def _launch(self, job: _Job) -> None:
+        self._had_jobs = True
         if job.groups is None:
             job.groups = self._hooks.configuration(job.device_id).groups
         self._jobs[job.device_id] = job
@@ -721,7 +735,10 @@ class FirmwareUpdater:
 
     # -- persistence ----------------------------------------------------------------
 
-    def export(self) -> dict[str, Any]:
+    def export(self) -> dict[str, Any] | None:
+        """The updates under way (None: there never were any, nothing to write)."""
+        if not self._jobs and not self._had_jobs:
+            return None
         now = asyncio.get_running_loop().time()
         return {
             "format": FIRMWARE_FORMAT,

@@ -14,12 +14,37 @@ from pathlib import Path
 
 from homeassistant.config_entries import STORAGE_VERSION, STORAGE_VERSION_MINOR
 
-from custom_components.resilient_gateway.core.storage import write_json_atomic
+from custom_components.resilient_gateway.core.storage import write_bytes_atomic, write_json_atomic
+from custom_components.resilient_gateway.radios.virtual.firmware_files import ota_file
+from custom_components.resilient_gateway.radios.virtual.kinds import SimKind
 
 DEMO_NETWORK = "demo"
+# The demo's sample firmware: version 1.2 for the colour lights (their update wipes their
+# scene table, which the gateway repairs afterwards), in the folder every gateway reads.
+DEMO_IMAGE = "sim-color-light-1.2.0.0.ota"
+DEMO_IMAGE_VERSION = 0x01020000
+DEMO_RELEASE_NOTES = """Sim Color Light 1.2.0.0
+
+- Smoother colour fades.
+- Note: this update empties the bulb's scene table; the gateway rewrites its scenes.
+"""
+
+
+def seed_firmware(config_dir: str) -> None:
+    """The sample image and its release notes, unless the folder has it already."""
+    folder = Path(config_dir, "resilient_gateway", "firmware")
+    image = folder / DEMO_IMAGE
+    if image.exists():
+        return
+    write_bytes_atomic(
+        image, ota_file(SimKind.COLOR_LIGHT, DEMO_IMAGE_VERSION, size=32_000), mode=0o644
+    )
+    write_bytes_atomic(image.with_name(image.name + ".md"), DEMO_RELEASE_NOTES.encode(), mode=0o644)
+    print(f"Added the demo firmware image {image}")
 
 
 def main(config_dir: str) -> None:
+    seed_firmware(config_dir)
     path = Path(config_dir, ".storage", "core.config_entries")
     store = (
         json.loads(path.read_text())

@@ -22,6 +22,7 @@ PLATFORMS: list[Platform] = [
     Platform.SCENE,
     Platform.SENSOR,
     Platform.SWITCH,
+    Platform.UPDATE,
 ]
 
 

@@ -57,6 +57,7 @@ DEVICE_FAULTS = (
     "device_power_on",
     "device_scenes_wiped",
     "device_groups_wiped",
+    "device_firmware_reset",
 )
 
 SIMULATE_FAULT_SCHEMA = vol.Schema(

@@ -46,6 +46,7 @@ from ...core.storage import AtomicJsonFile
 from . import readings, zcl, ztypes
 from .device import SimDevice
 from .house import ALL_LIGHTS_GROUP_ID, create_house, create_standby_radio, random_eui64
+from .ota_client import wipe_scenes
 from .radio import NetworkIdentity, RadioHost, VirtualRadio, coordinator_node_info
 from .spec import (
     PRIMARY,
@@ -481,13 +482,12 @@ class VirtualAir:
         device.power_on()
 
     def device_scenes_wiped(self, ieee: str) -> None:
-        device = self.device(ieee)
-        for endpoint in device.endpoints.values():
-            endpoint.scenes.clear()
-            if endpoint.has(general.Scenes):
-                endpoint.set(general.Scenes, "count", 0)
-                endpoint.set(general.Scenes, "scene_valid", False)
-        device.changed()
+        wipe_scenes(self.device(ieee))
+
+    def device_firmware_reset(self, ieee: str) -> None:
+        """The device forgets its groups and scenes, as some firmware upgrades do."""
+        self.device_groups_wiped(ieee)
+        self.device_scenes_wiped(ieee)
 
     def device_groups_wiped(self, ieee: str) -> None:
         """The group table is emptied (scenes are left alone, to keep faults separate)."""

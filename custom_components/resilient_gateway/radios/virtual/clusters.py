@@ -1,7 +1,8 @@
 """Cluster commands a simulated node understands, and what they do to its state.
 
 On/Off, Level Control, Color Control, Groups, Scenes (with extension field sets),
-Identify, Thermostat, IAS Zone; commands for the OTA client are accepted silently.
+Identify, Thermostat, IAS Zone; the OTA server's commands go to the node's OTA client
+(``ota_client``), which answers with requests of its own, not with responses.
 Transitions are not simulated: a command's end state is reached at once.
 """
 
@@ -22,14 +23,14 @@ if TYPE_CHECKING:
     from .device import SimEndpoint
 
 Status = foundation.Status
-type Handler = Callable[["SimEndpoint", Any, bytes], Outcome]
+type Handler = Callable[["SimEndpoint", Any, bytes], Outcome | None]
 
 MAX_GROUP_ID = 0xFFF7
 
 
 def command(
     endpoint: SimEndpoint, cluster_id: int, hdr: foundation.ZCLHeader, payload: bytes
-) -> Outcome:
+) -> Outcome | None:
     cls = cluster_class(cluster_id)
     if cls is None:
         return fail(Status.UNSUP_CLUSTER_COMMAND)
@@ -499,6 +500,30 @@ def _enroll_response(endpoint: SimEndpoint, args: Any, rest: bytes) -> Outcome:
     return OK
 
 
+# -- OTA client ----------------------------------------------------------------------------
+# (The client answers with requests of its own; a Default Response only for the notify.)
+
+
+def _ota_notify(endpoint: SimEndpoint, args: Any, rest: bytes) -> Outcome:
+    endpoint.device.ota.image_notify()
+    return OK
+
+
+def _ota_query(endpoint: SimEndpoint, args: Any, rest: bytes) -> Outcome | None:
+    endpoint.device.ota.query_response(args)
+    return None
+
+
+def _ota_block(endpoint: SimEndpoint, args: Any, rest: bytes) -> Outcome | None:
+    endpoint.device.ota.block_response(args)
+    return None
+
+
+def _ota_end(endpoint: SimEndpoint, args: Any, rest: bytes) -> Outcome | None:
+    endpoint.device.ota.upgrade_end_response(args)
+    return None
+
+
 # -- attribute writes -------------------------------------------------------------------
 
 
@@ -609,9 +634,9 @@ _HANDLERS: dict[tuple[int, bool, str], Handler] = dict(
         _command(security.IasZone, "enroll_response", _enroll_response),
         _command(security.IasZone, "init_normal_op_mode", _accept),
         _command(security.IasZone, "init_test_mode", _accept),
-        _command(general.Ota, "image_notify", _accept, to_server=False),
-        _command(general.Ota, "query_next_image_response", _accept, to_server=False),
-        _command(general.Ota, "image_block_response", _accept, to_server=False),
-        _command(general.Ota, "upgrade_end_response", _accept, to_server=False),
+        _command(general.Ota, "image_notify", _ota_notify, to_server=False),
+        _command(general.Ota, "query_next_image_response", _ota_query, to_server=False),
+        _command(general.Ota, "image_block_response", _ota_block, to_server=False),
+        _command(general.Ota, "upgrade_end_response", _ota_end, to_server=False),
     ]
 )

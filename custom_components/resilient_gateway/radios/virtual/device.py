@@ -29,6 +29,7 @@ from .kinds import (
     KindProfile,
     SimKind,
 )
+from .ota_client import OtaClient
 from .reporting import Reporter
 from .timers import Timer
 from .zcl_values import attribute_def, is_analog
@@ -138,6 +139,7 @@ class SimDevice:
         self._tsn = tsn
         self._report_timer: Timer | None = None
         self._report_at = 0.0
+        self.ota = OtaClient(self)
 
     # -- identity ---------------------------------------------------------------------
 
@@ -343,6 +345,7 @@ class SimDevice:
     def power_off(self) -> None:
         self.powered = False
         self._cancel_report_timer()
+        self.ota.stop()
         self.changed()
 
     def power_on(self) -> None:
@@ -367,6 +370,8 @@ class SimDevice:
             endpoint.scenes.clear()
         self.bindings.clear()
         self.reporter.clear()
+        self.ota.stop()
+        self.extras.pop("ota", None)
         self.joined = False
         if self.host is not None:
             self.host.device_left(self)
@@ -387,6 +392,7 @@ class SimDevice:
 
     def detach(self) -> None:
         self._cancel_report_timer()
+        self.ota.stop()
         self.host = None
 
     # -- persistence ------------------------------------------------------------------
@@ -468,6 +474,7 @@ class SimDevice:
             }
             device.endpoints[endpoint.endpoint_id] = endpoint
         device.reporter.load(data["reporting"], now=0.0)
+        device.ota.identify()  # (houses saved before the OTA client knew its ids)
         return device
 
     @classmethod
@@ -500,5 +507,6 @@ class SimDevice:
             attributes=profile.initial_attributes(rng),
         )
         readings.init_device(device, rng)
+        device.ota.identify()
         device.apply_default_reporting()
         return device

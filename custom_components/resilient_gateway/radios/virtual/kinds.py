@@ -56,6 +56,8 @@ class KindProfile:
     sleep: SleepMode
     battery: bool
     initial: Callable[[random.Random], Mapping[type[Cluster], Mapping[str, Any]]]
+    image_type: int = 0  # the OTA image type its firmware files carry
+    update_wipes_scenes: bool = False  # a firmware update empties its scene table
 
     @property
     def is_light(self) -> bool:
@@ -164,7 +166,11 @@ def _color(rng: random.Random, xy: bool) -> dict[str, Any]:
 
 
 def _ota() -> dict[str, Any]:
-    return {"current_file_version": FIRMWARE_VERSION}
+    return {
+        "current_file_version": FIRMWARE_VERSION,
+        "file_offset": 0,
+        "image_upgrade_status": 0,
+    }
 
 
 def _battery(rng: random.Random) -> dict[str, Any]:
@@ -292,6 +298,7 @@ _OTA_OUT = (general.Ota.cluster_id,)
 PROFILES: Final[dict[SimKind, KindProfile]] = {
     SimKind.ON_OFF_LIGHT: KindProfile(
         kind=SimKind.ON_OFF_LIGHT,
+        image_type=0x0101,
         label="On/off light",
         model="Sim OnOff Light",
         device_type=zha.DeviceType.ON_OFF_LIGHT,
@@ -303,6 +310,7 @@ PROFILES: Final[dict[SimKind, KindProfile]] = {
     ),
     SimKind.DIMMABLE_LIGHT: KindProfile(
         kind=SimKind.DIMMABLE_LIGHT,
+        image_type=0x0102,
         label="Dimmable light",
         model="Sim Dimmable Light",
         device_type=zha.DeviceType.DIMMABLE_LIGHT,
@@ -314,6 +322,7 @@ PROFILES: Final[dict[SimKind, KindProfile]] = {
     ),
     SimKind.COLOR_TEMP_LIGHT: KindProfile(
         kind=SimKind.COLOR_TEMP_LIGHT,
+        image_type=0x0103,
         label="White ambiance light",
         model="Sim Color Temperature Light",
         device_type=zha.DeviceType.COLOR_TEMPERATURE_LIGHT,
@@ -325,6 +334,8 @@ PROFILES: Final[dict[SimKind, KindProfile]] = {
     ),
     SimKind.COLOR_LIGHT: KindProfile(
         kind=SimKind.COLOR_LIGHT,
+        image_type=0x0104,
+        update_wipes_scenes=True,  # (the seed's bulbs lost their scenes so)
         label="Colour light",
         model="Sim Color Light",
         device_type=zha.DeviceType.EXTENDED_COLOR_LIGHT,
@@ -336,6 +347,7 @@ PROFILES: Final[dict[SimKind, KindProfile]] = {
     ),
     SimKind.SMART_PLUG: KindProfile(
         kind=SimKind.SMART_PLUG,
+        image_type=0x0201,
         label="Smart plug",
         model="Sim Smart Plug",
         device_type=zha.DeviceType.SMART_PLUG,
@@ -347,6 +359,7 @@ PROFILES: Final[dict[SimKind, KindProfile]] = {
     ),
     SimKind.CLIMATE_SENSOR: KindProfile(
         kind=SimKind.CLIMATE_SENSOR,
+        image_type=0x0301,
         label="Climate sensor",
         model="Sim Climate Sensor",
         device_type=zha.DeviceType.TEMPERATURE_SENSOR,
@@ -364,6 +377,7 @@ PROFILES: Final[dict[SimKind, KindProfile]] = {
     ),
     SimKind.CONTACT_SENSOR: KindProfile(
         kind=SimKind.CONTACT_SENSOR,
+        image_type=0x0302,
         label="Contact sensor",
         model="Sim Contact Sensor",
         device_type=zha.DeviceType.IAS_ZONE,
@@ -380,6 +394,7 @@ PROFILES: Final[dict[SimKind, KindProfile]] = {
     ),
     SimKind.THERMOSTAT: KindProfile(
         kind=SimKind.THERMOSTAT,
+        image_type=0x0303,
         label="Thermostat",
         model="Sim Thermostat",
         device_type=zha.DeviceType.THERMOSTAT,

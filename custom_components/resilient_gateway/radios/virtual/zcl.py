@@ -316,7 +316,13 @@ def report_attributes_frame(
     )
 
 
-def _unsolicited_header(command_id: int, tsn: int, *, cluster_specific: bool) -> bytes:
+def _unsolicited_header(
+    command_id: int,
+    tsn: int,
+    *,
+    cluster_specific: bool,
+    direction: foundation.Direction = foundation.Direction.Server_to_Client,
+) -> bytes:
     frame_control = foundation.FrameControl(
         frame_type=(
             foundation.FrameType.CLUSTER_COMMAND
@@ -324,7 +330,7 @@ def _unsolicited_header(command_id: int, tsn: int, *, cluster_specific: bool) ->
             else foundation.FrameType.GLOBAL_COMMAND
         ),
         is_manufacturer_specific=0,
-        direction=foundation.Direction.Server_to_Client,
+        direction=direction,
         disable_default_response=1,
         reserved=0,
     )
@@ -332,6 +338,15 @@ def _unsolicited_header(command_id: int, tsn: int, *, cluster_specific: bool) ->
         frame_control=frame_control, tsn=tsn, command_id=command_id
     ).serialize()
     return data
+
+
+def client_command_frame(command_id: int, tsn: int, payload: bytes) -> bytes:
+    """A cluster command from a client cluster to the coordinator's server (the OTA
+    client's requests); its answer is a specific response, so no Default Response."""
+    direction = foundation.Direction.Client_to_Server
+    return (
+        _unsolicited_header(command_id, tsn, cluster_specific=True, direction=direction) + payload
+    )
 
 
 def cluster_command_frame(command_id: int, tsn: int, payload: bytes) -> bytes:

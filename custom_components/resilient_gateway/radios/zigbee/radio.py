@@ -58,6 +58,7 @@ from .attributes import (
     xy_from_zcl,
     xy_to_zcl,
 )
+from .ota import ZigbeeFirmware
 from .scenes import SceneValues, use_extended_scenes
 
 _LOGGER = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ class ZigbeeRadio:
         self._watched: set[DeviceId] = set()
         self._unsubscribers: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.firmware = ZigbeeFirmware(self)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -606,6 +608,7 @@ class ZigbeeRadio:
         device.zdo.add_listener(watcher)
         self._unsubscribers.append(lambda: device.remove_listener(watcher))
         self._unsubscribers.append(lambda: device.zdo.remove_listener(watcher))
+        self._unsubscribers.extend(self.firmware.watch(device, device_id))
         for cluster in _app_clusters(device):
             for event in ("attribute_report", "attribute_read"):
                 self._unsubscribers.append(cluster.on_event(event, watcher.attribute_event))

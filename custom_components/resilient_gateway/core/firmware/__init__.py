@@ -1,0 +1,49 @@
+"""Firmware updates of the gateway's devices (radio-neutral; see updater.py)."""
+
+from .contract import (
+    BlockRequest,
+    FirmwareListener,
+    FirmwareRadio,
+    FirmwareTarget,
+    ImageQuery,
+    ServedImage,
+    UpgradeEnd,
+)
+from .hooks import GatewayFirmwareHooks
+from .images import FirmwareCatalog, FirmwareFolder, FirmwareImage, ImageSource, ParsedImage
+from .updater import (
+    Configuration,
+    FailureReason,
+    FirmwareUpdater,
+    Phase,
+    UpdateFailed,
+    UpdateListener,
+    UpdatePolicy,
+    UpdateProgress,
+    UpdateResult,
+)
+
+__all__ = [
+    "BlockRequest",
+    "Configuration",
+    "FailureReason",
+    "FirmwareCatalog",
+    "FirmwareFolder",
+    "FirmwareImage",
+    "FirmwareListener",
+    "FirmwareRadio",
+    "FirmwareTarget",
+    "FirmwareUpdater",
+    "GatewayFirmwareHooks",
+    "ImageQuery",
+    "ImageSource",
+    "ParsedImage",
+    "Phase",
+    "ServedImage",
+    "UpdateFailed",
+    "UpdateListener",
+    "UpdatePolicy",
+    "UpdateProgress",
+    "UpdateResult",
+    "UpgradeEnd",
+]

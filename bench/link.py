@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_components.resilient_gateway.core.model import AttributeValues, DeviceId
-from custom_components.resilient_gateway.core.radio import DeviceEvent, RadioState
+from custom_components.resilient_gateway.core.radio import DeviceEvent, LinkState
 from custom_components.resilient_gateway.radios.wifi_node.config import LinkConfig
 from custom_components.resilient_gateway.radios.wifi_node.radio import (
     NodeOutboxFullError,
@@ -57,7 +57,7 @@ class _Quiet:
     def devices_changed(self) -> None:
         pass
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         pass
 
     def device_event(self, event: DeviceEvent) -> None:

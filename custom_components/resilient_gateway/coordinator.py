@@ -60,13 +60,13 @@ from .core.health import (
     FailureCause,
     HealthEvent,
     HealthPolicy,
-    RadioStatus,
+    RadioHealth,
     describe_failure,
 )
 from .core.matching import value_matches
 from .core.model import Attr, DeviceDescription, DeviceId
 from .core.policy import ChangePolicy
-from .core.radio import ForeignNetworkError, RadioError, RadioLink, RadioListener, RadioState
+from .core.radio import ForeignNetworkError, LinkState, RadioError, RadioLink, RadioListener
 from .core.restore import RestoreInProgress, RestoreProgress, RestoreReport
 from .core.snapshot import (
     SnapshotInfo,
@@ -537,7 +537,7 @@ class GatewayCoordinator(GatewayListener):
         )
         if event.needs_restore:
             self._async_restore_needed()
-        elif event.status is RadioStatus.FAILED:
+        elif event.status is RadioHealth.FAILED:
             # One text per cause, in plain words with what to do (never an exception name).
             cause = event.cause or FailureCause.RADIO_ERROR
             ir.async_create_issue(
@@ -549,7 +549,7 @@ class GatewayCoordinator(GatewayListener):
                 translation_key=f"{ISSUE_RADIO_FAILED}_{cause}",
                 translation_placeholders={"gateway": self.entry.title},
             )
-        elif event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
+        elif event.status in (RadioHealth.OK, RadioHealth.FAILED_OVER):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_RADIO_FAILED))
         self._status_updated()
 
@@ -630,7 +630,7 @@ class GatewayCoordinator(GatewayListener):
         """Whether the gateway's radio still has the device in its network."""
         return device_id == self.entry.entry_id or device_id in self.gateway.devices
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         # (The supervisor logs the outage and each recovery step once.)
         self._status_updated()
 

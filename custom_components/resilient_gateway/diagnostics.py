@@ -32,7 +32,7 @@ async def async_get_config_entry_diagnostics(
     data: dict[str, Any] = {
         "entry": {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)},
         "radio": gateway.radio.diagnostics(),
-        "changes": gateway.engine.snapshot(),
+        "changes": gateway.engine.export_pending(),
         "devices": {
             device_id: {
                 "name": device.name,

@@ -20,7 +20,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .coordinator import GatewayCoordinator, GatewayNews, ResilientGatewayConfigEntry
 from .core.change_results import ChangeCounts
 from .core.gateway import RunStatus
-from .core.health import RadioStatus
+from .core.health import RadioHealth
 from .core.model import Attr, DeviceDescription, DeviceKind, SleepMode
 from .entity import GatewayEntity, async_add_device_entities, renamed_in_place
 
@@ -223,7 +223,7 @@ STATUS_SENSORS: tuple[StatusSensorDescription, ...] = (
         key="radio_status",
         translation_key="radio_status",
         device_class=SensorDeviceClass.ENUM,
-        options=[str(status) for status in RadioStatus],
+        options=[str(status) for status in RadioHealth],
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda coordinator: str(coordinator.gateway.radio_status),
     ),

@@ -13,7 +13,7 @@ from custom_components.resilient_gateway.core.model import (
     DeviceId,
     GroupDescription,
 )
-from custom_components.resilient_gateway.core.radio import RadioBudget, RadioListener, RadioState
+from custom_components.resilient_gateway.core.radio import LinkState, RadioBudget, RadioListener
 
 from .fake_radio import FakeRadio
 
@@ -24,7 +24,7 @@ class FakeLink:
     def __init__(self, listener: RadioListener, **air: Any) -> None:
         self.air = FakeRadio(**air)
         self.air.listener = listener
-        self._state = RadioState.DOWN
+        self._state = LinkState.DOWN
 
     # ---- the air --------------------------------------------------------------------
 
@@ -62,14 +62,14 @@ class FakeLink:
     # ---- the link -------------------------------------------------------------------
 
     @property
-    def state(self) -> RadioState:
+    def state(self) -> LinkState:
         return self._state
 
     async def start(self, *, form_new_network: bool = False) -> None:
-        self._state = RadioState.UP
+        self._state = LinkState.UP
 
     async def stop(self) -> None:
-        self._state = RadioState.DOWN
+        self._state = LinkState.DOWN
 
     def devices(self) -> list[DeviceDescription]:
         return [device.description for device in self.air.devices.values()]
@@ -128,7 +128,9 @@ class FakeLink:
     async def export_network(self) -> dict[str, Any]:
         return {}
 
-    async def restore_network(self, section: Mapping[str, Any], *, force: bool = False) -> None:
+    async def write_network_identity(
+        self, section: Mapping[str, Any], *, force: bool = False
+    ) -> None:
         pass
 
     async def adopt(self, section: Mapping[str, Any]) -> list[DeviceId]:

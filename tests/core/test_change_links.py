@@ -64,7 +64,7 @@ def test_a_member_known_to_miss_groupcasts_gets_its_unicast_at_once() -> None:
 
     async def main() -> None:
         engine = _engine(radio)
-        engine.restore(_learned(members, misses={"m7": 20}, groupcasts=20))
+        engine.load_pending(_learned(members, misses={"m7": 20}, groupcasts=20))
         result = await engine.set_group_state(GROUP, members, {ON: True}).wait()
         assert result.status is ChangeStatus.VERIFIED
         assert result.repaired == {"m7"}
@@ -86,7 +86,7 @@ def test_a_small_group_on_lossy_air_gets_unicasts_only() -> None:
     async def main() -> None:
         engine = _engine(radio)
         # One groupcast in three missed, by every member: a member is likely to miss.
-        engine.restore(_learned(members, misses=dict.fromkeys(members, 4), groupcasts=12))
+        engine.load_pending(_learned(members, misses=dict.fromkeys(members, 4), groupcasts=12))
         result = await engine.set_group_state(GROUP, members, {ON: True}).wait()
         assert result.status is ChangeStatus.VERIFIED
         await engine.stop()
@@ -104,7 +104,7 @@ def test_a_group_on_clean_air_gets_one_groupcast() -> None:
 
     async def main() -> None:
         engine = _engine(radio)
-        engine.restore(_learned(members))  # never a miss
+        engine.load_pending(_learned(members))  # never a miss
         result = await engine.set_group_state(GROUP, members, {ON: True}).wait()
         assert result.status is ChangeStatus.VERIFIED
         await engine.stop()
@@ -146,11 +146,11 @@ def test_link_learning_survives_a_restart() -> None:
         engine = _engine(radio)
         for on in (True, False, True):
             await engine.set_group_state(GROUP, members, {ON: on}).wait()
-        saved: dict[str, Any] = json.loads(json.dumps(engine.snapshot()))
+        saved: dict[str, Any] = json.loads(json.dumps(engine.export_pending()))
         await engine.stop()
         restored = _engine(radio)
-        restored.restore(saved)
-        again: dict[str, Any] = json.loads(json.dumps(restored.snapshot()))
+        restored.load_pending(saved)
+        again: dict[str, Any] = json.loads(json.dumps(restored.export_pending()))
         await restored.stop()
         assert again["links"] == saved["links"]
         return saved
@@ -181,9 +181,9 @@ def test_a_file_without_links_and_damaged_links_read_as_nothing_learned() -> Non
 
     async def main() -> None:
         engine = _engine(radio)
-        engine.restore({"version": 1, "devices": {"lamp": {"desired": {"on": True}}}})
+        engine.load_pending({"version": 1, "devices": {"lamp": {"desired": {"on": True}}}})
         assert engine.device_status("lamp") is not None
-        assert engine.snapshot()["links"]["devices"] == {}
+        assert engine.export_pending()["links"]["devices"] == {}
         await engine.stop()
 
     run_virtual(main())

@@ -820,7 +820,7 @@ def test_snapshot_and_restore_resume_pending_changes_and_fail_expired_ones() -> 
         engine.set_state("valve", {Attr.XY: (0.3, 0.4)})
         await asyncio.sleep(20.0)
         await engine.stop()
-        data = json.loads(json.dumps(engine.snapshot()))
+        data = json.loads(json.dumps(engine.export_pending()))
         changes = {c["device_id"]: c for c in data["changes"]}
         assert set(changes) == {"lamp", "valve"}
         assert changes["lamp"]["remaining"] == pytest.approx(80.0, abs=0.5)
@@ -834,7 +834,7 @@ def test_snapshot_and_restore_resume_pending_changes_and_fail_expired_ones() -> 
         radio.devices["lamp"].ignores_commands = False
         finished: list[ChangeResult] = []
         restored = _engine(radio, listener=_Heard(finished=finished))
-        restored.restore(data)
+        restored.load_pending(data)
         assert [(r.device_id, r.status) for r in finished] == [("lamp", ChangeStatus.FAILED)]
         assert restored.sync_state("done") is SyncState.VERIFIED
         assert restored.sync_state("lamp") is SyncState.FAILED
@@ -1017,7 +1017,7 @@ def test_a_scene_entry_proved_wrong_before_a_restart_is_rewritten_after_it() -> 
         radio.devices[members[0]].ignores_commands = True  # so the repair does not take
         await asyncio.sleep(2.45)
         await engine.stop()  # and Home Assistant stops
-        data = json.loads(json.dumps(engine.snapshot()))
+        data = json.loads(json.dumps(engine.export_pending()))
         proved_wrong = {c["device_id"]: c["scene"]["proved_wrong"] for c in data["changes"]}
         # (The second member's level, unchanged and so unreported, was read and verified.)
         assert proved_wrong == {members[0]: True}
@@ -1025,7 +1025,7 @@ def test_a_scene_entry_proved_wrong_before_a_restart_is_rewritten_after_it() -> 
         radio.devices[members[0]].ignores_commands = False
         finished: list[ChangeResult] = []
         restored = _engine(radio, listener=_Heard(finished=finished))
-        restored.restore(data)
+        restored.load_pending(data)
         await asyncio.sleep(10.0)
         assert {(r.device_id, r.status, r.group_id, r.scene_id) for r in finished} == {
             (members[0], ChangeStatus.VERIFIED, 7, 1),

@@ -14,7 +14,7 @@ import pytest
 from custom_components.resilient_gateway.core.health import (
     HealthEvent,
     HealthPolicy,
-    RadioStatus,
+    RadioHealth,
     RadioSupervisor,
     RecoveryStep,
     describe_failure,
@@ -31,11 +31,11 @@ from .frozen_clock import advance, run_frozen
 
 LOGGER = logging.getLogger("tests.core.health")
 
-OK = RadioStatus.OK
-DEGRADED = RadioStatus.DEGRADED
-RECOVERING = RadioStatus.RECOVERING
-FAILED_OVER = RadioStatus.FAILED_OVER
-FAILED = RadioStatus.FAILED
+OK = RadioHealth.OK
+DEGRADED = RadioHealth.DEGRADED
+RECOVERING = RadioHealth.RECOVERING
+FAILED_OVER = RadioHealth.FAILED_OVER
+FAILED = RadioHealth.FAILED
 RETRY = RecoveryStep.RETRY
 RECONNECT = RecoveryStep.RECONNECT
 RESTART = RecoveryStep.RESTART
@@ -140,7 +140,7 @@ class Events:
     def events(self) -> list[HealthEvent]:
         return [event for _, event in self.timed]
 
-    def steps(self) -> list[tuple[RadioStatus, RecoveryStep | None]]:
+    def steps(self) -> list[tuple[RadioHealth, RecoveryStep | None]]:
         return [(event.status, event.step) for event in self.events]
 
 
@@ -692,7 +692,7 @@ def test_a_failing_listener_does_not_stop_recovery() -> None:
     def broken_listener(event: HealthEvent) -> None:
         raise RuntimeError("listener bug")
 
-    async def main() -> RadioStatus:
+    async def main() -> RadioHealth:
         supervisor = RadioSupervisor(
             actions, HealthPolicy(), on_event=broken_listener, logger=LOGGER
         )

@@ -22,7 +22,7 @@ from homeassistant.setup import async_setup_component
 
 from custom_components.resilient_gateway.const import DOMAIN
 from custom_components.resilient_gateway.core import storage
-from custom_components.resilient_gateway.core.radio import RadioState
+from custom_components.resilient_gateway.core.radio import LinkState
 from custom_components.resilient_gateway.core.snapshot import decode_snapshot
 
 from .conftest import advance, light_entities, setup_virtual, truth, virtual_entry
@@ -80,7 +80,7 @@ async def test_unloading_releases_the_radio_even_when_saving_fails(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.NOT_LOADED
-    assert gateway.radio.state is RadioState.DOWN
+    assert gateway.radio.state is LinkState.DOWN
     assert not air.ground_truth()["radio"]["connected"]  # zigpy's app and database closed
     assert any(
         record.levelno == logging.ERROR and "No space left on device" in record.getMessage()

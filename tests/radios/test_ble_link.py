@@ -10,14 +10,14 @@ import itertools
 import pytest
 
 from custom_components.resilient_gateway.core.change_results import ChangeStatus, SyncState
-from custom_components.resilient_gateway.core.health import RadioStatus
+from custom_components.resilient_gateway.core.health import RadioHealth
 from custom_components.resilient_gateway.core.model import Attr, DeviceKind, PowerSource
 from custom_components.resilient_gateway.core.radio import (
     DeliveryError,
     DeviceEvent,
+    LinkState,
     NoResponseError,
     RadioError,
-    RadioState,
     UnsupportedValue,
 )
 from custom_components.resilient_gateway.radios.ble import ConnectionPolicy
@@ -242,7 +242,7 @@ async def test_out_of_range_reconnects_with_back_off() -> None:
         device.in_range = False
         device.drop()
         await asyncio.sleep(0.1)
-        assert ble.state is RadioState.DOWN
+        assert ble.state is LinkState.DOWN
         # Nothing shown before the outage is trusted; commands queue meanwhile.
         assert gateway.values(ADDRESS) == {}
         assert gateway.sync_state(ADDRESS) is SyncState.UNKNOWN
@@ -257,16 +257,16 @@ async def test_out_of_range_reconnects_with_back_off() -> None:
         # The link's own attempts back off (1, 2, 4, 8 … s with 20 % jitter); the
         # supervisor's reconnects come in between, so the largest gap is what grows.
         assert max(gaps) >= 8.0
-        assert gateway.radio_status in (RadioStatus.RECOVERING, RadioStatus.FAILED)
+        assert gateway.radio_status in (RadioHealth.RECOVERING, RadioHealth.FAILED)
         device.in_range = True
         await asyncio.sleep(120.0)
-        assert ble.state is RadioState.UP
+        assert ble.state is LinkState.UP
         assert device.connected
         result = await handle.wait()
         assert result.status is ChangeStatus.VERIFIED
         assert device.flag(nordic_lbs.LED)
         await asyncio.sleep(60.0)
-        assert gateway.radio_status is RadioStatus.OK
+        assert gateway.radio_status is RadioHealth.OK
 
 
 async def test_a_known_device_out_of_range_at_start_is_connected_later() -> None:
@@ -276,7 +276,7 @@ async def test_a_known_device_out_of_range_at_start_is_connected_later() -> None
     device.in_range = False
     async with ble_gateway(device, known=known) as gateway:
         ble = link(gateway)
-        assert ble.state is RadioState.DOWN
+        assert ble.state is LinkState.DOWN
         assert [d.kind for d in gateway.devices.values()] == [DeviceKind.LIGHT]
         # After a restart nothing is assumed: unknown until the device shows its state.
         assert gateway.values(ADDRESS) == {}
@@ -328,13 +328,13 @@ async def test_a_connection_attempt_that_never_answers_is_bounded() -> None:
         device.hang.add("connect")  # heard advertising, but never connects
         device.drop()
         await asyncio.sleep(15.5)
-        assert ble.state is RadioState.DOWN
+        assert ble.state is LinkState.DOWN
         assert ble.diagnostics()["last_error"] == f"no connection to {ADDRESS} within 15 s"
         with pytest.raises(DeliveryError, match="within 15 s"):
             await ble.probe()
         device.hang.clear()
         await asyncio.sleep(120.0)
-        assert ble.state is RadioState.UP
+        assert ble.state is LinkState.UP
         await ble.probe()
 
 
@@ -346,11 +346,11 @@ async def test_a_connection_whose_subscription_hangs_is_given_up_and_retried() -
         device.hang.add("notify")
         device.drop()
         await asyncio.sleep(6.0)
-        assert ble.state is RadioState.DOWN
+        assert ble.state is LinkState.DOWN
         assert "connected but failed" in str(ble.diagnostics()["last_error"])
         device.hang.clear()
         await asyncio.sleep(60.0)
-        assert ble.state is RadioState.UP
+        assert ble.state is LinkState.UP
         device.press()
         assert gateway.events[-1].value == "press"
 

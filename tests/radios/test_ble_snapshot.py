@@ -73,8 +73,8 @@ async def test_another_devices_section_is_refused_unless_forced() -> None:
         }
         ble = link(gateway)
         with pytest.raises(ForeignNetworkError, match="11:22:33:44:55:66"):
-            await ble.restore_network(other)
-        await ble.restore_network(other, force=True)
+            await ble.write_network_identity(other)
+        await ble.write_network_identity(other, force=True)
         assert ble.address == ADDRESS
 
 

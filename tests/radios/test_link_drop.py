@@ -17,13 +17,13 @@ import pytest
 
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
 from custom_components.resilient_gateway.core.gateway import Gateway, GatewayListener
-from custom_components.resilient_gateway.core.health import RadioStatus
+from custom_components.resilient_gateway.core.health import RadioHealth
 from custom_components.resilient_gateway.core.model import Attr, AttributeValues, DeviceId
 from custom_components.resilient_gateway.core.radio import (
     DeliveryError,
+    LinkState,
     RadioError,
     RadioListener,
-    RadioState,
 )
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
@@ -95,7 +95,7 @@ class _Quiet(RadioListener):
     def devices_changed(self) -> None:
         pass
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         pass
 
 
@@ -128,7 +128,7 @@ def test_a_command_on_air_when_the_link_drops_is_sent_again_after_recovery(
             assert result.attempts >= 2
             assert result.elapsed < 60  # long before its deadline
             assert state(air, light)["on"] is False
-            assert gw.radio_status is RadioStatus.OK
+            assert gw.radio_status is RadioHealth.OK
 
     run_virtual(scenario())
 
@@ -144,7 +144,7 @@ def test_requests_on_a_dropped_link_fail_at_once_with_a_radio_error(tmp_path: Pa
             light = str(sim(air, SimKind.DIMMABLE_LIGHT).ieee)
             air.radio_failure()
             await sleep(0)
-            assert radio.state is RadioState.DOWN
+            assert radio.state is LinkState.DOWN
             loop = asyncio.get_running_loop()
             dropped_at = loop.time()
             with pytest.raises(RadioError):
@@ -199,8 +199,8 @@ class _UnplugWhenUp(GatewayListener):
         self.air = air
         self.armed = False
 
-    def radio_state_changed(self, state: RadioState) -> None:
-        if self.armed and state is RadioState.UP:
+    def radio_state_changed(self, state: LinkState) -> None:
+        if self.armed and state is LinkState.UP:
             self.armed = False
             self.air.radio_failure()
 

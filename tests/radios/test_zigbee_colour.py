@@ -8,7 +8,7 @@ from typing import Any
 from zigpy.zcl.clusters.lighting import Color
 
 from custom_components.resilient_gateway.core.model import Attr, AttributeValues, DeviceId
-from custom_components.resilient_gateway.core.radio import RadioListener, RadioState
+from custom_components.resilient_gateway.core.radio import LinkState, RadioListener
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
     SimKind,
@@ -37,7 +37,7 @@ class _Reports(RadioListener):
     def devices_changed(self) -> None:
         pass
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         pass
 
 

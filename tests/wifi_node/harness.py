@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_components.resilient_gateway.core.model import AttributeValues, DeviceId
-from custom_components.resilient_gateway.core.radio import RadioState
+from custom_components.resilient_gateway.core.radio import LinkState
 from custom_components.resilient_gateway.radios.wifi_node.config import LinkConfig
 from custom_components.resilient_gateway.radios.wifi_node.radio import WifiNodeRadio
 
@@ -37,7 +37,7 @@ class Recorder:
     def devices_changed(self) -> None:
         self.inventory_changes += 1
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         pass
 
 

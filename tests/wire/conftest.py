@@ -21,7 +21,7 @@ from custom_components.resilient_gateway.core.gateway import Gateway, GatewayLis
 from custom_components.resilient_gateway.core.health import HealthEvent, HealthPolicy
 from custom_components.resilient_gateway.core.model import Attr, AttributeValues, DeviceId
 from custom_components.resilient_gateway.core.policy import Backoff
-from custom_components.resilient_gateway.core.radio import RadioListener, RadioState
+from custom_components.resilient_gateway.core.radio import LinkState, RadioListener
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.core.storage import AtomicJsonFile
 from custom_components.resilient_gateway.radios.virtual import SimKind
@@ -59,7 +59,7 @@ class RadioEvents(RadioListener):
     """What a ZigbeeRadio tells its owner, recorded; ``changed`` wakes waiters."""
 
     def __init__(self) -> None:
-        self.states: list[RadioState] = []
+        self.states: list[LinkState] = []
         self.changed = Signal()
 
     def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
@@ -74,7 +74,7 @@ class RadioEvents(RadioListener):
     def devices_changed(self) -> None:
         self.changed.notify()
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         self.states.append(state)
         self.changed.notify()
 
@@ -92,7 +92,7 @@ class GatewayEvents(GatewayListener):
     def inventory_changed(self) -> None:
         self.changed.notify()
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         self.changed.notify()
 
     def health_changed(self, event: HealthEvent) -> None:

@@ -10,7 +10,7 @@ from zigpy.zcl.clusters.general import OnOff
 from zigpy_znp.zigbee.application import ControllerApplication
 
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
-from custom_components.resilient_gateway.core.health import RadioStatus, RecoveryStep
+from custom_components.resilient_gateway.core.health import RadioHealth, RecoveryStep
 from custom_components.resilient_gateway.core.model import Attr
 from custom_components.resilient_gateway.radios.virtual.kinds import SimKind
 from custom_components.resilient_gateway.radios.zigbee.radio import RESTORE_COUNTER_INCREMENT
@@ -120,7 +120,7 @@ async def test_the_ladder_brings_an_unplugged_stick_back(bench: Bench) -> None:
     await wired.wait_until(lambda: any(e.step is RecoveryStep.RESTART for e in health))
     assert not gateway.radio_up
     await tcp.replug()
-    await wired.wait_until(lambda: gateway.radio_status is RadioStatus.OK)
+    await wired.wait_until(lambda: gateway.radio_status is RadioHealth.OK)
     assert health[-1].step is RecoveryStep.RESTART
     assert gateway.radio_up and stick.started and tcp.connections == 2
     # The light is heard again: it reports being switched on at the wall.
@@ -168,7 +168,7 @@ async def test_a_network_coordinator_fails_over_to_a_standby_in_another_room(
 
     await tcp.unplug()  # the coordinator in the hall loses power and stays off
 
-    await wired.wait_until(lambda: wired.gateway.radio_status is RadioStatus.FAILED_OVER)
+    await wired.wait_until(lambda: wired.gateway.radio_status is RadioHealth.FAILED_OVER)
     identity = standby.identity()
     assert identity is not None and identity.extended_pan_id == network.extended_pan_id
     assert spare.connected and standby.started

@@ -9,7 +9,7 @@ from zigpy_znp.zigbee.application import ControllerApplication
 from custom_components.resilient_gateway.core.radio import (
     BlankRadioError,
     ForeignNetworkError,
-    RadioState,
+    LinkState,
 )
 
 from .conftest import Bench
@@ -24,7 +24,7 @@ async def test_a_formed_stick_starts_its_own_network(bench: Bench) -> None:
 
     await radio.start()
 
-    assert radio.state is RadioState.UP and events.states == [RadioState.UP]
+    assert radio.state is LinkState.UP and events.states == [LinkState.UP]
     assert stick.started and tcp.connected
     assert 1 in stick.endpoints  # zigpy's endpoint is registered on the stick
     assert before is not None
@@ -44,7 +44,7 @@ async def test_a_blank_stick_is_refused_and_not_formed(bench: Bench) -> None:
     with pytest.raises(BlankRadioError):
         await radio.start()
 
-    assert radio.state is RadioState.DOWN
+    assert radio.state is LinkState.DOWN
     assert stick.identity() is None and not stick.written  # nothing formed, nothing written
     await tcp.wait_until(lambda: not tcp.connected)  # the port is free again
 
@@ -63,7 +63,7 @@ async def test_a_stick_running_another_network_is_refused(bench: Bench) -> None:
     with pytest.raises(ForeignNetworkError):
         await radio.start()
 
-    assert radio.state is RadioState.DOWN
+    assert radio.state is LinkState.DOWN
     assert foreign.identity() == foreign_identity and not foreign.written
 
 

@@ -28,8 +28,8 @@ from .configuration import DeviceConfigurer
 from .health import (
     HealthEvent,
     HealthPolicy,
+    RadioHealth,
     RadioRecovery,
-    RadioStatus,
     RadioSupervisor,
     Supervision,
 )
@@ -38,10 +38,10 @@ from .model import AttributeValues, DeviceDescription, DeviceId, GroupDescriptio
 from .policy import SCHEDULER_LIMITS, ChangePolicy
 from .radio import (
     DeviceEvent,
+    LinkState,
     RadioIdentityError,
     RadioLink,
     RadioListener,
-    RadioState,
     SnapshotSection,
 )
 from .reconfirm import Reconfirmation
@@ -79,7 +79,7 @@ class GatewayListener:
     def inventory_changed(self) -> None:
         """Devices, groups or scenes were added or removed."""
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         """The radio link went up or down."""
 
     def health_changed(self, event: HealthEvent) -> None:
@@ -126,7 +126,7 @@ class _Listeners(GatewayListener):
         for listener in self._all():
             listener.inventory_changed()
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         for listener in self._all():
             listener.radio_state_changed(state)
 
@@ -348,7 +348,7 @@ class Gateway(RadioListener):
         name, told = self.name, self._listeners.file_set_aside
         if (changes := self._changes_file) is not None:
             if saved := await load_start_file(changes, recover_changes, name, told):
-                engine.restore(saved)
+                engine.load_pending(saved)
             self._changes_loaded = True
         scenes = self.scene_keeper.file
         if scenes and (saved_scenes := await load_start_file(scenes, recover_scenes, name, told)):
@@ -404,7 +404,7 @@ class Gateway(RadioListener):
         # changes.json is written only once it was read (see _changes_loaded).
         if self._engine is None or not self._changes_loaded:
             return None
-        return self._engine.snapshot()
+        return self._engine.export_pending()
 
     async def flush(self) -> None:
         """Write the pending changes now (before a Home Assistant backup; a snapshot
@@ -468,10 +468,10 @@ class Gateway(RadioListener):
 
     @property
     def radio_up(self) -> bool:
-        return self.radio.state is RadioState.UP
+        return self.radio.state is LinkState.UP
 
     @property
-    def radio_status(self) -> RadioStatus:
+    def radio_status(self) -> RadioHealth:
         return self.supervisor.status
 
     @property
@@ -578,8 +578,8 @@ class Gateway(RadioListener):
         self._listeners.inventory_changed()
         self.reconfirmation.joined(new_devices)
 
-    def radio_state_changed(self, state: RadioState) -> None:
-        if state is RadioState.DOWN:
+    def radio_state_changed(self, state: LinkState) -> None:
+        if state is LinkState.DOWN:
             # Nothing the devices showed before the outage can be trusted any more.
             self._forget_values()
             if self.target_status is RunStatus.RUNNING:

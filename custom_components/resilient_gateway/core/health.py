@@ -40,7 +40,9 @@ from .radio import RadioError, RadioIdentityError, RadioLink
 _LOGGER = logging.getLogger(__name__)
 
 
-class RadioStatus(StrEnum):
+class RadioHealth(StrEnum):
+    """Where the radio stands on the supervisor's ladder (shown as the Radio status)."""
+
     OK = "ok"
     DEGRADED = "degraded"  # a health check failed; checking again before anything heavier
     RECOVERING = "recovering"  # reconnecting, restarting or switching to the standby radio
@@ -122,12 +124,12 @@ def describe_failure(err: BaseException) -> str:
 
 _LADDER: tuple[RecoveryStep, ...] = tuple(RecoveryStep)
 
-_STATUS_DURING: Mapping[RecoveryStep, RadioStatus] = {
-    RecoveryStep.RETRY: RadioStatus.DEGRADED,
-    RecoveryStep.RECONNECT: RadioStatus.RECOVERING,
-    RecoveryStep.RESTART: RadioStatus.RECOVERING,
-    RecoveryStep.FAILOVER: RadioStatus.RECOVERING,
-    RecoveryStep.GIVE_UP: RadioStatus.FAILED,
+_STATUS_DURING: Mapping[RecoveryStep, RadioHealth] = {
+    RecoveryStep.RETRY: RadioHealth.DEGRADED,
+    RecoveryStep.RECONNECT: RadioHealth.RECOVERING,
+    RecoveryStep.RESTART: RadioHealth.RECOVERING,
+    RecoveryStep.FAILOVER: RadioHealth.RECOVERING,
+    RecoveryStep.GIVE_UP: RadioHealth.FAILED,
 }
 
 
@@ -269,7 +271,7 @@ class HealthEvent:
     ``reason`` is for logs; ``cause`` (None when nothing failed) is what a person can act on.
     """
 
-    status: RadioStatus
+    status: RadioHealth
     step: RecoveryStep | None
     reason: str
     attempt: int
@@ -300,7 +302,7 @@ class RadioSupervisor:
         self._started = False
         self._stopped = False
         self._paused = False
-        self._status = RadioStatus.OK
+        self._status = RadioHealth.OK
         self._needs_restore = False
         self._on_standby = False
         self._timer: asyncio.TimerHandle | None = None
@@ -321,7 +323,7 @@ class RadioSupervisor:
     # ---- public ---------------------------------------------------------------------
 
     @property
-    def status(self) -> RadioStatus:
+    def status(self) -> RadioHealth:
         return self._status
 
     @property
@@ -397,8 +399,8 @@ class RadioSupervisor:
         self._failover_tried = self._identity_lost = False
         self._fixed_by = None
         self._log.info("Radio supervision reset")
-        if self._status is not RadioStatus.OK:
-            self._set_status(RadioStatus.OK, None, "reset after a restore")
+        if self._status is not RadioHealth.OK:
+            self._set_status(RadioHealth.OK, None, "reset after a restore")
         if self._active():
             self._schedule_check(self.policy.check_interval)
 
@@ -414,7 +416,7 @@ class RadioSupervisor:
         self._attempts = 0
         self._fail_needing_restore(reason)
 
-    async def check_now(self) -> RadioStatus:
+    async def check_now(self) -> RadioHealth:
         """Run one health check now (a failing one starts recovery); returns the status.
 
         Does nothing while paused, recovering, waiting for a restore, before start() and
@@ -492,7 +494,7 @@ class RadioSupervisor:
                 cause=failure_cause(err),
             )
             return
-        if self._status not in (RadioStatus.OK, RadioStatus.FAILED_OVER):
+        if self._status not in (RadioHealth.OK, RadioHealth.FAILED_OVER):
             # Only after a pause that interrupted a recovery.
             self._log.info("Radio answers health checks again")
             self._set_status(self._settled_status(), None, "health check passed")
@@ -684,14 +686,14 @@ class RadioSupervisor:
         self._log.error(
             "Radio does not hold this gateway's network (%s); it needs a restore", reason
         )
-        self._set_status(RadioStatus.FAILED, RecoveryStep.GIVE_UP, reason)
+        self._set_status(RadioHealth.FAILED, RecoveryStep.GIVE_UP, reason)
 
-    def _settled_status(self) -> RadioStatus:
-        return RadioStatus.FAILED_OVER if self._on_standby else RadioStatus.OK
+    def _settled_status(self) -> RadioHealth:
+        return RadioHealth.FAILED_OVER if self._on_standby else RadioHealth.OK
 
-    def _set_status(self, status: RadioStatus, step: RecoveryStep | None, reason: str) -> None:
+    def _set_status(self, status: RadioHealth, step: RecoveryStep | None, reason: str) -> None:
         self._status = status
-        failing = status in (RadioStatus.DEGRADED, RadioStatus.RECOVERING, RadioStatus.FAILED)
+        failing = status in (RadioHealth.DEGRADED, RadioHealth.RECOVERING, RadioHealth.FAILED)
         event = HealthEvent(
             status,
             step,
@@ -797,7 +799,7 @@ class Supervision:
 
     def health_changed(self, event: HealthEvent) -> None:
         """The supervisor's event, before the gateway's listeners hear of it."""
-        if event.status in (RadioStatus.OK, RadioStatus.FAILED_OVER):
+        if event.status in (RadioHealth.OK, RadioHealth.FAILED_OVER):
             # Back from an outage: whatever happened meanwhile, every device is proven
             # again, and one that drifted from its desired state gets it re-applied.
             running = self._running()
@@ -806,6 +808,6 @@ class Supervision:
                 # the link stayed up and nothing shown was lost.
                 self.availability.resume()
             self._on_back(running)
-        elif event.status in (RadioStatus.RECOVERING, RadioStatus.FAILED):
+        elif event.status in (RadioHealth.RECOVERING, RadioHealth.FAILED):
             # A ping now would fail for the radio's sake, not the device's.
             self.availability.pause()

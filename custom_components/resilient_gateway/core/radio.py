@@ -15,7 +15,9 @@ from typing import Any, Protocol
 from .model import Attr, AttributeValues, DeviceDescription, DeviceId, GroupDescription
 
 
-class RadioState(StrEnum):
+class LinkState(StrEnum):
+    """Whether the link to the radio (the stick, the device, the node server) is up."""
+
     UP = "up"
     DOWN = "down"
 
@@ -88,7 +90,7 @@ class RadioListener(Protocol):
     def devices_changed(self) -> None:
         """The device or group inventory changed."""
 
-    def radio_state_changed(self, state: RadioState) -> None:
+    def radio_state_changed(self, state: LinkState) -> None:
         """The radio went up or down."""
 
     def device_event(self, event: DeviceEvent) -> None:
@@ -157,7 +159,7 @@ class RadioLink(Radio, Protocol):
     """A radio the gateway can run: the send contract plus lifecycle and inventory."""
 
     @property
-    def state(self) -> RadioState: ...
+    def state(self) -> LinkState: ...
 
     async def start(self, *, form_new_network: bool = False) -> None:
         """Start the radio; BlankRadioError/ForeignNetworkError when it does not hold
@@ -224,7 +226,9 @@ class RadioLink(Radio, Protocol):
         """The network identity in the radio kind's interchange format."""
         ...
 
-    async def restore_network(self, section: Mapping[str, Any], *, force: bool = False) -> None:
+    async def write_network_identity(
+        self, section: Mapping[str, Any], *, force: bool = False
+    ) -> None:
         """Phase 1 of a restore, with the radio stopped."""
 
     async def adopt(self, section: Mapping[str, Any]) -> list[DeviceId]:

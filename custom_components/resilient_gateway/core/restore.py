@@ -210,7 +210,7 @@ class RestoreRun:
         target.supervision.pause()
         await radio.stop()
         try:
-            await radio.restore_network(section, force=self._force)
+            await radio.write_network_identity(section, force=self._force)
         except BaseException:
             if not target.keeps_radio_closed:
                 await radio.start()
@@ -226,7 +226,7 @@ class RestoreRun:
         engine = self._target.engine
         if not saved or engine.counts.pending_changes or engine.has_desired_states():
             return 0
-        engine.restore(saved)
+        engine.load_pending(saved)
         return len(saved.get("changes", ()))
 
     async def _configure_devices(self) -> None:

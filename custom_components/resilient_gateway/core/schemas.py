@@ -175,7 +175,7 @@ CHANGES: Final = vol.Schema(
     },
     extra=vol.ALLOW_EXTRA,
 )
-"""``changes.json`` and a snapshot's ``changes``: ``ChangeEngine.snapshot()``."""
+"""``changes.json`` and a snapshot's ``changes``: ``ChangeEngine.export_pending()``."""
 
 GROUP: Final = vol.Schema(
     {

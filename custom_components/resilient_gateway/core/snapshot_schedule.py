@@ -9,7 +9,7 @@ from typing import Any
 
 from .changes import ChangeEngine
 from .inventory import Inventory
-from .radio import RadioError, RadioLink, RadioState, SnapshotSection
+from .radio import LinkState, RadioError, RadioLink, SnapshotSection
 from .scenes import SceneBook
 from .snapshot import SnapshotInfo, SnapshotStore
 
@@ -90,7 +90,7 @@ class SnapshotSchedule:
             "devices": devices,
             "groups": groups,
             "scenes": self._scenes.as_list(),
-            "changes": engine.snapshot(),
+            "changes": engine.export_pending(),
             "sections": sections,
         }
         summary = {
@@ -111,7 +111,7 @@ class SnapshotSchedule:
         if self.store is None:
             raise RuntimeError("this gateway keeps no snapshots")
         async with self._run_lock:
-            if self._radio.state is not RadioState.UP:
+            if self._radio.state is not LinkState.UP:
                 raise RadioError("the radio is not running")
             return await self._write(self.store, password)
 
@@ -122,7 +122,7 @@ class SnapshotSchedule:
         async with self._run_lock:
             if self.store is None or self._stopped or self._needs_restore():
                 return
-            if self._radio.state is not RadioState.UP:
+            if self._radio.state is not LinkState.UP:
                 raise RadioError("the radio is not running")
             await self._write(self.store, None)
 
@@ -147,7 +147,7 @@ class SnapshotSchedule:
 
     def _due(self) -> None:
         self._timer = None
-        if self._radio.state is RadioState.UP and not self._needs_restore():
+        if self._radio.state is LinkState.UP and not self._needs_restore():
             self._spawn(self.take_automatic())
 
     def start_periodic(self) -> None:

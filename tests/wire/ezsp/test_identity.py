@@ -12,7 +12,7 @@ from zigpy.backups import NetworkBackup
 from custom_components.resilient_gateway.core.radio import (
     BlankRadioError,
     ForeignNetworkError,
-    RadioState,
+    LinkState,
 )
 from custom_components.resilient_gateway.radios.zigbee.radio import RESTORE_COUNTER_INCREMENT
 
@@ -50,7 +50,7 @@ async def test_formed_stick_starts_with_its_own_network(
     stick = await make_stick(formed_nvram(rng, stick=model))
     radio = make_radio(stick, tmp_path / "zigbee.db")
     await radio.start()
-    assert radio.state is RadioState.UP
+    assert radio.state is LinkState.UP
     assert radio.network_id() == str(zt.ExtendedPanId(stick.nvram.extended_pan_id))
     state = radio.app.state
     assert state.node_info.ieee == stick.nvram.eui64
@@ -79,7 +79,7 @@ async def test_blank_stick_is_refused_and_not_formed(
     radio = make_radio(blank, database)
     with pytest.raises(BlankRadioError):
         await radio.start(form_new_network=True)
-    assert radio.state is RadioState.DOWN
+    assert radio.state is LinkState.DOWN
     assert not blank.nvram.formed
     assert "formNetwork" not in blank.ncp.commands
     assert blank.ncp.unknown == []
@@ -99,7 +99,7 @@ async def test_stick_of_another_network_is_refused(
     radio = make_radio(foreign, database)
     with pytest.raises(ForeignNetworkError):
         await radio.start(form_new_network=True)
-    assert radio.state is RadioState.DOWN
+    assert radio.state is LinkState.DOWN
     assert repr(foreign.nvram) == before  # nothing was written to it
 
 

@@ -12,9 +12,9 @@ from zigpy.zcl.clusters.general import OnOff
 
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
 from custom_components.resilient_gateway.core.gateway import RunStatus
-from custom_components.resilient_gateway.core.health import RadioStatus, RecoveryStep
+from custom_components.resilient_gateway.core.health import RadioHealth, RecoveryStep
 from custom_components.resilient_gateway.core.model import Attr
-from custom_components.resilient_gateway.core.radio import RadioError, RadioState
+from custom_components.resilient_gateway.core.radio import LinkState, RadioError
 
 from .emulator import OUTGOING_MULTICAST, formed_nvram
 from .harness import (
@@ -52,7 +52,7 @@ async def test_pause_frees_the_stick_and_resume_delivers_what_queued(
 
     await gateway.pause()
     assert gateway.current_status is RunStatus.PAUSED
-    assert gateway.radio.state is RadioState.DOWN
+    assert gateway.radio.state is LinkState.DOWN
     await eventually(lambda: not stick.server.connected, "the connection was closed")
     handle = gateway.set_state(str(light.ieee), {Attr.ON: True})
     assert not is_on(light)
@@ -92,13 +92,13 @@ async def test_unplug_and_replug_the_ladder_reconnects(
     monkeypatch.setattr(gateway.radio, "reconnect", counted_reconnect)
 
     await stick.unplug()
-    await eventually(lambda: gateway.radio_status is RadioStatus.RECOVERING, "recovering")
-    assert gateway.radio.state is RadioState.DOWN
+    await eventually(lambda: gateway.radio_status is RadioHealth.RECOVERING, "recovering")
+    assert gateway.radio.state is LinkState.DOWN
     await eventually(lambda: bool(failed_reconnects), "a reconnect failed while unplugged")
 
     await stick.replug()
-    await eventually(lambda: gateway.radio_status is RadioStatus.OK, "recovered")
-    assert gateway.radio.state is RadioState.UP
+    await eventually(lambda: gateway.radio_status is RadioHealth.OK, "recovered")
+    assert gateway.radio.state is LinkState.UP
     assert health.events[-1].step is RecoveryStep.RECONNECT
     assert stick.server.connections > connections
     # The stick kept its network through it all, and the gateway uses it again.
@@ -127,7 +127,7 @@ async def test_command_on_air_when_the_link_drops_is_delivered_after_recovery(
     # frame is lost with its queue.
     resets = stick.ncp.resets
     await stick.unplug()
-    await eventually(lambda: gateway.radio_status is RadioStatus.RECOVERING, "recovering")
+    await eventually(lambda: gateway.radio_status is RadioHealth.RECOVERING, "recovering")
     stick.ncp.hold = None
     on_air_before = len(stick.ncp.delivered)
     await stick.replug()
@@ -143,7 +143,7 @@ async def test_command_on_air_when_the_link_drops_is_delivered_after_recovery(
     ]
     assert on_frames and all(index >= on_air_before for index in on_frames)
     assert stick.ncp.resets > resets
-    assert gateway.radio_status is RadioStatus.OK
+    assert gateway.radio_status is RadioHealth.OK
 
 
 async def test_probe_on_a_dropped_link_answers_at_once(
@@ -153,7 +153,7 @@ async def test_probe_on_a_dropped_link_answers_at_once(
     radio = make_radio(stick, tmp_path / "zigbee.db")
     await radio.start()
     await stick.unplug()
-    await eventually(lambda: radio.state is RadioState.DOWN, "the radio saw the link drop")
+    await eventually(lambda: radio.state is LinkState.DOWN, "the radio saw the link drop")
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(RadioError):
@@ -168,7 +168,7 @@ async def test_frame_damaged_on_the_line_is_sent_again(
     stick.ncp.damage_data_frames = 1  # the first answer arrives with a broken CRC
     radio = make_radio(stick, tmp_path / "zigbee.db")
     await radio.start()
-    assert radio.state is RadioState.UP
+    assert radio.state is LinkState.UP
     # bellows rejected it with a NAK, the stick sent it again, and the start went on.
     assert stick.ncp.naks_received == 1
     assert stick.ncp.retransmissions >= 1

@@ -267,14 +267,14 @@ class ChangeEngine:
 
     # ---- persistence ----------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
+    def export_pending(self) -> dict[str, Any]:
         """Desired states and pending changes, JSON-serialisable, deadlines as seconds left."""
         machines = self._machines
         return export_pending(
             machines.devices, self._open.values(), self._loop.time(), machines.links
         )
 
-    def restore(self, data: Mapping[str, Any]) -> None:
+    def load_pending(self, data: Mapping[str, Any]) -> None:
         """Resume from ``snapshot()`` data: pending changes go on, expired ones fail.
 
         Call before any command (expired changes report at once, to the listener).

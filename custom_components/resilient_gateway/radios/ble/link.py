@@ -31,10 +31,10 @@ from ...core.radio import (
     DeliveryError,
     DeviceEvent,
     ForeignNetworkError,
+    LinkState,
     RadioBudget,
     RadioError,
     RadioListener,
-    RadioState,
     UnsupportedValue,
 )
 from . import profiles, section
@@ -84,7 +84,7 @@ class BleLink:
         self._handles: dict[str, int] = {}
         if known is not None:
             self._take_known(section.parse(known))
-        self._state = RadioState.DOWN
+        self._state = LinkState.DOWN
         self._running = False
         self._connection = GattConnection(
             self.address,
@@ -112,7 +112,7 @@ class BleLink:
     # -- lifecycle -----------------------------------------------------------------------
 
     @property
-    def state(self) -> RadioState:
+    def state(self) -> LinkState:
         return self._state
 
     @property
@@ -131,15 +131,15 @@ class BleLink:
             if not self._profiles:
                 await self.stop()
                 raise RadioError(f"{self.name}: {exc}") from exc
-            self._state = RadioState.DOWN
+            self._state = LinkState.DOWN
             return
-        self._state = RadioState.UP
+        self._state = LinkState.UP
 
     async def stop(self) -> None:
         """Release the connection (its slot is free once this returns)."""
         self._running = False
         await self._connection.close()
-        self._state = RadioState.DOWN  # (the gateway's own doing: no news of it)
+        self._state = LinkState.DOWN  # (the gateway's own doing: no news of it)
 
     async def probe(self) -> None:
         if not self._running:
@@ -314,7 +314,7 @@ class BleLink:
     def check_section(self, section_data: Mapping[str, Any]) -> None:
         section.parse(section_data)
 
-    async def restore_network(
+    async def write_network_identity(
         self, section_data: Mapping[str, Any], *, force: bool = False
     ) -> None:
         """Take the section's profiles and handles if it is this device's; another
@@ -388,7 +388,7 @@ class BleLink:
     def _reachable_changed(self, reachable: bool) -> None:
         if not self._running:
             return
-        state = RadioState.UP if reachable else RadioState.DOWN
+        state = LinkState.UP if reachable else LinkState.DOWN
         if state is not self._state:
             self._state = state
             self._listener.radio_state_changed(state)

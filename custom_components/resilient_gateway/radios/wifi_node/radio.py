@@ -27,11 +27,11 @@ from ...core.model import (
 )
 from ...core.radio import (
     DeliveryError,
+    LinkState,
     NoResponseError,
     RadioBudget,
     RadioError,
     RadioListener,
-    RadioState,
     UnsupportedValue,
 )
 from ...core.storage import AtomicJsonFile
@@ -90,7 +90,7 @@ class WifiNodeRadio:
         self._server = LinkServer(config, self)
         self._nodes: dict[str, NodeLink] = {}
         self._loaded = False
-        self._state = RadioState.DOWN
+        self._state = LinkState.DOWN
         self._message_listeners: list[MessageListener] = []
         self._reads: dict[str, list[_PendingRead]] = {}
         self.reports_malformed = 0
@@ -98,7 +98,7 @@ class WifiNodeRadio:
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
-    def state(self) -> RadioState:
+    def state(self) -> LinkState:
         return self._state
 
     @property
@@ -131,7 +131,7 @@ class WifiNodeRadio:
                 f"the Wi-Fi node link cannot listen on {self.config.host}:{self.config.port}: "
                 f"{exc.strerror or exc}"
             ) from exc
-        self._state = RadioState.UP
+        self._state = LinkState.UP
         self._listener.devices_changed()
 
     async def stop(self) -> None:
@@ -143,7 +143,7 @@ class WifiNodeRadio:
                 pending.future.cancel()
         self._reads.clear()
         await self._store.stop()
-        self._state = RadioState.DOWN
+        self._state = LinkState.DOWN
 
     async def probe(self) -> None:
         if not self._server.listening:
@@ -425,7 +425,9 @@ class WifiNodeRadio:
     async def export_network(self) -> dict[str, Any]:
         return await self.export_section()
 
-    async def restore_network(self, section: Mapping[str, Any], *, force: bool = False) -> None:
+    async def write_network_identity(
+        self, section: Mapping[str, Any], *, force: bool = False
+    ) -> None:
         """Nothing to write: a link has no network identity."""
 
     async def adopt(self, section: Mapping[str, Any]) -> list[DeviceId]:

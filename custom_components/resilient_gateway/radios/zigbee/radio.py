@@ -42,11 +42,11 @@ from ...core.radio import (
     BlankRadioError,
     DeliveryError,
     ForeignNetworkError,
+    LinkState,
     NoResponseError,
     RadioBudget,
     RadioError,
     RadioListener,
-    RadioState,
     UnsupportedValue,
 )
 from . import snapshot
@@ -180,7 +180,7 @@ class ZigbeeRadio:
         self._app: ControllerApplication | None = None
         self._adopting = False  # snapshot devices are being adopted (see adopt)
         self._network: NetworkBackup | None = None
-        self._state = RadioState.DOWN
+        self._state = LinkState.DOWN
         self._watched: set[DeviceId] = set()
         self._unsubscribers: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -197,12 +197,12 @@ class ZigbeeRadio:
     def _link_up(self) -> ControllerApplication:
         """The app, for a request over the link; DeliveryError at once when the link is
         known down (a radio library would wait on the dead link, then fail its own way)."""
-        if self._app is None or self._state is RadioState.DOWN:
+        if self._app is None or self._state is LinkState.DOWN:
             raise DeliveryError("the radio link is down")
         return self._app
 
     @property
-    def state(self) -> RadioState:
+    def state(self) -> LinkState:
         return self._state
 
     @property
@@ -253,7 +253,7 @@ class ZigbeeRadio:
         for device in app.devices.values():
             if isinstance(device, Device):
                 self._watch(device)
-        self._set_state(RadioState.UP)
+        self._set_state(LinkState.UP)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -266,7 +266,7 @@ class ZigbeeRadio:
             app, self._app = self._app, None
             await _to_completion(app.shutdown())
         # Stopping is the gateway's own doing: it needs no news of it.
-        self._state = RadioState.DOWN
+        self._state = LinkState.DOWN
 
     async def probe(self) -> None:
         """End to end: the radio answers and still holds this gateway's network."""
@@ -306,7 +306,7 @@ class ZigbeeRadio:
         await self.stop()
         device = zigpy.config.CONF_DEVICE
         self._config[device], self._standby_device = self._standby_device, self._config[device]
-        await self.restore_network(section, force=True)
+        await self.write_network_identity(section, force=True)
         await self.start()
 
     # -- snapshots -------------------------------------------------------------------
@@ -334,7 +334,9 @@ class ZigbeeRadio:
         backup = await self._over_link(app.backups.create_backup(load_devices=True))
         return backup.as_open_coordinator_json()
 
-    async def restore_network(self, section: Mapping[str, Any], *, force: bool = False) -> None:
+    async def write_network_identity(
+        self, section: Mapping[str, Any], *, force: bool = False
+    ) -> None:
         """Phase 1 of a restore, with the radio stopped: write the section's network
         identity. A radio already running a different network is refused unless
         ``force``. Frame counters are raised so devices accept the restored coordinator.
@@ -392,7 +394,7 @@ class ZigbeeRadio:
         a pure check of the data, safe in a worker thread)."""
         snapshot.check_section(section)
 
-    def _set_state(self, state: RadioState) -> None:
+    def _set_state(self, state: LinkState) -> None:
         if state != self._state:
             self._state = state
             self._listener.radio_state_changed(state)
@@ -577,7 +579,7 @@ class ZigbeeRadio:
 
     def connection_lost(self, exc: BaseException | None) -> None:
         _LOGGER.warning("Lost the connection to the radio: %s", exc)
-        self._set_state(RadioState.DOWN)
+        self._set_state(LinkState.DOWN)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -647,7 +649,7 @@ class ZigbeeRadio:
                 raise  # our own cancellation (a stop, a timeout) goes on
             raise DeliveryError("the radio link dropped before the frame was confirmed") from exc
         except Exception as exc:
-            if self._app is None or self._state is RadioState.DOWN:
+            if self._app is None or self._state is LinkState.DOWN:
                 raise DeliveryError(f"the radio link is down ({exc!r})") from exc
             raise
 

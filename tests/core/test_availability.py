@@ -26,7 +26,6 @@ from custom_components.resilient_gateway.core.model import (
 )
 from custom_components.resilient_gateway.core.policy import Backoff
 from custom_components.resilient_gateway.core.radio import DeliveryError, NoResponseError
-from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
 from .frozen_clock import advance, fire_timers, run_frozen
 
@@ -122,18 +121,14 @@ def _live_timers(loop: asyncio.AbstractEventLoop) -> int:
     return sum(1 for handle in scheduled if not handle.cancelled())
 
 
-def test_silent_mains_device_is_pinged_and_stays_online_when_it_answers() -> None:
-    async def main() -> Harness:
-        h = Harness(alive={"lamp"})
-        h.tracker.track([_mains("lamp")])
-        h.tracker.start()
-        await h.until(301.0)
-        h.tracker.heard("lamp")  # a frame postpones the next ping
-        await h.until(2000.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_silent_mains_device_is_pinged_and_stays_online_when_it_answers() -> None:
+    h = Harness(alive={"lamp"})
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(301.0)
+    h.tracker.heard("lamp")  # a frame postpones the next ping
+    await h.until(2000.0)
+    await h.tracker.stop()
     pings = h.pinger.times("lamp")
     assert len(pings) == 3
     assert pings[0] == pytest.approx(0.0)  # the re-confirmation after the start
@@ -143,16 +138,12 @@ def test_silent_mains_device_is_pinged_and_stays_online_when_it_answers() -> Non
     assert h.returns == []
 
 
-def test_unanswered_pings_make_a_device_offline_and_are_retried_ever_more_rarely() -> None:
-    async def main() -> Harness:
-        h = Harness(timeout=5.0)
-        h.tracker.track([_mains("lamp")])
-        h.tracker.start()
-        await h.until(20_000.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_unanswered_pings_make_a_device_offline_and_are_retried_ever_more_rarely() -> None:
+    h = Harness(timeout=5.0)
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(20_000.0)
+    await h.tracker.stop()
     assert h.changes == [(pytest.approx(5.0), "lamp", OFFLINE)]
     pings = h.pinger.times("lamp")
     gaps = [b - a - 5.0 for a, b in itertools.pairwise(pings)]  # back-off after each failure
@@ -165,81 +156,65 @@ def test_unanswered_pings_make_a_device_offline_and_are_retried_ever_more_rarely
     assert h.returns == []
 
 
-def test_any_exception_from_ping_is_a_failed_ping() -> None:
-    async def main() -> Harness:
-        h = Harness(timeout=1.0, error=DeliveryError)
-        h.tracker.track([_mains("lamp")])
-        h.tracker.start()
-        await h.until(10.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_any_exception_from_ping_is_a_failed_ping() -> None:
+    h = Harness(timeout=1.0, error=DeliveryError)
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(10.0)
+    await h.tracker.stop()
     assert h.changes == [(pytest.approx(1.0), "lamp", OFFLINE)]
 
 
-def test_a_frame_from_an_offline_device_is_one_return() -> None:
-    async def main() -> Harness:
-        h = Harness(timeout=5.0)
-        h.tracker.track([_mains("lamp")])
-        h.tracker.start()
-        await h.until(1_000.0)  # two failed pings: the next one is over 1000 s away
-        assert h.tracker.availability("lamp") is OFFLINE
-        assert len(h.pinger.times("lamp")) == 2
-        for _ in range(3):
-            h.tracker.heard("lamp")
-        await h.until(1_650.0)  # silent again: pinged at 1600, no answer
+async def test_a_frame_from_an_offline_device_is_one_return() -> None:
+    h = Harness(timeout=5.0)
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(1_000.0)  # two failed pings: the next one is over 1000 s away
+    assert h.tracker.availability("lamp") is OFFLINE
+    assert len(h.pinger.times("lamp")) == 2
+    for _ in range(3):
         h.tracker.heard("lamp")
-        await h.until(1_660.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+    await h.until(1_650.0)  # silent again: pinged at 1600, no answer
+    h.tracker.heard("lamp")
+    await h.until(1_660.0)
+    await h.tracker.stop()
     assert [a for _, a in h.changes_of("lamp")] == [OFFLINE, ONLINE, OFFLINE, ONLINE]
     assert h.returned("lamp") == [pytest.approx(1_000.0), pytest.approx(1_650.0)]
     # The frame ended the back-off: the next ping is a mains interval after it, not later.
     assert h.pinger.times("lamp")[2:] == [pytest.approx(1_600.0)]
 
 
-def test_an_announce_is_a_return_even_when_online() -> None:
-    async def main() -> Harness:
-        h = Harness(alive={"lamp"})
-        h.tracker.track([_mains("lamp")])
-        h.tracker.start()
-        await h.until(50.0)
-        h.tracker.heard("lamp")  # an online device's frame is no return
-        h.tracker.announced("lamp")
-        await h.until(60.0)
-        h.tracker.announced("lamp")
-        h.tracker.announced("stranger")  # not tracked: ignored
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_an_announce_is_a_return_even_when_online() -> None:
+    h = Harness(alive={"lamp"})
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(50.0)
+    h.tracker.heard("lamp")  # an online device's frame is no return
+    h.tracker.announced("lamp")
+    await h.until(60.0)
+    h.tracker.announced("lamp")
+    h.tracker.announced("stranger")  # not tracked: ignored
+    await h.tracker.stop()
     assert h.returned("lamp") == [pytest.approx(50.0), pytest.approx(60.0)]
     assert [a for _, a in h.changes_of("lamp")] == [ONLINE]
     assert h.tracker.availability("stranger") is UNKNOWN
 
 
-def test_battery_devices_are_never_pinged_and_offline_after_25_hours_of_silence() -> None:
-    async def main() -> Harness:
-        h = Harness()
-        h.tracker.track(
-            [_battery("sensor"), _battery("remote", SleepMode.LIGHT_SLEEPER)],
-            last_heard={"sensor": -10.0},
-        )
-        h.tracker.start()
-        assert h.tracker.availability("sensor") is ONLINE  # its frame is recent enough
-        assert h.tracker.availability("remote") is UNKNOWN
-        await h.until(89_000.0)
-        assert h.tracker.counts() == {UNKNOWN: 1, ONLINE: 1, OFFLINE: 0}
-        await h.until(95_000.0)
-        h.tracker.heard("sensor")
-        await h.until(100_000.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_battery_devices_are_never_pinged_and_offline_after_25_hours_of_silence() -> None:
+    h = Harness()
+    h.tracker.track(
+        [_battery("sensor"), _battery("remote", SleepMode.LIGHT_SLEEPER)],
+        last_heard={"sensor": -10.0},
+    )
+    h.tracker.start()
+    assert h.tracker.availability("sensor") is ONLINE  # its frame is recent enough
+    assert h.tracker.availability("remote") is UNKNOWN
+    await h.until(89_000.0)
+    assert h.tracker.counts() == {UNKNOWN: 1, ONLINE: 1, OFFLINE: 0}
+    await h.until(95_000.0)
+    h.tracker.heard("sensor")
+    await h.until(100_000.0)
+    await h.tracker.stop()
     assert h.pinger.starts == []
     # The deadline counts from the frame known from before (at -10 s)...
     assert h.changes_of("sensor") == [
@@ -252,65 +227,53 @@ def test_battery_devices_are_never_pinged_and_offline_after_25_hours_of_silence(
     assert h.changes_of("remote") == [(pytest.approx(90_000.0), OFFLINE)]
 
 
-def test_devices_that_listen_at_any_time_are_pinged_and_sleepers_are_not() -> None:
+async def test_devices_that_listen_at_any_time_are_pinged_and_sleepers_are_not() -> None:
     assert is_pinged(_mains("lamp"))
     assert is_pinged(_mains("dimmer", SleepMode.LIGHT_SLEEPER))
     assert is_pinged(_battery("siren", SleepMode.ALWAYS_ON))
     assert not is_pinged(_battery("valve", SleepMode.LIGHT_SLEEPER))
     assert not is_pinged(_battery("sensor", SleepMode.SLEEPY))
 
-    async def main() -> Harness:
-        h = Harness(alive={"dimmer", "siren", "valve"})
-        h.tracker.track(
-            [
-                _mains("dimmer", SleepMode.LIGHT_SLEEPER),
-                _battery("siren", SleepMode.ALWAYS_ON),
-                _battery("valve", SleepMode.LIGHT_SLEEPER),
-            ]
-        )
-        h.tracker.start()
-        await h.until(700.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+    h = Harness(alive={"dimmer", "siren", "valve"})
+    h.tracker.track(
+        [
+            _mains("dimmer", SleepMode.LIGHT_SLEEPER),
+            _battery("siren", SleepMode.ALWAYS_ON),
+            _battery("valve", SleepMode.LIGHT_SLEEPER),
+        ]
+    )
+    h.tracker.start()
+    await h.until(700.0)
+    await h.tracker.stop()
     assert sorted({d for _, d in h.pinger.starts}) == ["dimmer", "siren"]
     assert len(h.pinger.times("dimmer")) == 2  # re-confirmed, then pinged after 600 s
 
 
-def test_after_track_mains_devices_are_unknown_until_a_ping_answers() -> None:
-    async def main() -> Harness:
-        h = Harness(alive={"a", "b", "c"})
-        # Frames from before this start: they order the re-confirmation, prove nothing.
-        h.tracker.track([_mains("a"), _mains("b"), _mains("c")], {"a": -5, "b": -30, "c": -1})
-        h.tracker.start()
-        assert h.tracker.counts() == {UNKNOWN: 3, ONLINE: 0, OFFLINE: 0}
-        await h.until(0.1)
-        assert [h.tracker.availability(d) for d in "abc"] == [UNKNOWN, ONLINE, UNKNOWN]
-        await h.until(1.0)
-        assert h.tracker.counts() == {UNKNOWN: 0, ONLINE: 3, OFFLINE: 0}
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_after_track_mains_devices_are_unknown_until_a_ping_answers() -> None:
+    h = Harness(alive={"a", "b", "c"})
+    # Frames from before this start: they order the re-confirmation, prove nothing.
+    h.tracker.track([_mains("a"), _mains("b"), _mains("c")], {"a": -5, "b": -30, "c": -1})
+    h.tracker.start()
+    assert h.tracker.counts() == {UNKNOWN: 3, ONLINE: 0, OFFLINE: 0}
+    await h.until(0.1)
+    assert [h.tracker.availability(d) for d in "abc"] == [UNKNOWN, ONLINE, UNKNOWN]
+    await h.until(1.0)
+    assert h.tracker.counts() == {UNKNOWN: 0, ONLINE: 3, OFFLINE: 0}
+    await h.tracker.stop()
     assert [d for _, d in h.pinger.starts] == ["b", "a", "c"]  # the silent longest first
     assert h.returns == []  # a start is no return: the gateway reads every device anyway
 
 
-def test_reconfirming_100_devices_is_rate_bounded_and_completes() -> None:
+async def test_reconfirming_100_devices_is_rate_bounded_and_completes() -> None:
     policy = AvailabilityPolicy(reconfirm_rate=4.0)
     devices = [f"lamp-{i}" for i in range(100)]
 
-    async def main() -> Harness:
-        h = Harness(policy, alive=set(devices))
-        h.tracker.track([_mains(d) for d in devices])
-        h.tracker.start()
-        await h.until(30.0)
-        assert h.tracker.counts()[ONLINE] == 100
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+    h = Harness(policy, alive=set(devices))
+    h.tracker.track([_mains(d) for d in devices])
+    h.tracker.start()
+    await h.until(30.0)
+    assert h.tracker.counts()[ONLINE] == 100
+    await h.tracker.stop()
     times = h.pinger.times()
     assert sorted(d for _, d in h.pinger.starts) == sorted(devices)  # each once
     assert _max_in_any_second(times) <= 4
@@ -318,21 +281,17 @@ def test_reconfirming_100_devices_is_rate_bounded_and_completes() -> None:
     assert times[-1] == pytest.approx(99 * 0.25)  # bounded, not stalled
 
 
-def test_steady_state_pings_are_spaced_and_the_silent_longest_goes_first() -> None:
+async def test_steady_state_pings_are_spaced_and_the_silent_longest_goes_first() -> None:
     devices = [f"lamp-{i}" for i in range(50)]
 
-    async def main() -> Harness:
-        h = Harness(alive=set(devices))
-        h.tracker.track([_mains(d) for d in devices])
-        h.tracker.start()
-        await h.until(620.0)
-        for device_id in devices[-10:]:
-            h.tracker.heard(device_id)  # waiting in the ping queue: a frame is proof enough
-        await h.until(2_500.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+    h = Harness(alive=set(devices))
+    h.tracker.track([_mains(d) for d in devices])
+    h.tracker.start()
+    await h.until(620.0)
+    for device_id in devices[-10:]:
+        h.tracker.heard(device_id)  # waiting in the ping queue: a frame is proof enough
+    await h.until(2_500.0)
+    await h.tracker.stop()
     reconfirmed = [d for t, d in h.pinger.starts if t < 100.0]
     steady = [(t, d) for t, d in h.pinger.starts if t >= 100.0]
     assert reconfirmed == devices
@@ -345,25 +304,21 @@ def test_steady_state_pings_are_spaced_and_the_silent_longest_goes_first() -> No
     assert len(steady) > 100  # and it keeps going, round after round
 
 
-def test_pause_stops_pings_and_resume_reconfirms_everything() -> None:
-    async def main() -> Harness:
-        h = Harness(alive={"a", "b", "slow"}, slow={"slow": 60.0})
-        h.tracker.track([_mains("a"), _mains("b"), _mains("slow"), _battery("sensor")])
-        h.tracker.heard("sensor")
-        h.tracker.start()
-        await h.until(10.0)
-        h.tracker.pause()  # the slow device's ping is still in flight: given up
-        await h.until(5_000.0)
-        assert h.tracker.counts() == {UNKNOWN: 1, ONLINE: 3, OFFLINE: 0}  # nothing decided
-        h.tracker.resume()
-        assert h.tracker.counts() == {UNKNOWN: 4, ONLINE: 0, OFFLINE: 0}
-        await h.until(5_100.0)
-        assert h.tracker.counts() == {UNKNOWN: 1, ONLINE: 3, OFFLINE: 0}
-        await h.until(100_000.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_pause_stops_pings_and_resume_reconfirms_everything() -> None:
+    h = Harness(alive={"a", "b", "slow"}, slow={"slow": 60.0})
+    h.tracker.track([_mains("a"), _mains("b"), _mains("slow"), _battery("sensor")])
+    h.tracker.heard("sensor")
+    h.tracker.start()
+    await h.until(10.0)
+    h.tracker.pause()  # the slow device's ping is still in flight: given up
+    await h.until(5_000.0)
+    assert h.tracker.counts() == {UNKNOWN: 1, ONLINE: 3, OFFLINE: 0}  # nothing decided
+    h.tracker.resume()
+    assert h.tracker.counts() == {UNKNOWN: 4, ONLINE: 0, OFFLINE: 0}
+    await h.until(5_100.0)
+    assert h.tracker.counts() == {UNKNOWN: 1, ONLINE: 3, OFFLINE: 0}
+    await h.until(100_000.0)
+    await h.tracker.stop()
     assert h.pinger.cancelled == ["slow"]
     assert not [t for t in h.pinger.times() if 10.0 < t < 5_000.0]
     resumed = [t for t in h.pinger.times() if 5_000.0 <= t < 5_010.0]
@@ -378,22 +333,18 @@ def test_pause_stops_pings_and_resume_reconfirms_everything() -> None:
     ]
 
 
-def test_reconfirm_all_makes_devices_unknown_but_keeps_silent_sleepers_offline() -> None:
-    async def main() -> Harness:
-        h = Harness(alive={"lamp"})
-        h.tracker.track([_mains("lamp"), _battery("gone"), _battery("sensor")])
-        h.tracker.start()
-        await h.until(89_000.0)
-        h.tracker.heard("sensor")
-        await h.until(91_000.0)
-        assert h.tracker.availability("gone") is OFFLINE
-        h.tracker.reconfirm_all()
-        assert h.tracker.counts() == {UNKNOWN: 2, ONLINE: 0, OFFLINE: 1}
-        await h.until(200_000.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_reconfirm_all_makes_devices_unknown_but_keeps_silent_sleepers_offline() -> None:
+    h = Harness(alive={"lamp"})
+    h.tracker.track([_mains("lamp"), _battery("gone"), _battery("sensor")])
+    h.tracker.start()
+    await h.until(89_000.0)
+    h.tracker.heard("sensor")
+    await h.until(91_000.0)
+    assert h.tracker.availability("gone") is OFFLINE
+    h.tracker.reconfirm_all()
+    assert h.tracker.counts() == {UNKNOWN: 2, ONLINE: 0, OFFLINE: 1}
+    await h.until(200_000.0)
+    await h.tracker.stop()
     assert [a for _, a in h.changes_of("gone")] == [OFFLINE]
     assert [a for _, a in h.changes_of("lamp")] == [ONLINE, UNKNOWN, ONLINE]
     assert h.returned("lamp") == [pytest.approx(91_000.05)]
@@ -405,128 +356,105 @@ def test_reconfirm_all_makes_devices_unknown_but_keeps_silent_sleepers_offline()
     ]
 
 
-def test_a_ping_sent_before_a_reconfirmation_does_not_count_when_it_fails() -> None:
-    async def main() -> Harness:
-        h = Harness(timeout=30.0)  # the radio is failing: no answers
-        h.tracker.track([_mains("lamp")])
-        h.tracker.start()
-        await h.until(10.0)
-        h.pinger.alive.add("lamp")  # the radio recovered; the ping in flight will still fail
-        h.tracker.reconfirm_all()
-        await h.until(100.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_a_ping_sent_before_a_reconfirmation_does_not_count_when_it_fails() -> None:
+    h = Harness(timeout=30.0)  # the radio is failing: no answers
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(10.0)
+    h.pinger.alive.add("lamp")  # the radio recovered; the ping in flight will still fail
+    h.tracker.reconfirm_all()
+    await h.until(100.0)
+    await h.tracker.stop()
     assert h.pinger.times("lamp") == [0.0, 30.0]  # re-confirmed once the old ping ended
     assert h.changes == [(pytest.approx(30.05), "lamp", ONLINE)]
 
 
-def test_a_failed_ping_does_not_count_when_a_frame_came_meanwhile() -> None:
-    async def main() -> Harness:
-        h = Harness(timeout=5.0)
-        h.tracker.track([_mains("lamp")])
-        h.tracker.start()
-        await h.until(2.0)
-        h.tracker.heard("lamp")  # while the ping waits for its timeout
-        await h.until(100.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_a_failed_ping_does_not_count_when_a_frame_came_meanwhile() -> None:
+    h = Harness(timeout=5.0)
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(2.0)
+    h.tracker.heard("lamp")  # while the ping waits for its timeout
+    await h.until(100.0)
+    await h.tracker.stop()
     assert h.changes == [(2.0, "lamp", ONLINE)]
 
 
-def test_only_one_ping_in_flight_per_device() -> None:
-    async def main() -> Harness:
-        h = Harness(alive={"lamp"}, slow={"lamp": 1_500.0})
-        h.tracker.track([_mains("lamp")])
-        h.tracker.start()
-        await h.until(10.0)
-        h.tracker.heard("lamp")  # its silence deadline (610 s) passes with the ping in flight
-        await h.until(2_200.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_only_one_ping_in_flight_per_device() -> None:
+    h = Harness(alive={"lamp"}, slow={"lamp": 1_500.0})
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(10.0)
+    h.tracker.heard("lamp")  # its silence deadline (610 s) passes with the ping in flight
+    await h.until(2_200.0)
+    await h.tracker.stop()
     assert h.pinger.overlaps == []
     assert h.pinger.times("lamp") == [0.0, pytest.approx(2_100.0)]
 
 
-def test_stop_leaves_nothing_running() -> None:
+async def test_stop_leaves_nothing_running() -> None:
     devices = [f"lamp-{i}" for i in range(10)]
 
-    async def main() -> Harness:
-        loop = asyncio.get_running_loop()
-        h = Harness(alive=set(devices), latency=30.0)
-        h.tracker.track([*map(_mains, devices), _battery("sensor")], {"sensor": 0.0})
-        h.tracker.start()
-        await h.until(1.0)  # four pings in flight, the queue timer and a deadline set
-        assert _live_timers(loop) > 0 and len(asyncio.all_tasks()) > 1
-        await h.tracker.stop()
-        assert asyncio.all_tasks() == {asyncio.current_task()}
-        assert _live_timers(loop) == 0
-        started = len(h.pinger.starts)
-        await h.until(200_000.0)
-        assert len(h.pinger.starts) == started
-        return h
-
-    h = run_virtual(main())
+    loop = asyncio.get_running_loop()
+    h = Harness(alive=set(devices), latency=30.0)
+    h.tracker.track([*map(_mains, devices), _battery("sensor")], {"sensor": 0.0})
+    h.tracker.start()
+    await h.until(1.0)  # four pings in flight, the queue timer and a deadline set
+    assert _live_timers(loop) > 0 and len(asyncio.all_tasks()) > 1
+    await h.tracker.stop()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert _live_timers(loop) == 0
+    started = len(h.pinger.starts)
+    await h.until(200_000.0)
+    assert len(h.pinger.starts) == started
     assert sorted(h.pinger.cancelled) == sorted(devices[:4])
     assert h.changes == [(0.0, "sensor", ONLINE)]  # no deadline passed after the stop
 
 
-def test_removing_a_device_stops_its_pings() -> None:
-    async def main() -> Harness:
-        h = Harness(timeout=5.0)
-        h.tracker.track([_mains("a"), _mains("b")])
-        h.tracker.start()
-        await h.until(1.0)  # b's ping in flight
-        h.tracker.track([_mains("a")])
-        assert h.tracker.availability("b") is UNKNOWN
-        assert h.tracker.counts() == {UNKNOWN: 1, ONLINE: 0, OFFLINE: 0}
-        await h.until(20_000.0)
-        await h.tracker.stop()
-        return h
-
-    h = run_virtual(main())
+async def test_removing_a_device_stops_its_pings() -> None:
+    h = Harness(timeout=5.0)
+    h.tracker.track([_mains("a"), _mains("b")])
+    h.tracker.start()
+    await h.until(1.0)  # b's ping in flight
+    h.tracker.track([_mains("a")])
+    assert h.tracker.availability("b") is UNKNOWN
+    assert h.tracker.counts() == {UNKNOWN: 1, ONLINE: 0, OFFLINE: 0}
+    await h.until(20_000.0)
+    await h.tracker.stop()
     assert h.pinger.cancelled == ["b"]
     assert h.pinger.times("b") == [0.25]
     assert len(h.pinger.times("a")) > 5
     assert [d for _, d, _ in h.changes] == ["a"]
 
 
-def test_frames_from_500_devices_cost_no_timers() -> None:
+async def test_frames_from_500_devices_cost_no_timers() -> None:
     devices = [f"lamp-{i}" for i in range(500)]
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        h = Harness(alive=set(devices))
-        h.tracker.track([_mains(d) for d in devices])
-        h.tracker.start()
-        await h.until(130.0)
-        assert h.tracker.counts()[ONLINE] == 500
-        assert _live_timers(loop) <= 501  # a deadline per device and the ping queue's
-        timers_set: list[object] = []
-        call_at = loop.call_at
+    loop = asyncio.get_running_loop()
+    h = Harness(alive=set(devices))
+    h.tracker.track([_mains(d) for d in devices])
+    h.tracker.start()
+    await h.until(130.0)
+    assert h.tracker.counts()[ONLINE] == 500
+    assert _live_timers(loop) <= 501  # a deadline per device and the ping queue's
+    timers_set: list[object] = []
+    call_at = loop.call_at
 
-        def counting_call_at(
-            when: float, callback: Any, *args: Any, **kwargs: Any
-        ) -> asyncio.TimerHandle:
-            if getattr(callback, "__self__", None) is h.tracker:
-                timers_set.append(callback)
-            return call_at(when, callback, *args, **kwargs)
+    def counting_call_at(
+        when: float, callback: Any, *args: Any, **kwargs: Any
+    ) -> asyncio.TimerHandle:
+        if getattr(callback, "__self__", None) is h.tracker:
+            timers_set.append(callback)
+        return call_at(when, callback, *args, **kwargs)
 
-        loop.call_at = counting_call_at  # type: ignore[method-assign, assignment]
-        for _ in range(10):
-            for device_id in devices:
-                h.tracker.heard(device_id)
-            await asyncio.sleep(1.0)
-        assert timers_set == []  # frames move deadlines lazily, without new timers
-        assert _live_timers(loop) <= 501
-        await h.tracker.stop()
-
-    run_virtual(main())
+    loop.call_at = counting_call_at  # type: ignore[method-assign, assignment]
+    for _ in range(10):
+        for device_id in devices:
+            h.tracker.heard(device_id)
+        await asyncio.sleep(1.0)
+    assert timers_set == []  # frames move deadlines lazily, without new timers
+    assert _live_timers(loop) <= 501
+    await h.tracker.stop()
 
 
 def test_timers_fired_early_by_a_test_harness_still_ping_and_time_out() -> None:

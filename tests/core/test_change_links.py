@@ -17,7 +17,6 @@ from custom_components.resilient_gateway.core.changes.links import LinkBook
 from custom_components.resilient_gateway.core.model import Attr
 from custom_components.resilient_gateway.core.policy import Backoff, ChangePolicy
 from custom_components.resilient_gateway.core.scheduler import SendScheduler
-from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
 from .fake_radio import FakeDevice, FakeRadio
 
@@ -57,20 +56,17 @@ def _learned(
     }
 
 
-def test_a_member_known_to_miss_groupcasts_gets_its_unicast_at_once() -> None:
+async def test_a_member_known_to_miss_groupcasts_gets_its_unicast_at_once() -> None:
     radio = FakeRadio()  # frames land 0.02 s after going on air, reports 0.1 s later
     members = _group(radio, 30)
     radio.devices["m7"].miss_next_groupcasts = 1
 
-    async def main() -> None:
-        engine = _engine(radio)
-        engine.load_pending(_learned(members, misses={"m7": 20}, groupcasts=20))
-        result = await engine.set_group_state(GROUP, members, {ON: True}).wait()
-        assert result.status is ChangeStatus.VERIFIED
-        assert result.repaired == {"m7"}
-        await engine.stop()
-
-    run_virtual(main())
+    engine = _engine(radio)
+    engine.load_pending(_learned(members, misses={"m7": 20}, groupcasts=20))
+    result = await engine.set_group_state(GROUP, members, {ON: True}).wait()
+    assert result.status is ChangeStatus.VERIFIED
+    assert result.repaired == {"m7"}
+    await engine.stop()
     groupcast, repair = radio.sent("group")[0], radio.sent("send")[0]
     # The groupcast first (the members it reaches come on together), the unicast to the
     # member that always misses it right after, long before any report could come back.
@@ -79,83 +75,70 @@ def test_a_member_known_to_miss_groupcasts_gets_its_unicast_at_once() -> None:
     assert len(radio.sent("send")) == 1  # nobody else was sent a unicast
 
 
-def test_a_small_group_on_lossy_air_gets_unicasts_only() -> None:
+async def test_a_small_group_on_lossy_air_gets_unicasts_only() -> None:
     radio = FakeRadio()
     members = _group(radio, 3)
 
-    async def main() -> None:
-        engine = _engine(radio)
-        # One groupcast in three missed, by every member: a member is likely to miss.
-        engine.load_pending(_learned(members, misses=dict.fromkeys(members, 4), groupcasts=12))
-        result = await engine.set_group_state(GROUP, members, {ON: True}).wait()
-        assert result.status is ChangeStatus.VERIFIED
-        await engine.stop()
-
-    run_virtual(main())
+    engine = _engine(radio)
+    # One groupcast in three missed, by every member: a member is likely to miss.
+    engine.load_pending(_learned(members, misses=dict.fromkeys(members, 4), groupcasts=12))
+    result = await engine.set_group_state(GROUP, members, {ON: True}).wait()
+    assert result.status is ChangeStatus.VERIFIED
+    await engine.stop()
     # Three unicasts are on air (20 per second) before a groupcast's report could say
     # who missed it: no groupcast at all.
     assert radio.sent("group") == []
     assert [f.target for f in radio.sent("send")] == members
 
 
-def test_a_group_on_clean_air_gets_one_groupcast() -> None:
+async def test_a_group_on_clean_air_gets_one_groupcast() -> None:
     radio = FakeRadio()
     members = _group(radio, 3)
 
-    async def main() -> None:
-        engine = _engine(radio)
-        engine.load_pending(_learned(members))  # never a miss
-        result = await engine.set_group_state(GROUP, members, {ON: True}).wait()
-        assert result.status is ChangeStatus.VERIFIED
-        await engine.stop()
-
-    run_virtual(main())
+    engine = _engine(radio)
+    engine.load_pending(_learned(members))  # never a miss
+    result = await engine.set_group_state(GROUP, members, {ON: True}).wait()
+    assert result.status is ChangeStatus.VERIFIED
+    await engine.stop()
     assert len(radio.sent("group")) == 1
     assert radio.sent("send") == []
 
 
-def test_a_group_whose_members_all_reported_closes_its_window_at_once() -> None:
+async def test_a_group_whose_members_all_reported_closes_its_window_at_once() -> None:
     radio = FakeRadio()  # frames land 0.02 s after going on air, reports 0.1 s later
     members = _group(radio, 3)
     radio.devices["m0"].miss_next_groupcasts = 1
     policy = ChangePolicy(group_report_wait=3.0)  # nothing learned: up to 3 s
 
-    async def main() -> None:
-        engine = _engine(radio, policy=policy)
-        handle = engine.set_group_state(GROUP, members, {ON: True})
-        # The member that missed the groupcast says so: it reports "off".
-        loop = asyncio.get_running_loop()
-        loop.call_later(0.05, engine.attributes_reported, "m0", {ON: False})
-        result = await handle.wait()
-        assert result.status is ChangeStatus.VERIFIED
-        assert result.repaired == {"m0"}
-        await engine.stop()
-
-    run_virtual(main())
+    engine = _engine(radio, policy=policy)
+    handle = engine.set_group_state(GROUP, members, {ON: True})
+    # The member that missed the groupcast says so: it reports "off".
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.05, engine.attributes_reported, "m0", {ON: False})
+    result = await handle.wait()
+    assert result.status is ChangeStatus.VERIFIED
+    assert result.repaired == {"m0"}
+    await engine.stop()
     (repair,) = radio.sent("send")
     # Not after 3 s, nor a quiet spell after the last report (0.5 s): as soon as the
     # last member had answered (0.12 s).
     assert repair.at == pytest.approx(radio.latency + radio.report_delay)
 
 
-def test_link_learning_survives_a_restart() -> None:
+async def test_link_learning_survives_a_restart() -> None:
     radio = FakeRadio(group_miss=0.5, seed=4)
     members = _group(radio, 8)
 
-    async def main() -> dict[str, Any]:
-        engine = _engine(radio)
-        for on in (True, False, True):
-            await engine.set_group_state(GROUP, members, {ON: on}).wait()
-        saved: dict[str, Any] = json.loads(json.dumps(engine.export_pending()))
-        await engine.stop()
-        restored = _engine(radio)
-        restored.load_pending(saved)
-        again: dict[str, Any] = json.loads(json.dumps(restored.export_pending()))
-        await restored.stop()
-        assert again["links"] == saved["links"]
-        return saved
-
-    saved = run_virtual(main())
+    engine = _engine(radio)
+    for on in (True, False, True):
+        await engine.set_group_state(GROUP, members, {ON: on}).wait()
+    saved: dict[str, Any] = json.loads(json.dumps(engine.export_pending()))
+    await engine.stop()
+    restored = _engine(radio)
+    restored.load_pending(saved)
+    again: dict[str, Any] = json.loads(json.dumps(restored.export_pending()))
+    await restored.stop()
+    assert again["links"] == saved["links"]
     links = saved["links"]
     counts = links["devices"]
     assert set(counts) == set(members)
@@ -164,7 +147,7 @@ def test_link_learning_survives_a_restart() -> None:
     assert len(links["group_delays"]) >= 5  # the reports' delays after the groupcasts
 
 
-def test_a_file_without_links_and_damaged_links_read_as_nothing_learned() -> None:
+async def test_a_file_without_links_and_damaged_links_read_as_nothing_learned() -> None:
     book = LinkBook()
     book.load(
         {
@@ -179,34 +162,28 @@ def test_a_file_without_links_and_damaged_links_read_as_nothing_learned() -> Non
     radio = FakeRadio()
     radio.add(FakeDevice("lamp"))
 
-    async def main() -> None:
-        engine = _engine(radio)
-        engine.load_pending({"version": 1, "devices": {"lamp": {"desired": {"on": True}}}})
-        assert engine.device_status("lamp") is not None
-        assert engine.export_pending()["links"]["devices"] == {}
-        await engine.stop()
-
-    run_virtual(main())
+    engine = _engine(radio)
+    engine.load_pending({"version": 1, "devices": {"lamp": {"desired": {"on": True}}}})
+    assert engine.device_status("lamp") is not None
+    assert engine.export_pending()["links"]["devices"] == {}
+    await engine.stop()
 
 
-def test_after_a_few_reports_a_silent_device_is_read_after_the_learned_delay() -> None:
+async def test_after_a_few_reports_a_silent_device_is_read_after_the_learned_delay() -> None:
     radio = FakeRadio()
     lamp = radio.add(FakeDevice("lamp"))
 
-    async def main() -> None:
-        engine = _engine(radio)
-        for on in (True, False, True, False, True, False):  # reports 0.1 s after the ack
-            await engine.set_state("lamp", {ON: on}).wait()
-        lamp.reports = False
-        started = radio.frames[-1].at
-        result = await engine.set_state("lamp", {ON: True}).wait()
-        assert result.status is ChangeStatus.VERIFIED and result.reads == 1
-        read = radio.sent("read")[-1]
-        # Read once the learned report delay (floor 0.3 s) passed, not after 5 s.
-        assert read.at - started < 1.0
-        await engine.stop()
-
-    run_virtual(main())
+    engine = _engine(radio)
+    for on in (True, False, True, False, True, False):  # reports 0.1 s after the ack
+        await engine.set_state("lamp", {ON: on}).wait()
+    lamp.reports = False
+    started = radio.frames[-1].at
+    result = await engine.set_state("lamp", {ON: True}).wait()
+    assert result.status is ChangeStatus.VERIFIED and result.reads == 1
+    read = radio.sent("read")[-1]
+    # Read once the learned report delay (floor 0.3 s) passed, not after 5 s.
+    assert read.at - started < 1.0
+    await engine.stop()
 
 
 def test_delivery_failures_are_retried_at_once_then_backed_off() -> None:

@@ -14,7 +14,6 @@ from custom_components.resilient_gateway.core.model import Attr, AttributeValues
 from custom_components.resilient_gateway.core.policy import SCHEDULER_LIMITS, SLEEPER
 from custom_components.resilient_gateway.core.radio import NoResponseError, RadioBudget, RadioLink
 from custom_components.resilient_gateway.core.scheduler import SendScheduler
-from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
 PARENT_HOLD = 7.68  # seconds a parent keeps a frame for a child that does not poll
 
@@ -51,27 +50,23 @@ class _DozingSleepers:
             self.running -= 1
 
 
-def test_sleepers_are_configured_a_few_at_a_time_once_per_wake() -> None:
+async def test_sleepers_are_configured_a_few_at_a_time_once_per_wake() -> None:
     config = NOTHING
     sleepers = [f"sensor-{i}" for i in range(10)]
     radio = _DozingSleepers()
 
-    async def main() -> frozenset[str]:
-        # (The scheduler Gateway.start builds, without a radio to start.)
-        scheduler = SendScheduler(cast(RadioLink, radio), limits=SCHEDULER_LIMITS)
-        spawned: list[Coroutine[Any, Any, None]] = []
-        configurer = DeviceConfigurer(cast(RadioLink, radio), scheduler, spawned.append)
-        for sleeper in sleepers:
-            configurer.when_awake(sleeper, config)
-        # All of them report at once (each wake is one chance).
-        for sleeper in sleepers:
-            configurer.device_awake(sleeper)
-        assert not configurer.awaiting_wake
-        await asyncio.gather(*spawned)
-        await scheduler.stop()
-        return configurer.awaiting_wake
-
-    awaiting_wake = run_virtual(main())
+    scheduler = SendScheduler(cast(RadioLink, radio), limits=SCHEDULER_LIMITS)
+    spawned: list[Coroutine[Any, Any, None]] = []
+    configurer = DeviceConfigurer(cast(RadioLink, radio), scheduler, spawned.append)
+    for sleeper in sleepers:
+        configurer.when_awake(sleeper, config)
+    # All of them report at once (each wake is one chance).
+    for sleeper in sleepers:
+        configurer.device_awake(sleeper)
+    assert not configurer.awaiting_wake
+    await asyncio.gather(*spawned)
+    await scheduler.stop()
+    awaiting_wake = configurer.awaiting_wake
     assert radio.most_at_once == SCHEDULER_LIMITS[SLEEPER]
     # The rest wait for their next wake, and nobody was tried twice in this one.
     assert len(radio.attempts) == SCHEDULER_LIMITS[SLEEPER]

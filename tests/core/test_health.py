@@ -164,36 +164,29 @@ def _live_timers() -> list[asyncio.TimerHandle]:
     return [handle for handle in loop._scheduled if not handle.cancelled()]  # type: ignore[attr-defined]
 
 
-def test_a_healthy_radio_is_probed_every_interval_and_stays_ok() -> None:
+async def test_a_healthy_radio_is_probed_every_interval_and_stays_ok() -> None:
     actions = FakeActions()
 
-    async def main() -> None:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(95)
-        assert actions.times("probe") == [30.0, 60.0, 90.0]
-        assert supervisor.status is OK
-        assert events.timed == []  # passing checks are not events
-        await supervisor.stop()
-
-    run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(95)
+    assert actions.times("probe") == [30.0, 60.0, 90.0]
+    assert supervisor.status is OK
+    assert events.timed == []  # passing checks are not events
+    await supervisor.stop()
     assert actions.count("reconnect") == 0
 
 
-def test_a_probe_that_hangs_fails_after_check_timeout() -> None:
+async def test_a_probe_that_hangs_fails_after_check_timeout() -> None:
     actions = FakeActions()
     actions.script("probe", HANG)
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(39)
-        assert supervisor.status is OK  # still within the check's 10 s
-        await asyncio.sleep(50)
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(39)
+    assert supervisor.status is OK  # still within the check's 10 s
+    await asyncio.sleep(50)
+    await supervisor.stop()
     assert actions.cancelled == ["probe"]
     assert [(at, e.status, e.step) for at, e in events.timed] == [
         (40.0, DEGRADED, RETRY),
@@ -204,26 +197,22 @@ def test_a_probe_that_hangs_fails_after_check_timeout() -> None:
     assert actions.times("probe") == [30.0, 42.0, 72.0]
 
 
-def test_a_transient_failure_fixed_by_a_retry_does_not_reconnect() -> None:
+async def test_a_transient_failure_fixed_by_a_retry_does_not_reconnect() -> None:
     actions = FakeActions()
     actions.script("probe", fail(), fail())
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(40)
-        assert supervisor.status is OK
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(40)
+    assert supervisor.status is OK
+    await supervisor.stop()
     assert actions.times("probe") == [30.0, 32.0, 34.0]
     assert actions.count("reconnect") == 0
     assert events.steps() == [(DEGRADED, RETRY), (OK, RETRY)]
     assert events.events[-1].attempt == 2
 
 
-def test_a_reconnect_fixes_it_and_each_step_is_logged_once(
+async def test_a_reconnect_fixes_it_and_each_step_is_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER.name)
@@ -231,15 +220,11 @@ def test_a_reconnect_fixes_it_and_each_step_is_logged_once(
     actions.script("probe", fail(), fail(), fail())
     actions.script("reconnect", fail("port busy"), fail("port busy"))
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(45)
-        assert supervisor.status is OK
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(45)
+    assert supervisor.status is OK
+    await supervisor.stop()
     assert actions.times("reconnect") == [34.0, 36.0, 40.0]  # spaced 2 s, then 4 s
     assert actions.count("restart") == 0
     assert [(at, e.status, e.step) for at, e in events.timed] == [
@@ -251,39 +236,32 @@ def test_a_reconnect_fixes_it_and_each_step_is_logged_once(
     assert _logged(caplog) == [logging.WARNING, logging.WARNING, logging.INFO]
 
 
-def test_a_reconnect_that_hangs_is_bounded_by_the_action_timeout() -> None:
+async def test_a_reconnect_that_hangs_is_bounded_by_the_action_timeout() -> None:
     actions = FakeActions()
     actions.script("probe", fail(), fail(), fail())
     actions.script("reconnect", HANG)
 
-    async def main() -> None:
-        supervisor, _ = _supervisor(actions, action_timeout=5.0)
-        supervisor.start()
-        await asyncio.sleep(45)
-        assert supervisor.status is OK
-        await supervisor.stop()
-
-    run_virtual(main())
+    supervisor, _ = _supervisor(actions, action_timeout=5.0)
+    supervisor.start()
+    await asyncio.sleep(45)
+    assert supervisor.status is OK
+    await supervisor.stop()
     assert actions.cancelled == ["reconnect"]
     assert actions.times("reconnect") == [34.0, 41.0]  # timed out at 39, then 2 s back-off
 
 
-def test_when_reconnects_and_restarts_fail_it_fails_over_and_stays_on_the_standby(
+async def test_when_reconnects_and_restarts_fail_it_fails_over_and_stays_on_the_standby(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER.name)
     actions = FakeActions(standby=True)
     actions.broken = True
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(100)
-        assert supervisor.status is FAILED_OVER
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(100)
+    assert supervisor.status is FAILED_OVER
+    await supervisor.stop()
     assert actions.times("reconnect") == [34.0, 36.0, 40.0]
     assert actions.times("restart") == [40.0, 42.0]
     assert actions.times("failover") == [42.0]
@@ -299,25 +277,21 @@ def test_when_reconnects_and_restarts_fail_it_fails_over_and_stays_on_the_standb
     assert _logged(caplog) == [logging.WARNING] * 4 + [logging.INFO]
 
 
-def test_without_a_standby_it_gives_up_and_retries_soon_then_ever_less_often(
+async def test_without_a_standby_it_gives_up_and_retries_soon_then_ever_less_often(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER.name)
     actions = FakeActions(standby=False)
     actions.broken = True
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(400)
-        assert supervisor.status is FAILED
-        actions.broken = False  # the stick was plugged back in
-        await asyncio.sleep(300)
-        assert supervisor.status is OK
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(400)
+    assert supervisor.status is FAILED
+    actions.broken = False  # the stick was plugged back in
+    await asyncio.sleep(300)
+    assert supervisor.status is OK
+    await supervisor.stop()
     assert actions.count("failover") == 0
     # Three reconnects on the ladder, then, after giving up at 42, reconnects 5, 10, 20,
     # 40, 80 and 160 s apart, and then every 300 s.
@@ -343,31 +317,27 @@ def test_without_a_standby_it_gives_up_and_retries_soon_then_ever_less_often(
     assert _logged(caplog).count(logging.ERROR) == 1
 
 
-def test_a_port_that_appears_is_tried_at_once() -> None:
+async def test_a_port_that_appears_is_tried_at_once() -> None:
     """retry_now() (a USB port appeared) ends the wait of a recovery: the stick plugged
     back is used at once; after a failed try the waits start short again."""
     actions = FakeActions(standby=False)
     actions.broken = True
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(250)  # gave up at 42; next reconnect due at 357
-        supervisor.retry_now("a USB port appeared")  # another stick: the radio is still gone
-        await asyncio.sleep(1)
-        supervisor.retry_now("a USB port appeared")  # during the wait that follows
-        await asyncio.sleep(100)
-        assert supervisor.status is FAILED
-        actions.broken = False  # now it is the radio
-        supervisor.retry_now("a USB port appeared")
-        await asyncio.sleep(0)
-        assert supervisor.status is OK
-        supervisor.retry_now("a USB port appeared")  # nothing to do: it works
-        await asyncio.sleep(10)
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(250)  # gave up at 42; next reconnect due at 357
+    supervisor.retry_now("a USB port appeared")  # another stick: the radio is still gone
+    await asyncio.sleep(1)
+    supervisor.retry_now("a USB port appeared")  # during the wait that follows
+    await asyncio.sleep(100)
+    assert supervisor.status is FAILED
+    actions.broken = False  # now it is the radio
+    supervisor.retry_now("a USB port appeared")
+    await asyncio.sleep(0)
+    assert supervisor.status is OK
+    supervisor.retry_now("a USB port appeared")  # nothing to do: it works
+    await asyncio.sleep(10)
+    await supervisor.stop()
     # Woken at 250 and 251 (both fail), the waits start at 5 s again; woken at 351: fixed.
     assert actions.times("reconnect")[-8:] == [
         197.0,
@@ -383,19 +353,16 @@ def test_a_port_that_appears_is_tried_at_once() -> None:
     assert actions.times("probe")[-1:] == [351.0]
 
 
-def test_a_stopped_or_working_supervisor_ignores_retry_now() -> None:
+async def test_a_stopped_or_working_supervisor_ignores_retry_now() -> None:
     actions = FakeActions()
 
-    async def main() -> None:
-        supervisor, _ = _supervisor(actions)
-        supervisor.retry_now("before start")
-        supervisor.start()
-        supervisor.retry_now("while working")
-        await asyncio.sleep(1)
-        await supervisor.stop()
-        supervisor.retry_now("after stop")
-
-    run_virtual(main())
+    supervisor, _ = _supervisor(actions)
+    supervisor.retry_now("before start")
+    supervisor.start()
+    supervisor.retry_now("while working")
+    await asyncio.sleep(1)
+    await supervisor.stop()
+    supervisor.retry_now("after stop")
     assert actions.calls == []
 
 
@@ -434,25 +401,21 @@ def test_failure_causes_are_told_in_plain_words(error: Exception, cause: str) ->
 
 
 @pytest.mark.parametrize("probation", [300.0, 10.0])
-def test_a_fault_within_probation_resumes_the_ladder_above_the_last_fix(
+async def test_a_fault_within_probation_resumes_the_ladder_above_the_last_fix(
     probation: float,
 ) -> None:
     actions = FakeActions()
     # Fails at 30, fixed by the retry at 32; fails again at the check at 62, ...
     actions.script("probe", fail(), None, fail())
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions, probation=probation)
-        supervisor.start()
-        await asyncio.sleep(70)
-        if probation > 30:
-            # ... fixed by the reconnect at 62; a third fault, at 92, goes on to a restart.
-            actions.script("probe", fail())
-            await asyncio.sleep(30)
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions, probation=probation)
+    supervisor.start()
+    await asyncio.sleep(70)
+    if probation > 30:
+        # ... fixed by the reconnect at 62; a third fault, at 92, goes on to a restart.
+        actions.script("probe", fail())
+        await asyncio.sleep(30)
+    await supervisor.stop()
     if probation > 30:
         assert events.steps() == [
             (DEGRADED, RETRY),
@@ -471,32 +434,28 @@ def test_a_fault_within_probation_resumes_the_ladder_above_the_last_fix(
         assert 64.0 in actions.times("probe")
 
 
-def test_a_blank_radio_is_not_restarted_and_waits_for_a_restore() -> None:
+async def test_a_blank_radio_is_not_restarted_and_waits_for_a_restore() -> None:
     actions = FakeActions()
     actions.script("probe", fail(), fail(), fail())
     actions.script("reconnect", BlankRadioError("radio holds no network"))
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(40)
-        assert supervisor.status is FAILED and supervisor.needs_restore
-        calls = list(actions.calls)
-        # No retrying, no checks: not a slow retry, not a report, not a manual check.
-        supervisor.report_failure("link lost")
-        assert await supervisor.check_now() is FAILED
-        await asyncio.sleep(2000)
-        assert actions.calls == calls
-        assert _live_timers() == []
-        # A restore, then reset(): supervised again.
-        supervisor.reset()
-        assert supervisor.status is OK and not supervisor.needs_restore
-        await asyncio.sleep(31)
-        assert actions.times("probe")[-1] == pytest.approx(2040.0 + 30.0)
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(40)
+    assert supervisor.status is FAILED and supervisor.needs_restore
+    calls = list(actions.calls)
+    # No retrying, no checks: not a slow retry, not a report, not a manual check.
+    supervisor.report_failure("link lost")
+    assert await supervisor.check_now() is FAILED
+    await asyncio.sleep(2000)
+    assert actions.calls == calls
+    assert _live_timers() == []
+    # A restore, then reset(): supervised again.
+    supervisor.reset()
+    assert supervisor.status is OK and not supervisor.needs_restore
+    await asyncio.sleep(31)
+    assert actions.times("probe")[-1] == pytest.approx(2040.0 + 30.0)
+    await supervisor.stop()
     assert actions.count("restart") == 0
     assert actions.count("failover") == 0
     assert events.steps() == [
@@ -510,20 +469,16 @@ def test_a_blank_radio_is_not_restarted_and_waits_for_a_restore() -> None:
     assert events.events[2].cause == "wrong_network"
 
 
-def test_a_foreign_network_fails_over_when_a_standby_exists() -> None:
+async def test_a_foreign_network_fails_over_when_a_standby_exists() -> None:
     actions = FakeActions(standby=True)
     actions.script("probe", fail(), fail(), fail())
     actions.script("reconnect", ForeignNetworkError("another network"))
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(40)
-        assert supervisor.status is FAILED_OVER
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(40)
+    assert supervisor.status is FAILED_OVER
+    await supervisor.stop()
     assert actions.count("restart") == 0
     assert actions.times("failover") == [34.0]
     assert events.steps() == [
@@ -535,40 +490,32 @@ def test_a_foreign_network_fails_over_when_a_standby_exists() -> None:
     assert not any(e.needs_restore for e in events.events)
 
 
-def test_a_probe_finding_a_blank_radio_skips_the_retries() -> None:
+async def test_a_probe_finding_a_blank_radio_skips_the_retries() -> None:
     actions = FakeActions()
     actions.script("probe", BlankRadioError("radio holds no network"))
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(100)
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(100)
+    await supervisor.stop()
     assert actions.calls == [("probe", 30.0)]
     assert events.steps() == [(FAILED, GIVE_UP)]
     assert events.events[0].needs_restore
 
 
-def test_a_reported_failure_starts_recovery_at_once_and_only_once() -> None:
+async def test_a_reported_failure_starts_recovery_at_once_and_only_once() -> None:
     actions = FakeActions()
     actions.script("reconnect", Delay(1.0))
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(5)
-        supervisor.report_failure("serial port closed")
-        assert supervisor.status is RECOVERING  # at once, not at the next check
-        await asyncio.sleep(0.5)
-        supervisor.report_failure("serial port closed again")  # ignored: recovering
-        await asyncio.sleep(31)
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(5)
+    supervisor.report_failure("serial port closed")
+    assert supervisor.status is RECOVERING  # at once, not at the next check
+    await asyncio.sleep(0.5)
+    supervisor.report_failure("serial port closed again")  # ignored: recovering
+    await asyncio.sleep(31)
+    await supervisor.stop()
     assert actions.times("reconnect") == [5.0]
     # No probe retries on a lost link; the check at 30 did not happen during recovery.
     assert actions.times("probe") == [6.0, 36.0]
@@ -579,109 +526,92 @@ def test_a_reported_failure_starts_recovery_at_once_and_only_once() -> None:
     assert events.events[0].reason == "serial port closed"
 
 
-def test_pause_stops_checks_and_resume_checks_at_once() -> None:
+async def test_pause_stops_checks_and_resume_checks_at_once() -> None:
     actions = FakeActions()
 
-    async def main() -> None:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(35)
-        supervisor.pause()
-        supervisor.report_failure("port taken by another program")  # ignored while paused
-        assert await supervisor.check_now() is OK
-        await asyncio.sleep(100)
-        assert actions.times("probe") == [30.0]
-        assert actions.count("reconnect") == 0
-        assert _live_timers() == []
-        supervisor.resume()
-        await asyncio.sleep(31)
-        assert actions.times("probe") == [30.0, 135.0, 165.0]
-        assert events.timed == []
-        await supervisor.stop()
-
-    run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(35)
+    supervisor.pause()
+    supervisor.report_failure("port taken by another program")  # ignored while paused
+    assert await supervisor.check_now() is OK
+    await asyncio.sleep(100)
+    assert actions.times("probe") == [30.0]
+    assert actions.count("reconnect") == 0
+    assert _live_timers() == []
+    supervisor.resume()
+    await asyncio.sleep(31)
+    assert actions.times("probe") == [30.0, 135.0, 165.0]
+    assert events.timed == []
+    await supervisor.stop()
 
 
-def test_pause_cancels_a_recovery_and_a_passing_check_after_resume_settles() -> None:
+async def test_pause_cancels_a_recovery_and_a_passing_check_after_resume_settles() -> None:
     actions = FakeActions()
     actions.broken = True
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(35)  # reconnecting since 34
-        supervisor.pause()
-        await asyncio.sleep(500)
-        assert actions.times("reconnect") == [34.0]
-        actions.broken = False
-        supervisor.resume()
-        await asyncio.sleep(0)
-        assert supervisor.status is OK
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(35)  # reconnecting since 34
+    supervisor.pause()
+    await asyncio.sleep(500)
+    assert actions.times("reconnect") == [34.0]
+    actions.broken = False
+    supervisor.resume()
+    await asyncio.sleep(0)
+    assert supervisor.status is OK
+    await supervisor.stop()
     assert events.steps() == [(DEGRADED, RETRY), (RECOVERING, RECONNECT), (OK, None)]
     assert actions.times("probe")[-1] == 535.0
 
 
-def test_stop_cancels_a_recovery_in_progress_leaving_no_tasks_or_timers() -> None:
+async def test_stop_cancels_a_recovery_in_progress_leaving_no_tasks_or_timers() -> None:
     actions = FakeActions()
     actions.script("probe", fail(), fail(), fail())
     actions.script("reconnect", HANG)
 
-    async def main() -> None:
-        supervisor, _ = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(40)
-        assert supervisor.recovering
-        async with asyncio.timeout(1):  # a stop() that waited for the hung reconnect
-            await supervisor.stop()
-        assert actions.cancelled == ["reconnect"]
-        assert asyncio.all_tasks() == {asyncio.current_task()}
-        assert _live_timers() == []
-        calls = list(actions.calls)
-        supervisor.report_failure("after stop")
-        await asyncio.sleep(1000)
-        assert actions.calls == calls
-
-    run_virtual(main())
+    supervisor, _ = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(40)
+    assert supervisor.recovering
+    async with asyncio.timeout(1):  # a stop() that waited for the hung reconnect
+        await supervisor.stop()
+    assert actions.cancelled == ["reconnect"]
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert _live_timers() == []
+    calls = list(actions.calls)
+    supervisor.report_failure("after stop")
+    await asyncio.sleep(1000)
+    assert actions.calls == calls
 
 
-def test_check_now_probes_at_once_and_moves_the_next_check() -> None:
+async def test_check_now_probes_at_once_and_moves_the_next_check() -> None:
     actions = FakeActions()
 
-    async def main() -> None:
-        supervisor, _ = _supervisor(actions)
-        supervisor.start()
-        await asyncio.sleep(10)
-        assert await supervisor.check_now() is OK
-        actions.script("probe", fail())
-        await asyncio.sleep(30)
-        assert actions.times("probe") == [10.0, 40.0]
-        actions.broken = True
-        assert await supervisor.check_now() is DEGRADED  # the recovery started
-        await supervisor.stop()
-
-    run_virtual(main())
+    supervisor, _ = _supervisor(actions)
+    supervisor.start()
+    await asyncio.sleep(10)
+    assert await supervisor.check_now() is OK
+    actions.script("probe", fail())
+    await asyncio.sleep(30)
+    assert actions.times("probe") == [10.0, 40.0]
+    actions.broken = True
+    assert await supervisor.check_now() is DEGRADED  # the recovery started
+    await supervisor.stop()
 
 
-def test_a_radio_known_to_need_a_restore_is_not_checked_until_reset() -> None:
+async def test_a_radio_known_to_need_a_restore_is_not_checked_until_reset() -> None:
     actions = FakeActions()
 
-    async def main() -> Events:
-        supervisor, events = _supervisor(actions)
-        supervisor.mark_needs_restore("radio holds no network")
-        supervisor.start()
-        await asyncio.sleep(100)
-        assert actions.calls == []
-        supervisor.reset()
-        await asyncio.sleep(30)
-        assert actions.times("probe") == [130.0]
-        await supervisor.stop()
-        return events
-
-    events = run_virtual(main())
+    supervisor, events = _supervisor(actions)
+    supervisor.mark_needs_restore("radio holds no network")
+    supervisor.start()
+    await asyncio.sleep(100)
+    assert actions.calls == []
+    supervisor.reset()
+    await asyncio.sleep(30)
+    assert actions.times("probe") == [130.0]
+    await supervisor.stop()
     assert [(e.status, e.needs_restore) for e in events.events] == [(FAILED, True), (OK, False)]
 
 

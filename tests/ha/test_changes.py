@@ -34,14 +34,15 @@ from .conftest import (
 async def test_all_lights_of_a_lossy_gateway_come_on(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    """One groupcast on lossy air (20 % frames lost, 20 % of members miss groupcasts):
-    every simulated light ends up on, and the group says so only then."""
+    """A group command on lossy air (20 % frames lost, 20 % of members miss groupcasts;
+    the engine chooses per command between a groupcast and unicasts, from what the first
+    command taught it): every simulated light ends up on, and the group says so only
+    then."""
     entry = await setup_virtual(hass, freezer, lights=12, loss=0.2, group_miss=0.2, seed=3)
     group = group_entity(hass, entry)
     await apply_state(hass, freezer, 60, entity_id=group, state="off")
     assert not any(lights_on(hass, entry).values())
 
-    stats_before = dict(truth(hass, entry)["stats"])
     await hass.services.async_call(
         LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: group}, blocking=True
     )
@@ -53,8 +54,6 @@ async def test_all_lights_of_a_lossy_gateway_come_on(
     state = hass.states.get(group)
     assert state.state == STATE_ON
     assert state.attributes["sync"] == "verified"
-    stats = truth(hass, entry)["stats"]
-    assert stats["groupcasts"] == stats_before["groupcasts"] + 1
 
 
 async def test_apply_state_answers_with_the_truth(

@@ -45,7 +45,7 @@ async def test_a_blinky_is_a_light_that_starts_unknown_until_it_shows_its_led() 
         assert description.manufacturer == "Nordic Semiconductor"
         # Read from the device on connecting, never assumed.
         assert gateway.values(ADDRESS) == {Attr.ON: True}
-        assert gateway.sync_state(ADDRESS) is SyncState.VERIFIED
+        assert gateway.sync_state(ADDRESS) is None  # never told anything: nothing to sync
 
 
 async def test_led_write_is_verified_by_reading_it_back() -> None:
@@ -245,7 +245,7 @@ async def test_out_of_range_reconnects_with_back_off() -> None:
         assert ble.state is LinkState.DOWN
         # Nothing shown before the outage is trusted; commands queue meanwhile.
         assert gateway.values(ADDRESS) == {}
-        assert gateway.sync_state(ADDRESS) is SyncState.UNKNOWN
+        assert gateway.sync_state(ADDRESS) is None  # (never told anything)
         handle = gateway.set_state(ADDRESS, ON)
         with pytest.raises(DeliveryError, match="not in range"):
             await ble.read(ADDRESS, [Attr.ON])
@@ -280,7 +280,7 @@ async def test_a_known_device_out_of_range_at_start_is_connected_later() -> None
         assert [d.kind for d in gateway.devices.values()] == [DeviceKind.LIGHT]
         # After a restart nothing is assumed: unknown until the device shows its state.
         assert gateway.values(ADDRESS) == {}
-        assert gateway.sync_state(ADDRESS) is SyncState.UNKNOWN
+        assert gateway.sync_state(ADDRESS) is None  # (never told anything)
         handle = gateway.set_state(ADDRESS, ON)
         await asyncio.sleep(30.0)
         device.in_range = True

@@ -71,28 +71,25 @@ def test_the_house_and_zigpy_survive_a_restart(tmp_path: Path) -> None:
     run_virtual(second_run(before))
 
 
-def test_a_saved_house_keeps_its_devices_whatever_the_counts(tmp_path: Path) -> None:
+async def test_a_saved_house_keeps_its_devices_whatever_the_counts(tmp_path: Path) -> None:
     state_path = tmp_path / "air.json"
 
-    async def scenario() -> None:
-        first = await VirtualAir.load_or_create(
-            VirtualNetworkSpec(network="counts", lights=3, sensors=0, sleepy_sensors=0), state_path
-        )
-        names = sorted(d.name for d in first.devices.values())
-        await first.stop()
-        again = await VirtualAir.load_or_create(
-            VirtualNetworkSpec(network="counts", lights=30, loss=0.5), state_path
-        )
-        try:
-            assert sorted(d.name for d in again.devices.values()) == names
-            assert again.spec.loss == 0.5  # the fault settings come from the spec
-        finally:
-            await again.stop()
-
-    run_virtual(scenario())
+    first = await VirtualAir.load_or_create(
+        VirtualNetworkSpec(network="counts", lights=3, sensors=0, sleepy_sensors=0), state_path
+    )
+    names = sorted(d.name for d in first.devices.values())
+    await first.stop()
+    again = await VirtualAir.load_or_create(
+        VirtualNetworkSpec(network="counts", lights=30, loss=0.5), state_path
+    )
+    try:
+        assert sorted(d.name for d in again.devices.values()) == names
+        assert again.spec.loss == 0.5  # the fault settings come from the spec
+    finally:
+        await again.stop()
 
 
-def test_saving_is_debounced_or_explicit(tmp_path: Path) -> None:
+async def test_saving_is_debounced_or_explicit(tmp_path: Path) -> None:
     debounced = tmp_path / "debounced.json"
     explicit = tmp_path / "explicit.json"
 
@@ -101,53 +98,47 @@ def test_saving_is_debounced_or_explicit(tmp_path: Path) -> None:
         assert data is not None
         return bool(next(d["powered"] for d in data["devices"] if d["name"] == name))
 
-    async def scenario() -> None:
-        air = await VirtualAir.load_or_create(
-            VirtualNetworkSpec(network="debounced", save_delay=10.0), debounced
+    air = await VirtualAir.load_or_create(
+        VirtualNetworkSpec(network="debounced", save_delay=10.0), debounced
+    )
+    light = sim(air, SimKind.DIMMABLE_LIGHT)
+    air.device_power_off(str(light.ieee))
+    assert powered(debounced, light.name) is True
+    await sleep(11)
+    assert powered(debounced, light.name) is False
+    await air.stop()
+
+    air = await VirtualAir.load_or_create(
+        VirtualNetworkSpec(network="explicit", save_delay=0.0), explicit
+    )
+    light = sim(air, SimKind.DIMMABLE_LIGHT)
+    air.device_power_off(str(light.ieee))
+    await sleep(3600)
+    assert powered(explicit, light.name) is True
+    await air.save()
+    assert powered(explicit, light.name) is False
+    air.device_power_on(str(light.ieee))
+    await air.stop()  # stopping saves
+    assert powered(explicit, light.name) is True
+
+
+async def test_stop_cancels_every_timer(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    before = {h for h in getattr(loop, "_scheduled", []) if not h.cancelled()}
+    spec = VirtualNetworkSpec(network="timers", latency=0.2, jitter=0.1)
+    async with running(spec, state_path=tmp_path / "air.json") as (air, app):
+        contact = sim(air, SimKind.CONTACT_SENSOR)
+        # Leave frames in flight and kept for a sleeper when everything stops.
+        air.device_set_open(str(contact.ieee), True)
+        await sleep(150)
+        task = asyncio.ensure_future(
+            zigpy_endpoint(app, contact).ias_zone.read_attributes(["zone_status"], retries=0)
         )
-        light = sim(air, SimKind.DIMMABLE_LIGHT)
-        air.device_power_off(str(light.ieee))
-        assert powered(debounced, light.name) is True
-        await sleep(11)
-        assert powered(debounced, light.name) is False
-        await air.stop()
-
-        air = await VirtualAir.load_or_create(
-            VirtualNetworkSpec(network="explicit", save_delay=0.0), explicit
-        )
-        light = sim(air, SimKind.DIMMABLE_LIGHT)
-        air.device_power_off(str(light.ieee))
-        await sleep(3600)
-        assert powered(explicit, light.name) is True
-        await air.save()
-        assert powered(explicit, light.name) is False
-        air.device_power_on(str(light.ieee))
-        await air.stop()  # stopping saves
-        assert powered(explicit, light.name) is True
-
-    run_virtual(scenario())
-
-
-def test_stop_cancels_every_timer(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        before = {h for h in getattr(loop, "_scheduled", []) if not h.cancelled()}
-        spec = VirtualNetworkSpec(network="timers", latency=0.2, jitter=0.1)
-        async with running(spec, state_path=tmp_path / "air.json") as (air, app):
-            contact = sim(air, SimKind.CONTACT_SENSOR)
-            # Leave frames in flight and kept for a sleeper when everything stops.
-            air.device_set_open(str(contact.ieee), True)
-            await sleep(150)
-            task = asyncio.ensure_future(
-                zigpy_endpoint(app, contact).ias_zone.read_attributes(["zone_status"], retries=0)
-            )
-            await sleep(0.5)
-            assert air.timers.live
-        assert not air.timers.live
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await sleep(0)
-        after = {h for h in getattr(loop, "_scheduled", []) if not h.cancelled()}
-        assert after <= before
-
-    run_virtual(scenario())
+        await sleep(0.5)
+        assert air.timers.live
+    assert not air.timers.live
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await sleep(0)
+    after = {h for h in getattr(loop, "_scheduled", []) if not h.cancelled()}
+    assert after <= before

@@ -9,7 +9,6 @@ from zigpy.zcl.clusters.lighting import Color
 
 from custom_components.resilient_gateway.core.model import Attr, AttributeValues, DeviceId
 from custom_components.resilient_gateway.core.radio import LinkState, RadioListener
-from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.virtual import (
     SimKind,
     VirtualAir,
@@ -41,37 +40,34 @@ class _Reports(RadioListener):
         pass
 
 
-def test_xy_is_sent_and_read_on_the_zcl_scale(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        spec = VirtualNetworkSpec(network="colour", lights=3, sensors=0, sleepy_sensors=0)
-        air = await VirtualAir.load_or_create(spec)
-        config = {"device": {"path": air.path}, "database_path": str(tmp_path / "z.db")}
-        reports = _Reports()
-        radio = ZigbeeRadio(VirtualControllerApplication, config, reports)
-        try:
-            await radio.start()
-            app = radio.app
-            assert isinstance(app, VirtualControllerApplication)
-            await app.wait_until_interviewed()
-            await sleep(SETTLE)
-            light = sim(air, SimKind.COLOR_LIGHT)
-            device_id = str(light.ieee)
+async def test_xy_is_sent_and_read_on_the_zcl_scale(tmp_path: Path) -> None:
+    spec = VirtualNetworkSpec(network="colour", lights=3, sensors=0, sleepy_sensors=0)
+    air = await VirtualAir.load_or_create(spec)
+    config = {"device": {"path": air.path}, "database_path": str(tmp_path / "z.db")}
+    reports = _Reports()
+    radio = ZigbeeRadio(VirtualControllerApplication, config, reports)
+    try:
+        await radio.start()
+        app = radio.app
+        assert isinstance(app, VirtualControllerApplication)
+        await app.wait_until_interviewed()
+        await sleep(SETTLE)
+        light = sim(air, SimKind.COLOR_LIGHT)
+        device_id = str(light.ieee)
 
-            await radio.send(device_id, {Attr.XY: (0.3, 0.4)})
-            await sleep(1.0)
-            # 0.3 * 65536 = 19660.8 and 0.4 * 65536 = 26214.4 (65535 would give 19660).
-            raw = (light.endpoint.get(Color, "current_x"), light.endpoint.get(Color, "current_y"))
-            assert raw == (19661, 26214)
-            assert state(air, light)["xy"] == [0.3, 0.4]
-            assert (await radio.read(device_id, [Attr.XY]))[Attr.XY] == (0.3, 0.4)
+        await radio.send(device_id, {Attr.XY: (0.3, 0.4)})
+        await sleep(1.0)
+        # 0.3 * 65536 = 19660.8 and 0.4 * 65536 = 26214.4 (65535 would give 19660).
+        raw = (light.endpoint.get(Color, "current_x"), light.endpoint.get(Color, "current_y"))
+        assert raw == (19661, 26214)
+        assert state(air, light)["xy"] == [0.3, 0.4]
+        assert (await radio.read(device_id, [Attr.XY]))[Attr.XY] == (0.3, 0.4)
 
-            # The edge of the colour space is the cluster's largest value, not an overflow.
-            await radio.send(device_id, {Attr.XY: (1.0, 0.0)})
-            await sleep(1.0)
-            raw = (light.endpoint.get(Color, "current_x"), light.endpoint.get(Color, "current_y"))
-            assert raw == (0xFEFF, 0)
-        finally:
-            await radio.stop()
-            await air.stop()
-
-    run_virtual(scenario())
+        # The edge of the colour space is the cluster's largest value, not an overflow.
+        await radio.send(device_id, {Attr.XY: (1.0, 0.0)})
+        await sleep(1.0)
+        raw = (light.endpoint.get(Color, "current_x"), light.endpoint.get(Color, "current_y"))
+        assert raw == (0xFEFF, 0)
+    finally:
+        await radio.stop()
+        await air.stop()

@@ -1,9 +1,12 @@
 """The Wi-Fi node link's tests: real sockets on 127.0.0.1 (port 0), on simulated time
-where they wait for timeouts (``run_virtual``), so a 2 s timeout costs no wall time."""
+where they wait for timeouts (an `async def` test runs on the virtual-time loop), so a 2 s
+timeout costs no wall time."""
 
 from __future__ import annotations
 
 import pytest
+
+from tests.virtual_loop import *  # noqa: F403
 
 
 @pytest.fixture(autouse=True)

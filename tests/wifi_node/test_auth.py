@@ -17,34 +17,28 @@ from .harness import RawNode, running_link
 SECRET = "correct horse battery staple"
 
 
-def test_a_node_with_the_secret_is_let_in() -> None:
-    async def scenario() -> None:
-        async with running_link(secret=SECRET) as (radio, recorder):
-            node = SimNode("n1", radio.port, secret=SECRET)
-            node.start()
-            await node.connected()
-            await node.send('{"v": 1}')
-            assert recorder.reports == [("n1", {"v": 1})]
-            await node.stop()
-
-    run_virtual(scenario())
+async def test_a_node_with_the_secret_is_let_in() -> None:
+    async with running_link(secret=SECRET) as (radio, recorder):
+        node = SimNode("n1", radio.port, secret=SECRET)
+        node.start()
+        await node.connected()
+        await node.send('{"v": 1}')
+        assert recorder.reports == [("n1", {"v": 1})]
+        await node.stop()
 
 
-def test_the_challenge_on_the_wire() -> None:
-    async def scenario() -> None:
-        async with running_link(secret=SECRET) as (radio, _):
-            node = await RawNode.connect(radio.port, b"n1\n")
-            challenge = await node.line()
-            assert challenge.startswith(b"?") and len(challenge) == 34
-            nonce = challenge[1:-1].decode()
-            node.send(auth.response_line(SECRET, "n1", nonce))
-            assert await node.line() == b"\n"  # in: the usual keepalive
-            node.close()
-            other = await RawNode.connect(radio.port, b"n1\n")
-            assert (await other.line())[1:-1].decode() != nonce  # a fresh nonce each time
-            other.close()
-
-    run_virtual(scenario())
+async def test_the_challenge_on_the_wire() -> None:
+    async with running_link(secret=SECRET) as (radio, _):
+        node = await RawNode.connect(radio.port, b"n1\n")
+        challenge = await node.line()
+        assert challenge.startswith(b"?") and len(challenge) == 34
+        nonce = challenge[1:-1].decode()
+        node.send(auth.response_line(SECRET, "n1", nonce))
+        assert await node.line() == b"\n"  # in: the usual keepalive
+        node.close()
+        other = await RawNode.connect(radio.port, b"n1\n")
+        assert (await other.line())[1:-1].decode() != nonce  # a fresh nonce each time
+        other.close()
 
 
 def test_nodes_without_the_secret_are_refused_with_a_log_line(

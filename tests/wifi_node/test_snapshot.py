@@ -8,34 +8,30 @@ import json
 import pytest
 
 from custom_components.resilient_gateway.core.model import FieldKind
-from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
 from .harness import RawNode, running_link
 
 
-def test_a_section_brings_the_nodes_and_their_fields_back() -> None:
-    async def scenario() -> None:
-        async with running_link() as (radio, _):
-            node = await RawNode.connect(radio.port, b"n1\n")
-            await node.line()
-            report = {"_meta": {"led": {"kind": "switch"}}, "led": True, "t": 3}
-            node.send(b"00" + json.dumps(report).encode() + b"\n")
-            await node.line_skipping_keepalives()
-            section = await radio.export_section()
-            node.close()
-        json.dumps(section)  # (it goes into a snapshot file)
-        async with running_link() as (fresh, _):
-            fresh.check_section(section)
-            assert await fresh.adopt(section) == ["n1"]
-            assert await fresh.adopt(section) == []
-            (device,) = fresh.devices()
-            assert [(f.name, f.kind) for f in device.fields] == [
-                ("led", FieldKind.SWITCH),
-                ("t", FieldKind.SENSOR),
-            ]
-            assert fresh.node_status("n1")["connected"] is False
-
-    run_virtual(scenario())
+async def test_a_section_brings_the_nodes_and_their_fields_back() -> None:
+    async with running_link() as (radio, _):
+        node = await RawNode.connect(radio.port, b"n1\n")
+        await node.line()
+        report = {"_meta": {"led": {"kind": "switch"}}, "led": True, "t": 3}
+        node.send(b"00" + json.dumps(report).encode() + b"\n")
+        await node.line_skipping_keepalives()
+        section = await radio.export_section()
+        node.close()
+    json.dumps(section)  # (it goes into a snapshot file)
+    async with running_link() as (fresh, _):
+        fresh.check_section(section)
+        assert await fresh.adopt(section) == ["n1"]
+        assert await fresh.adopt(section) == []
+        (device,) = fresh.devices()
+        assert [(f.name, f.kind) for f in device.fields] == [
+            ("led", FieldKind.SWITCH),
+            ("t", FieldKind.SENSOR),
+        ]
+        assert fresh.node_status("n1")["connected"] is False
 
 
 @pytest.mark.parametrize(
@@ -47,10 +43,7 @@ def test_a_section_brings_the_nodes_and_their_fields_back() -> None:
         {"nodes": {"n1": {}}},
     ],
 )
-def test_a_section_of_the_wrong_shape_is_refused_before_a_restore(section: dict) -> None:
-    async def scenario() -> None:
-        async with running_link() as (radio, _):
-            with pytest.raises(ValueError):
-                radio.check_section(section)
-
-    run_virtual(scenario())
+async def test_a_section_of_the_wrong_shape_is_refused_before_a_restore(section: dict) -> None:
+    async with running_link() as (radio, _):
+        with pytest.raises(ValueError):
+            radio.check_section(section)

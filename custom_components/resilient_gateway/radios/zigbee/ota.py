@@ -9,9 +9,10 @@ files are parsed with zigpy's own image parser (standard, IKEA, Legrand, Telink,
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Collection
+from typing import Any, Final, Protocol
 
+from zigpy.application import ControllerApplication
 from zigpy.device import Device
 from zigpy.ota.image import OTAImage, parse_ota_image
 from zigpy.zcl import Cluster, foundation
@@ -29,8 +30,19 @@ from ...core.firmware import (
 from ...core.model import DeviceId
 from ...core.radio import DeliveryError, RadioError
 
-if TYPE_CHECKING:
-    from .radio import ZigbeeRadio
+
+class _RadioParts(Protocol):
+    """What of a ZigbeeRadio its firmware side uses (the radio builds it: no import back)."""
+
+    @property
+    def app(self) -> ControllerApplication: ...
+
+    def _link_up(self) -> ControllerApplication: ...
+
+    def _device(self, device_id: DeviceId) -> Device: ...
+
+    async def _translate_errors[T](self, call: Awaitable[T]) -> T: ...
+
 
 MAX_BLOCK_SIZE: Final = 64
 """Image bytes per Image Block Response: 17 bytes of ZCL around them fit one frame."""
@@ -64,7 +76,7 @@ class ZigbeeFirmware:
 
     max_block_size = MAX_BLOCK_SIZE
 
-    def __init__(self, radio: ZigbeeRadio) -> None:
+    def __init__(self, radio: _RadioParts) -> None:
         self._radio = radio
         self._listener: FirmwareListener | None = None
         self._held: set[DeviceId] = set()

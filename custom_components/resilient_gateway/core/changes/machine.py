@@ -30,6 +30,7 @@ from ..change_results import ChangeResult, ChangeStatus, GroupResult, SyncState
 from ..matching import value_matches
 from ..model import Attr, DeviceDescription, DeviceId, DeviceKind, SleepMode
 from ..policy import ChangePolicy
+from ..radio import NoResponseError
 from ..scheduler import (
     CommandValues,
     Priority,
@@ -148,6 +149,7 @@ class Device:
     awake: bool = False
     awake_timer: asyncio.TimerHandle | None = None
     silent: bool = False  # the last read got no answer
+    quick_rereads: int = 0  # reads sent again at once after a learned timeout, in a row
     sync: SyncState | None = None  # as last counted
 
 
@@ -498,9 +500,13 @@ class DeviceMachines:
     def _read(self, device: Device) -> None:
         attributes = [Attr(a) if a in Attr else a for a in device.owners]
         holder: list[Ticket[dict[Attr, Any]]] = []
+        frames = self._scheduler.frames_to_read(cast(list[Attr], attributes))
+        timeout, learned = self._read_timeout(device, frames)
+        on_air_at: list[float] = []
 
         def on_air() -> None:
             if holder and device.ticket is holder[0]:
+                on_air_at[:] = [self._loop.time()]
                 for change in {id(c): c for c in device.owners.values()}.values():
                     change.reads += 1
 
@@ -509,16 +515,42 @@ class DeviceMachines:
             device.device_id,
             cast(list[Attr], attributes),  # custom attributes are plain names
             priority=priority,
-            timeout=self.policy.read_timeout,
+            timeout=timeout,
             on_attempt=on_air,
         )
         holder.append(ticket)
         self.track(ticket)
         device.ticket = ticket
         device.phase = Phase.READING
-        ticket.add_done_callback(lambda t: self._read_done(device, t))
 
-    def _read_done(self, device: Device, ticket: Ticket[dict[Attr, Any]]) -> None:
+        def done(ticket: Ticket[dict[Attr, Any]]) -> None:
+            answered = not ticket.cancelled() and ticket.exception() is None
+            if answered and on_air_at and self.sleep_mode(device) is SleepMode.ALWAYS_ON:
+                self.links.read_delay((self._loop.time() - on_air_at[0]) / frames)
+            self._read_done(device, ticket, learned)
+
+        ticket.add_done_callback(done)
+
+    def _read_timeout(self, device: Device, frames: int) -> tuple[float, bool]:
+        """How long a read may wait for its answer, and whether that was learned (an
+        always-on device, once enough answers were seen, but not for the last of the reads
+        sent again at once): then an answer that did not come by then was lost, and the
+        read is sent again rather than waiting out the radio library's reply timeout."""
+        policy = self.policy
+        if (
+            self.sleep_mode(device) is not SleepMode.ALWAYS_ON
+            or device.quick_rereads >= policy.read_retries_at_once
+        ):
+            return policy.read_timeout, False
+        per_frame = self.links.read_window(policy.read_quantile, policy.read_margin)
+        if per_frame is None:
+            return policy.read_timeout, False
+        timeout = max(policy.read_timeout_floor, per_frame) * frames
+        return min(policy.read_timeout, timeout), timeout < policy.read_timeout
+
+    def _read_done(
+        self, device: Device, ticket: Ticket[dict[Attr, Any]], learned_timeout: bool
+    ) -> None:
         if self.stopped:
             return
         cancelled = ticket.cancelled()  # (by someone else if it is still the device's)
@@ -531,6 +563,8 @@ class DeviceMachines:
         device.ticket = None
         if not cancelled:
             device.silent = error is not None
+        if error is None:
+            device.quick_rereads = 0
         if not device.owners:
             self.go_idle(device)
             return
@@ -541,7 +575,16 @@ class DeviceMachines:
                 self.send(device, Priority.USER)
             else:
                 device.phase = Phase.ASLEEP
+        elif (
+            learned_timeout
+            and isinstance(error, NoResponseError)
+            and device.quick_rereads < self.policy.read_retries_at_once
+        ):
+            # Its answer was lost (answers come sooner than this): ask again at once.
+            device.quick_rereads += 1
+            self._read(device)
         else:
+            device.quick_rereads = 0
             self._back_off(device)
 
     def _back_off(self, device: Device) -> None:

@@ -9,7 +9,7 @@ import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
-from custom_components.resilient_gateway.core.gateway import Gateway
+from custom_components.resilient_gateway.core.gateway import Gateway, GatewayListener
 from custom_components.resilient_gateway.core.radio import DeviceEvent, RadioListener
 from custom_components.resilient_gateway.core.snapshot import SnapshotStore
 from custom_components.resilient_gateway.radios.ble import BleLink, ConnectionPolicy
@@ -33,16 +33,21 @@ def peripheral(
     return SimulatedPeripheral(address, "Blinky", served, rng=random.Random(seed))
 
 
+class _EventRecorder(GatewayListener):
+    def __init__(self, events: list[DeviceEvent]) -> None:
+        self.events = events
+
+    def device_event(self, event: DeviceEvent) -> None:
+        self.events.append(event)
+
+
 class RecordingGateway(Gateway):
-    """A gateway that keeps the device events its radio reports (the core gateway passes
-    them on to nobody yet)."""
+    """A gateway whose ``events`` are the device events it told its listeners."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.events: list[DeviceEvent] = []
-
-    def device_event(self, event: DeviceEvent) -> None:
-        self.events.append(event)
+        self.add_listener(_EventRecorder(self.events))
 
 
 def link_factory(

@@ -18,6 +18,7 @@ from custom_components.resilient_gateway.core.radio import (
     NoResponseError,
     RadioError,
     RadioState,
+    UnsupportedValue,
 )
 from custom_components.resilient_gateway.radios.ble import ConnectionPolicy
 from custom_components.resilient_gateway.radios.ble.profiles import (
@@ -384,3 +385,13 @@ async def test_a_pause_during_a_connection_attempt_leaves_no_connection_open() -
         await asyncio.sleep(5.0)
         assert not device.connected
         assert not ble.connection.connected
+
+
+async def test_a_value_the_device_cannot_take_is_refused_before_anything_is_queued() -> None:
+    device = peripheral()
+    async with ble_gateway(device) as gateway:
+        await asyncio.sleep(1)
+        for values in ({Attr.BRIGHTNESS: 100}, {Attr.TEMPERATURE: 20.0}):
+            with pytest.raises(UnsupportedValue):
+                gateway.set_state(ADDRESS, values)
+        assert gateway.engine.counts.pending_changes == 0

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from bench.link_node import SimNode
 from custom_components.resilient_gateway.core.change_results import ChangeStatus
 from custom_components.resilient_gateway.core.gateway import Gateway
 from custom_components.resilient_gateway.core.model import FieldDescription, FieldKind
+from custom_components.resilient_gateway.core.radio import UnsupportedValue
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 from custom_components.resilient_gateway.radios.wifi_node.radio import WifiNodeRadio
 
@@ -115,3 +118,16 @@ def test_a_write_while_the_node_is_away_is_delivered_and_verified_when_it_return
         await gateway.stop()
 
     run_virtual(scenario())
+
+
+async def test_a_value_the_node_cannot_take_is_refused_before_anything_is_queued() -> None:
+    board = Board()
+    gateway, node = await _gateway_with_node(board)
+    for values in ({"t": 25.0}, {"fan": True}, {"led": 3}):  # a sensor, unknown, wrong kind
+        with pytest.raises(UnsupportedValue):
+            gateway.set_state("board", values)
+    assert gateway.engine.counts.pending_changes == 0
+    await asyncio.sleep(5)
+    assert board.led is False
+    await node.stop()
+    await gateway.stop()

@@ -37,6 +37,7 @@ from .inventory import Inventory
 from .model import AttributeValues, DeviceDescription, DeviceId, GroupDescription
 from .policy import SCHEDULER_LIMITS, ChangePolicy
 from .radio import (
+    DeviceEvent,
     RadioIdentityError,
     RadioLink,
     RadioListener,
@@ -104,6 +105,9 @@ class GatewayListener:
         """A damaged start-up file was renamed out of the way (kept, never overwritten);
         the gateway started with what could be recovered from it."""
 
+    def device_event(self, event: DeviceEvent) -> None:
+        """A momentary event from a device (a button press), told once as it happened."""
+
 
 class _Listeners(GatewayListener):
     """Tells every registered listener."""
@@ -153,6 +157,10 @@ class _Listeners(GatewayListener):
     def file_set_aside(self, event: SetAside) -> None:
         for listener in self._all():
             listener.file_set_aside(event)
+
+    def device_event(self, event: DeviceEvent) -> None:
+        for listener in self._all():
+            listener.device_event(event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,6 +562,9 @@ class Gateway(RadioListener):
             self._heard(device_id, announced=True)
             if self._engine is not None:
                 self._engine.device_announced(device_id)
+
+    def device_event(self, event: DeviceEvent) -> None:
+        self._listeners.device_event(event)
 
     def devices_changed(self) -> None:
         self.inventory.take_soon()

@@ -11,8 +11,8 @@ from typing import Any, Final
 
 import voluptuous as vol
 
-from .profiles import BY_KEY, by_keys
 from .gatt import ServiceProfile
+from .profiles import BY_KEY, by_keys
 
 NAME: Final = "bluetooth"
 ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import DeviceId
+from ..model import DeviceDescription, DeviceId, SleepMode
+from ..policy import ChangePolicy
 
 _MAX_COUNT = 32.0  # past this many observations a device's counts are halved
 _DELAY_SAMPLES = 64  # recent report delays kept per kind
@@ -151,6 +152,27 @@ class LinkBook:
         """Seconds per frame after which a read's answer will not come any more (None:
         too few answers seen)."""
         return self.read_delays.window(quantile, margin)
+
+    def report_wait(self, policy: ChangePolicy, description: DeviceDescription) -> float:
+        """How long to wait for the report of a delivered unicast before reading."""
+        longest = policy.report_wait_for(description)
+        if description.sleep_mode is not SleepMode.ALWAYS_ON:
+            return longest
+        learned = self.report_window(policy.report_quantile, policy.report_margin)
+        if learned is None:
+            return longest
+        return min(longest, max(policy.report_wait_floor, learned))
+
+    def read_timeout(self, policy: ChangePolicy, frames: int) -> float | None:
+        """How long a read of an always-on device of ``frames`` frames waits for its
+        answer, once enough answers were seen (None: not known, or no shorter than the
+        policy's guard): an answer that did not come by then was lost, and the read is
+        sent again rather than waiting out the radio library's reply timeout."""
+        per_frame = self.read_window(policy.read_quantile, policy.read_margin)
+        if per_frame is None:
+            return None
+        timeout = max(policy.read_timeout_floor, per_frame) * frames
+        return timeout if timeout < policy.read_timeout else None
 
     # ---- persistence ----------------------------------------------------------------
 

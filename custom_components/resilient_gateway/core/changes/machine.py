@@ -390,17 +390,6 @@ class DeviceMachines:
         window = self.links.group_window(policy.group_report_quantile, policy.group_report_margin)
         return None if window is None else min(window, policy.group_report_wait)
 
-    def _report_wait(self, description: DeviceDescription) -> float:
-        """How long to wait for the report of a delivered unicast before reading."""
-        policy = self.policy
-        longest = policy.report_wait_for(description)
-        if description.sleep_mode is not SleepMode.ALWAYS_ON:
-            return longest
-        learned = self.links.report_window(policy.report_quantile, policy.report_margin)
-        if learned is None:
-            return longest
-        return min(longest, max(policy.report_wait_floor, learned))
-
     def _send_done(
         self,
         device: Device,
@@ -434,7 +423,7 @@ class DeviceMachines:
             # can tell that the command did not change it back.
             self._read(device)
             return
-        wait = self._report_wait(description) + (transition or 0.0)
+        wait = self.links.report_wait(self.policy, description) + (transition or 0.0)
         self._wait_for_report(device, wait)
         device.delivered_at = self._loop.time() + (transition or 0.0)
 
@@ -501,7 +490,10 @@ class DeviceMachines:
         attributes = [Attr(a) if a in Attr else a for a in device.owners]
         holder: list[Ticket[dict[Attr, Any]]] = []
         frames = self._scheduler.frames_to_read(cast(list[Attr], attributes))
-        timeout, learned = self._read_timeout(device, frames)
+        always_on = self.sleep_mode(device) is SleepMode.ALWAYS_ON
+        learned = None  # (the last of the reads sent again at once waits for the radio)
+        if always_on and device.quick_rereads < self.policy.read_retries_at_once:
+            learned = self.links.read_timeout(self.policy, frames)
         on_air_at: list[float] = []
 
         def on_air() -> None:
@@ -515,7 +507,7 @@ class DeviceMachines:
             device.device_id,
             cast(list[Attr], attributes),  # custom attributes are plain names
             priority=priority,
-            timeout=timeout,
+            timeout=self.policy.read_timeout if learned is None else learned,
             on_attempt=on_air,
         )
         holder.append(ticket)
@@ -525,28 +517,11 @@ class DeviceMachines:
 
         def done(ticket: Ticket[dict[Attr, Any]]) -> None:
             answered = not ticket.cancelled() and ticket.exception() is None
-            if answered and on_air_at and self.sleep_mode(device) is SleepMode.ALWAYS_ON:
+            if answered and on_air_at and always_on:
                 self.links.read_delay((self._loop.time() - on_air_at[0]) / frames)
-            self._read_done(device, ticket, learned)
+            self._read_done(device, ticket, learned is not None)
 
         ticket.add_done_callback(done)
-
-    def _read_timeout(self, device: Device, frames: int) -> tuple[float, bool]:
-        """How long a read may wait for its answer, and whether that was learned (an
-        always-on device, once enough answers were seen, but not for the last of the reads
-        sent again at once): then an answer that did not come by then was lost, and the
-        read is sent again rather than waiting out the radio library's reply timeout."""
-        policy = self.policy
-        if (
-            self.sleep_mode(device) is not SleepMode.ALWAYS_ON
-            or device.quick_rereads >= policy.read_retries_at_once
-        ):
-            return policy.read_timeout, False
-        per_frame = self.links.read_window(policy.read_quantile, policy.read_margin)
-        if per_frame is None:
-            return policy.read_timeout, False
-        timeout = max(policy.read_timeout_floor, per_frame) * frames
-        return min(policy.read_timeout, timeout), timeout < policy.read_timeout
 
     def _read_done(
         self, device: Device, ticket: Ticket[dict[Attr, Any]], learned_timeout: bool
@@ -563,8 +538,6 @@ class DeviceMachines:
         device.ticket = None
         if not cancelled:
             device.silent = error is not None
-        if error is None:
-            device.quick_rereads = 0
         if not device.owners:
             self.go_idle(device)
             return
@@ -575,11 +548,7 @@ class DeviceMachines:
                 self.send(device, Priority.USER)
             else:
                 device.phase = Phase.ASLEEP
-        elif (
-            learned_timeout
-            and isinstance(error, NoResponseError)
-            and device.quick_rereads < self.policy.read_retries_at_once
-        ):
+        elif learned_timeout and isinstance(error, NoResponseError):
             # Its answer was lost (answers come sooner than this): ask again at once.
             device.quick_rereads += 1
             self._read(device)

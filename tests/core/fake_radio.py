@@ -59,6 +59,7 @@ class FakeDevice:
     ignores_commands: bool = False  # acknowledges, does nothing (a stuck device)
     lose_next: int = 0  # the next N unicasts to it get no acknowledgement
     miss_next_groupcasts: int = 0
+    lose_next_answers: int = 0  # the next N reads reach it, but their answers are lost
     groups: set[int] = field(default_factory=set)
     scenes: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     awake_until: float = float("-inf")  # sleepy devices
@@ -168,6 +169,10 @@ class FakeRadio:
             except DeliveryError as err:
                 await asyncio.sleep(self.read_timeout)
                 raise NoResponseError(device_id) from err
+            if device.lose_next_answers > 0:
+                device.lose_next_answers -= 1
+                await asyncio.sleep(self.read_timeout)  # the radio library's reply timeout
+                raise NoResponseError(device_id)
             values = {a: device.state[a] for a in attributes if a in device.state}
             await asyncio.sleep(self.latency)
             if self.listener is not None:

@@ -104,6 +104,17 @@ class ChangePolicy:
     unicast_at_once_miss: float = 0.7
     small_group_miss: float = 0.1
     read_timeout: float = 10.0  # guard around one read, in case a radio never answers
+    # Once the answers' delays are known, a read of an always-on device is given up after
+    # their ``read_quantile`` plus ``read_margin`` (about one more retry of the request
+    # and of the answer), at least ``read_timeout_floor``, per frame of the read, and sent
+    # again at once, up to ``read_retries_at_once`` times; the last of those waits as long
+    # as the radio does (a device slower than the network still gets read), then the
+    # engine backs off. (The quantile leaves out the few answers that only came after the
+    # radio library's own retries, seconds later.)
+    read_quantile: float = 0.9
+    read_margin: float = 0.25
+    read_timeout_floor: float = 0.4
+    read_retries_at_once: int = 2
     awake_window: float = 5.0  # a sleeper still listens this long after a frame from it
     repair_backoff: Backoff = field(default_factory=Backoff)
     delivery_backoff: Backoff = field(
@@ -131,7 +142,9 @@ class ChangePolicy:
         ``report_wait_light_sleeper``, ``group_report_wait``, ``group_report_quiet``,
         ``retry_max``; tuning (benchmarks): ``group_report_quantile``,
         ``group_report_margin``, ``report_quantile``, ``report_margin``,
-        ``report_wait_floor``, ``unicast_at_once_miss``, ``small_group_miss``.
+        ``report_wait_floor``, ``unicast_at_once_miss``, ``small_group_miss``,
+        ``read_quantile``, ``read_margin``, ``read_timeout_floor``,
+        ``read_retries_at_once``.
         """
         policy = cls()
         deadlines = dict(policy.deadlines)
@@ -152,6 +165,8 @@ class ChangePolicy:
         tuned: dict[str, Any] = {
             name: float(options[name]) for name in _TUNING if options.get(name) is not None
         }
+        if (value := options.get("read_retries_at_once")) is not None:
+            tuned["read_retries_at_once"] = int(value)
         return replace(
             policy,
             deadlines=_frozen(deadlines),
@@ -172,6 +187,9 @@ _TUNING = (
     "report_wait_floor",
     "unicast_at_once_miss",
     "small_group_miss",
+    "read_quantile",
+    "read_margin",
+    "read_timeout_floor",
 )
 
 

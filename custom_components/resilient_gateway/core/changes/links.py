@@ -4,7 +4,9 @@ Per device: how often it stayed silent through a groupcast's report window (it m
 groupcast, or its report did not come back in time: either way it needed a unicast) and
 how often a unicast to it needed more than one try. Per network: how long reports take
 to come back after a groupcast and after a delivered unicast, so report windows close as
-soon as the evidence is in instead of after a fixed wait.
+soon as the evidence is in instead of after a fixed wait, and how long a read's answer
+takes, so a read whose answer was lost is sent again instead of waiting out the radio
+library's reply timeout (zigpy: 5 s).
 
 Counts decay (halved past ``_MAX_COUNT``), so an estimate follows the last few dozen
 commands; everything survives restarts with the pending changes (``pending.py``).
@@ -18,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import DeviceId
+from ..model import DeviceDescription, DeviceId, SleepMode
+from ..policy import ChangePolicy
 
 _MAX_COUNT = 32.0  # past this many observations a device's counts are halved
 _DELAY_SAMPLES = 64  # recent report delays kept per kind
@@ -81,6 +84,7 @@ class LinkBook:
         self.devices: dict[DeviceId, LinkStats] = {}
         self.group_delays = Delays()
         self.report_delays = Delays()
+        self.read_delays = Delays()
 
     def stats(self, device_id: DeviceId) -> LinkStats:
         stats = self.devices.get(device_id)
@@ -103,6 +107,10 @@ class LinkBook:
     def unicast_report_delay(self, seconds: float) -> None:
         """A device's report came ``seconds`` after its unicast was acknowledged."""
         self.report_delays.add(seconds)
+
+    def read_delay(self, seconds: float) -> None:
+        """A read's answer came ``seconds`` (per frame of the read) after it went on air."""
+        self.read_delays.add(seconds)
 
     # ---- estimates ------------------------------------------------------------------
 
@@ -140,6 +148,32 @@ class LinkBook:
         few seen)."""
         return self.report_delays.window(quantile, margin)
 
+    def read_window(self, quantile: float, margin: float) -> float | None:
+        """Seconds per frame after which a read's answer will not come any more (None:
+        too few answers seen)."""
+        return self.read_delays.window(quantile, margin)
+
+    def report_wait(self, policy: ChangePolicy, description: DeviceDescription) -> float:
+        """How long to wait for the report of a delivered unicast before reading."""
+        longest = policy.report_wait_for(description)
+        if description.sleep_mode is not SleepMode.ALWAYS_ON:
+            return longest
+        learned = self.report_window(policy.report_quantile, policy.report_margin)
+        if learned is None:
+            return longest
+        return min(longest, max(policy.report_wait_floor, learned))
+
+    def read_timeout(self, policy: ChangePolicy, frames: int) -> float | None:
+        """How long a read of an always-on device of ``frames`` frames waits for its
+        answer, once enough answers were seen (None: not known, or no shorter than the
+        policy's guard): an answer that did not come by then was lost, and the read is
+        sent again rather than waiting out the radio library's reply timeout."""
+        per_frame = self.read_window(policy.read_quantile, policy.read_margin)
+        if per_frame is None:
+            return None
+        timeout = max(policy.read_timeout_floor, per_frame) * frames
+        return timeout if timeout < policy.read_timeout else None
+
     # ---- persistence ----------------------------------------------------------------
 
     def export(self) -> dict[str, Any]:
@@ -155,6 +189,7 @@ class LinkBook:
             },
             "group_delays": [round(d, 4) for d in self.group_delays.recent],
             "report_delays": [round(d, 4) for d in self.report_delays.recent],
+            "read_delays": [round(d, 4) for d in self.read_delays.recent],
         }
 
     def load(self, data: Mapping[str, Any]) -> None:
@@ -173,6 +208,8 @@ class LinkBook:
             self.group_delays.add(delay)
         for delay in _numbers(data.get("report_delays")):
             self.report_delays.add(delay)
+        for delay in _numbers(data.get("read_delays")):
+            self.read_delays.add(delay)
 
 
 def _numbers(values: Any) -> list[float]:

@@ -30,6 +30,7 @@ from ..change_results import ChangeResult, ChangeStatus, GroupResult, SyncState
 from ..matching import value_matches
 from ..model import Attr, DeviceDescription, DeviceId, DeviceKind, SleepMode
 from ..policy import ChangePolicy
+from ..radio import NoResponseError
 from ..scheduler import (
     CommandValues,
     Priority,
@@ -148,6 +149,7 @@ class Device:
     awake: bool = False
     awake_timer: asyncio.TimerHandle | None = None
     silent: bool = False  # the last read got no answer
+    quick_rereads: int = 0  # reads sent again at once after a learned timeout, in a row
     sync: SyncState | None = None  # as last counted
 
 
@@ -388,17 +390,6 @@ class DeviceMachines:
         window = self.links.group_window(policy.group_report_quantile, policy.group_report_margin)
         return None if window is None else min(window, policy.group_report_wait)
 
-    def _report_wait(self, description: DeviceDescription) -> float:
-        """How long to wait for the report of a delivered unicast before reading."""
-        policy = self.policy
-        longest = policy.report_wait_for(description)
-        if description.sleep_mode is not SleepMode.ALWAYS_ON:
-            return longest
-        learned = self.links.report_window(policy.report_quantile, policy.report_margin)
-        if learned is None:
-            return longest
-        return min(longest, max(policy.report_wait_floor, learned))
-
     def _send_done(
         self,
         device: Device,
@@ -432,7 +423,7 @@ class DeviceMachines:
             # can tell that the command did not change it back.
             self._read(device)
             return
-        wait = self._report_wait(description) + (transition or 0.0)
+        wait = self.links.report_wait(self.policy, description) + (transition or 0.0)
         self._wait_for_report(device, wait)
         device.delivered_at = self._loop.time() + (transition or 0.0)
 
@@ -498,9 +489,16 @@ class DeviceMachines:
     def _read(self, device: Device) -> None:
         attributes = [Attr(a) if a in Attr else a for a in device.owners]
         holder: list[Ticket[dict[Attr, Any]]] = []
+        frames = self._scheduler.frames_to_read(cast(list[Attr], attributes))
+        always_on = self.sleep_mode(device) is SleepMode.ALWAYS_ON
+        learned = None  # (the last of the reads sent again at once waits for the radio)
+        if always_on and device.quick_rereads < self.policy.read_retries_at_once:
+            learned = self.links.read_timeout(self.policy, frames)
+        on_air_at: list[float] = []
 
         def on_air() -> None:
             if holder and device.ticket is holder[0]:
+                on_air_at[:] = [self._loop.time()]
                 for change in {id(c): c for c in device.owners.values()}.values():
                     change.reads += 1
 
@@ -509,16 +507,25 @@ class DeviceMachines:
             device.device_id,
             cast(list[Attr], attributes),  # custom attributes are plain names
             priority=priority,
-            timeout=self.policy.read_timeout,
+            timeout=self.policy.read_timeout if learned is None else learned,
             on_attempt=on_air,
         )
         holder.append(ticket)
         self.track(ticket)
         device.ticket = ticket
         device.phase = Phase.READING
-        ticket.add_done_callback(lambda t: self._read_done(device, t))
 
-    def _read_done(self, device: Device, ticket: Ticket[dict[Attr, Any]]) -> None:
+        def done(ticket: Ticket[dict[Attr, Any]]) -> None:
+            answered = not ticket.cancelled() and ticket.exception() is None
+            if answered and on_air_at and always_on:
+                self.links.read_delay((self._loop.time() - on_air_at[0]) / frames)
+            self._read_done(device, ticket, learned is not None)
+
+        ticket.add_done_callback(done)
+
+    def _read_done(
+        self, device: Device, ticket: Ticket[dict[Attr, Any]], learned_timeout: bool
+    ) -> None:
         if self.stopped:
             return
         cancelled = ticket.cancelled()  # (by someone else if it is still the device's)
@@ -541,7 +548,12 @@ class DeviceMachines:
                 self.send(device, Priority.USER)
             else:
                 device.phase = Phase.ASLEEP
+        elif learned_timeout and isinstance(error, NoResponseError):
+            # Its answer was lost (answers come sooner than this): ask again at once.
+            device.quick_rereads += 1
+            self._read(device)
         else:
+            device.quick_rereads = 0
             self._back_off(device)
 
     def _back_off(self, device: Device) -> None:

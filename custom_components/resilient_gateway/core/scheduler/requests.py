@@ -51,6 +51,10 @@ class SendScheduler:
         """The radio's budget the queue keeps to."""
         return self._radio.budget
 
+    def frames_to_read(self, attributes: Collection[Attr]) -> int:
+        """Request frames (each with its own answer) a read of ``attributes`` takes."""
+        return max(1, self._radio.frames_to_read(attributes))
+
     @property
     def delivery_backoff(self) -> Backoff:
         """How long an operation backs off after a delivery failure before it is sent again."""

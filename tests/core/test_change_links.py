@@ -194,42 +194,36 @@ def test_delivery_failures_are_retried_at_once_then_backed_off() -> None:
     assert Backoff().delay(0, rng) > 0  # (other back-offs keep waiting)
 
 
-def test_a_read_whose_answer_is_lost_is_sent_again_after_the_learned_timeout() -> None:
+async def test_a_read_whose_answer_is_lost_is_sent_again_after_the_learned_timeout() -> None:
     radio = FakeRadio(read_timeout=5.0)  # zigpy gives up on an answer after 5 s
     lamp = radio.add(FakeDevice("lamp", reports=False))  # every change is verified by a read
 
-    async def main() -> None:
-        engine = _engine(radio)
-        for on in (True, False, True, False, True, False):  # answers 0.04 s after the read
-            await engine.set_state("lamp", {ON: on}).wait()
-        lamp.lose_next_answers = 1
-        result = await engine.set_state("lamp", {ON: True}).wait()
-        assert result.status is ChangeStatus.VERIFIED and result.reads == 2
-        assert lamp.state[ON] is True
-        assert [f.kind for f in radio.frames[-3:]] == ["send", "read", "read"]
-        lost, again = radio.sent("read")[-2:]
-        # Asked again once the learned answer delay (at least 0.4 s) passed, not after 5 s,
-        # and without sending the command again.
-        policy = ChangePolicy()
-        assert again.at - lost.at == pytest.approx(policy.read_timeout_floor, abs=0.01)
-        saved = engine.snapshot()["links"]
-        assert len(saved["read_delays"]) >= 5  # (kept with the pending changes)
-        await engine.stop()
-
-    run_virtual(main())
+    engine = _engine(radio)
+    for on in (True, False, True, False, True, False):  # answers 0.04 s after the read
+        await engine.set_state("lamp", {ON: on}).wait()
+    lamp.lose_next_answers = 1
+    result = await engine.set_state("lamp", {ON: True}).wait()
+    assert result.status is ChangeStatus.VERIFIED and result.reads == 2
+    assert lamp.state[ON] is True
+    assert [f.kind for f in radio.frames[-3:]] == ["send", "read", "read"]
+    lost, again = radio.sent("read")[-2:]
+    # Asked again once the learned answer delay (at least 0.4 s) passed, not after 5 s,
+    # and without sending the command again.
+    policy = ChangePolicy()
+    assert again.at - lost.at == pytest.approx(policy.read_timeout_floor, abs=0.01)
+    saved = engine.export_pending()["links"]
+    assert len(saved["read_delays"]) >= 5  # (kept with the pending changes)
+    await engine.stop()
 
 
-def test_reads_of_a_device_without_learned_answers_wait_for_the_radio() -> None:
+async def test_reads_of_a_device_without_learned_answers_wait_for_the_radio() -> None:
     radio = FakeRadio(read_timeout=5.0)
     lamp = radio.add(FakeDevice("lamp", reports=False, lose_next_answers=1))
 
-    async def main() -> None:
-        engine = _engine(radio)
-        result = await engine.set_state("lamp", {ON: True}).wait()
-        assert result.status is ChangeStatus.VERIFIED
-        await engine.stop()
-
-    run_virtual(main())
+    engine = _engine(radio)
+    result = await engine.set_state("lamp", {ON: True}).wait()
+    assert result.status is ChangeStatus.VERIFIED
+    await engine.stop()
     lost, *later = radio.sent("read")
     # Nothing known of its answers yet: the lost one is waited for as long as the radio
     # library waits (5 s), and the engine backs off before it tries again.
@@ -237,20 +231,17 @@ def test_reads_of_a_device_without_learned_answers_wait_for_the_radio() -> None:
     assert lamp.state[ON] is True
 
 
-def test_after_two_quick_reads_the_third_waits_as_long_as_the_radio() -> None:
+async def test_after_two_quick_reads_the_third_waits_as_long_as_the_radio() -> None:
     radio = FakeRadio(read_timeout=5.0)
     lamp = radio.add(FakeDevice("lamp", reports=False))
 
-    async def main() -> None:
-        engine = _engine(radio)
-        for on in (True, False, True, False, True, False):
-            await engine.set_state("lamp", {ON: on}).wait()
-        lamp.lose_next_answers = 3  # (or a device slower than the rest of the network)
-        result = await engine.set_state("lamp", {ON: True}).wait()
-        assert result.status is ChangeStatus.VERIFIED
-        await engine.stop()
-
-    run_virtual(main())
+    engine = _engine(radio)
+    for on in (True, False, True, False, True, False):
+        await engine.set_state("lamp", {ON: on}).wait()
+    lamp.lose_next_answers = 3  # (or a device slower than the rest of the network)
+    result = await engine.set_state("lamp", {ON: True}).wait()
+    assert result.status is ChangeStatus.VERIFIED
+    await engine.stop()
     reads = [f.at for f in radio.sent("read")[-5:]]
     first, second, third, fourth = reads[-4:]
     floor = ChangePolicy().read_timeout_floor

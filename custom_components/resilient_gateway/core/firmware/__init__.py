@@ -1,4 +1,4 @@
-"""Firmware updates of the gateway's devices (radio-neutral; see updater.py)."""
+"""Firmware updates of the gateway's devices (radio-neutral; see updater.py, serving.py)."""
 
 from .contract import (
     BlockRequest,
@@ -11,17 +11,8 @@ from .contract import (
 )
 from .hooks import GatewayFirmwareHooks
 from .images import FirmwareCatalog, FirmwareFolder, FirmwareImage, ImageSource, ParsedImage
-from .updater import (
-    Configuration,
-    FailureReason,
-    FirmwareUpdater,
-    Phase,
-    UpdateFailed,
-    UpdateListener,
-    UpdatePolicy,
-    UpdateProgress,
-    UpdateResult,
-)
+from .job import FailureReason, Phase, UpdateFailed, UpdateProgress, UpdateResult
+from .updater import Configuration, FirmwareUpdater, UpdateListener, UpdatePolicy
 
 __all__ = [
     "BlockRequest",

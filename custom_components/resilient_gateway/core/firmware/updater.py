@@ -17,6 +17,9 @@ radio's budget, resumable, bounded, and checked afterwards.
   scene entries, bindings and reporting are verified and repaired through the gateway's
   device configuration (``FirmwareHooks.configure``); the device's announce after its
   reboot has the gateway re-read its state and re-apply the desired one.
+
+This module runs the jobs (start, resume, notify, wait, verify, persist); ``serving.py``
+answers the devices, ``job.py`` holds the state the two share.
 """
 
 from __future__ import annotations
@@ -24,54 +27,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from ..changes.pending import PendingStore
 from ..model import DeviceId
-from ..radio import RadioBudget, RadioError
-from ..scheduler import Priority, SendScheduler
+from ..radio import RadioError
+from ..scheduler import Priority
 from ..storage import AtomicJsonFile
-from ..token_bucket import TokenBucket
-from .contract import (
-    BlockRequest,
-    FirmwareRadio,
-    FirmwareTarget,
-    ImageQuery,
-    ServedImage,
-    UpgradeEnd,
-)
+from .contract import FirmwareRadio, FirmwareTarget
 from .images import FirmwareCatalog, FirmwareImage
+from .job import (
+    FailureReason,
+    Job,
+    Phase,
+    UpdateFailed,
+    UpdateProgress,
+    UpdateResult,
+    consume,
+)
+from .serving import FirmwareServer, ServingHooks
 
 _LOGGER = logging.getLogger(__name__)
 
 FIRMWARE_FORMAT: Final = 1
 """Version of ``firmware.json``."""
-
-
-class FailureReason(StrEnum):
-    REFUSED = "device_refused"
-    DOES_NOT_FIT = "image_does_not_fit"
-    DEADLINE = "deadline_passed"
-    NOT_BACK = "device_did_not_come_back"
-    STALLED = "transfer_stalled"
-
-
-class UpdateFailed(Exception):
-    """An update did not complete; ``reason`` says why in one word."""
-
-    def __init__(self, reason: FailureReason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class Phase(StrEnum):
-    SCHEDULED = "scheduled"  # waiting for a sleepy device to wake
-    TRANSFERRING = "transferring"
-    REBOOTING = "rebooting"
-    VERIFYING = "verifying"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,28 +78,6 @@ class UpdatePolicy:
     blocks often enough not to time out while the share is split)."""
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateProgress:
-    device_id: DeviceId
-    phase: Phase
-    offset: int
-    size: int
-    remaining: float | None  # seconds, estimated from the rate so far
-    version: int  # the version being installed
-
-    @property
-    def percent(self) -> int:
-        return min(100, self.offset * 100 // self.size) if self.size else 0
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateResult:
-    device_id: DeviceId
-    from_version: int | None
-    to_version: int
-    repaired: tuple[str, ...]  # what the device had lost and was given back
-
-
 class UpdateListener(Protocol):
     def update_progress(self, progress: UpdateProgress) -> None: ...
 
@@ -133,14 +92,8 @@ class Configuration:
     scenes: tuple[tuple[int, int, Mapping[str, Any]], ...]
 
 
-class FirmwareHooks(Protocol):
+class FirmwareHooks(ServingHooks, Protocol):
     """The narrow view of the gateway the updater needs."""
-
-    @property
-    def scheduler(self) -> SendScheduler: ...
-
-    @property
-    def budget(self) -> RadioBudget: ...
 
     def is_sleepy(self, device_id: DeviceId) -> bool: ...
 
@@ -149,33 +102,6 @@ class FirmwareHooks(Protocol):
 
     async def configure(self, device_id: DeviceId, configuration: Configuration) -> None:
         """Make the device hold them, and its bindings and reporting (repair priority)."""
-
-
-@dataclass(eq=False)
-class _Job:
-    device_id: DeviceId
-    image: FirmwareImage
-    from_version: int | None
-    deadline_at: float
-    sleepy: bool
-    phase: Phase = Phase.SCHEDULED
-    offset: int = 0
-    attempts: int = 0  # quiet spells without progress so far
-    data: bytes | None = None
-    version_seen: int | None = None
-    # The groups the device is in, taken before the update: zigpy learns a device's
-    # groups from the device itself, so once the update wiped them it forgets them too.
-    groups: frozenset[int] | None = None
-    started_at: float = 0.0
-    rate_from: tuple[float, int] | None = None  # (time, offset) the rate is measured from
-    last_percent: int = -1
-    answering: set[int] = field(default_factory=set)
-    ended: asyncio.Future[UpgradeEnd] | None = None
-    woke: asyncio.Event = field(default_factory=asyncio.Event)
-    progressed: asyncio.Event = field(default_factory=asyncio.Event)
-    rebooted: asyncio.Event = field(default_factory=asyncio.Event)
-    result: asyncio.Future[UpdateResult] | None = None
-    task: asyncio.Task[None] | None = None
 
 
 class FirmwareUpdater:
@@ -196,20 +122,24 @@ class FirmwareUpdater:
         self.policy = policy or UpdatePolicy()
         self._file = file
         self._store = PendingStore(file, self.export)
-        self._jobs: dict[DeviceId, _Job] = {}
+        self._jobs: dict[DeviceId, Job] = {}
         self._listeners: list[UpdateListener] = []
-        self._bucket: TokenBucket | None = None
+        self._server = FirmwareServer(
+            radio, hooks, self._jobs, self._changed, share=self.policy.share
+        )
         self._slots = asyncio.Semaphore(self.policy.parallel)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._stopped = False
         self._had_jobs = False  # (since the start: the file is written only then)
-        self.answers_sent = 0  # image blocks answered (the benchmark's count)
+
+    @property
+    def answers_sent(self) -> int:
+        """Image blocks answered (the benchmark's count)."""
+        return self._server.answers_sent
 
     # -- life cycle -----------------------------------------------------------------
 
     async def start(self) -> None:
         """Listen to the radio and resume the updates that were under way."""
-        self._radio.set_firmware_listener(self)
+        self._radio.set_firmware_listener(self._server)
         if self._file is None:
             return
         try:
@@ -243,13 +173,12 @@ class FirmwareUpdater:
 
     async def stop(self) -> None:
         """Stop (updates under way are saved and resume at the next start)."""
-        self._stopped = True
         self._store.stop()
         self._radio.set_firmware_listener(None)
         tasks = [job.task for job in self._jobs.values() if job.task is not None]
-        tasks += list(self._tasks)
         for task in tasks:
             task.cancel()
+        await self._server.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await self._store.save()
@@ -275,7 +204,7 @@ class FirmwareUpdater:
 
     def progress(self, device_id: DeviceId) -> UpdateProgress | None:
         job = self._jobs.get(device_id)
-        return self._progress(job) if job is not None else None
+        return job.progress() if job is not None else None
 
     def running(self) -> list[DeviceId]:
         return sorted(self._jobs)
@@ -345,9 +274,9 @@ class FirmwareUpdater:
 
     def _new_job(
         self, device_id: DeviceId, image: FirmwareImage, from_version: Any, deadline_at: float
-    ) -> _Job:
+    ) -> Job:
         loop = asyncio.get_running_loop()
-        job = _Job(
+        job = Job(
             device_id=device_id,
             image=image,
             from_version=from_version if isinstance(from_version, int) else None,
@@ -357,10 +286,10 @@ class FirmwareUpdater:
         )
         job.ended = loop.create_future()
         job.result = loop.create_future()
-        job.result.add_done_callback(_consume)
+        job.result.add_done_callback(consume)
         return job
 
-    def _launch(self, job: _Job) -> None:
+    def _launch(self, job: Job) -> None:
         self._had_jobs = True
         if job.groups is None:
             job.groups = self._hooks.configuration(job.device_id).groups
@@ -371,7 +300,7 @@ class FirmwareUpdater:
 
     # -- one update -----------------------------------------------------------------
 
-    async def _run(self, job: _Job) -> None:
+    async def _run(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
         try:
             try:
@@ -422,13 +351,13 @@ class FirmwareUpdater:
         for listener in tuple(self._listeners):
             listener.update_finished(job.device_id, result, None)
 
-    def _end(self, job: _Job) -> None:
+    def _end(self, job: Job) -> None:
         if self._jobs.get(job.device_id) is job:
             del self._jobs[job.device_id]
             self._radio.hold(job.device_id, False)
         self._store.save_soon()
 
-    async def _transfer(self, job: _Job) -> None:
+    async def _transfer(self, job: Job) -> None:
         """Until the device has the whole image and said so (its Upgrade End)."""
         assert job.ended is not None
         while True:
@@ -455,7 +384,7 @@ class FirmwareUpdater:
                 job.woke.clear()
             self._changed(job)
 
-    async def _attempt(self, job: _Job) -> bool:
+    async def _attempt(self, job: Job) -> bool:
         """Tell the device, then serve it until it ends or goes quiet; whether the
         device was told."""
         assert job.ended is not None
@@ -479,7 +408,7 @@ class FirmwareUpdater:
                 break
         return told
 
-    async def _await_reboot(self, job: _Job) -> int:
+    async def _await_reboot(self, job: Job) -> int:
         """The version the device runs once it is back (read from it, or from its query)."""
         loop = asyncio.get_running_loop()
         job.phase = Phase.REBOOTING
@@ -515,7 +444,7 @@ class FirmwareUpdater:
                     f" (it reports {shown})",
                 )
 
-    async def _verify(self, job: _Job) -> list[str]:
+    async def _verify(self, job: Job) -> list[str]:
         """Groups and scenes the device lost, given back (with bindings and reporting)."""
         device_id = job.device_id
         now = self._hooks.configuration(device_id)
@@ -539,199 +468,13 @@ class FirmwareUpdater:
         self._radio.groups_restored(device_id, configuration.groups)
         return repaired
 
-    # -- what the radio tells -------------------------------------------------------
-
-    def device_heard(self, device_id: DeviceId) -> None:
-        job = self._jobs.get(device_id)
-        if job is not None:
-            job.woke.set()
-
-    def image_queried(self, device_id: DeviceId, query: ImageQuery) -> None:
-        job = self._jobs.get(device_id)
-        if job is None:
-            return
-        job.woke.set()
-        image = job.image
-        offer: ServedImage | None = None
-        if job.phase in (Phase.REBOOTING, Phase.VERIFYING) or query.version == image.version:
-            # Back on the new image (or already there after a restart): nothing to offer.
-            job.version_seen = query.version
-            job.rebooted.set()
-            if job.ended is not None and not job.ended.done() and query.version == image.version:
-                job.ended.set_result(
-                    UpgradeEnd(
-                        query.tsn,
-                        True,
-                        "success",
-                        image.manufacturer_code,
-                        image.image_type,
-                        image.version,
-                    )
-                )
-                job.progressed.set()
-        elif (query.manufacturer_code, query.image_type) != (
-            image.manufacturer_code,
-            image.image_type,
-        ):
-            self._refused(
-                job,
-                FailureReason.DOES_NOT_FIT,
-                f"{device_id} is manufacturer 0x{query.manufacturer_code:04x} image type"
-                f" 0x{query.image_type:04x}; {image.key} does not fit it",
-            )
-        else:
-            offer = image.served
-            job.phase = Phase.TRANSFERRING
-            job.progressed.set()
-            self._changed(job)
-        self._answer(
-            job,
-            lambda: self._radio.answer_query(device_id, query, offer),
-            Priority.USER if job.sleepy else Priority.BACKGROUND,
-        )
-
-    def block_requested(self, device_id: DeviceId, request: BlockRequest) -> None:
-        job = self._jobs.get(device_id)
-        if job is None or job.phase in (Phase.REBOOTING, Phase.VERIFYING):
-            return  # (a late duplicate: the device has the whole image)
-        job.woke.set()
-        image = job.image
-        if (request.manufacturer_code, request.image_type, request.version) != (
-            image.manufacturer_code,
-            image.image_type,
-            image.version,
-        ) or request.offset >= image.size:
-            self._answer(job, lambda: self._radio.abort_block(device_id, request), Priority.REPAIR)
-            return
-        if job.phase is not Phase.TRANSFERRING:
-            job.phase = Phase.TRANSFERRING  # (resuming: it asks before it is told)
-        if request.offset > job.offset or job.rate_from is None:
-            self._advance(job, request.offset)
-        job.progressed.set()
-        if job.data is None or request.offset in job.answering:
-            return  # (it asks again if this answer is lost)
-        size = min(request.max_size, self._radio.max_block_size)
-        data = job.data[request.offset : request.offset + size]
-        job.answering.add(request.offset)
-
-        async def answer() -> None:
-            try:
-                await self._paced()
-                await self._hooks.scheduler.call(
-                    lambda: self._radio.answer_block(device_id, request, image.served, data),
-                    device_id=device_id,
-                    priority=Priority.BACKGROUND,
-                    retry_delivery=False,  # (the device asks again: a fresher request)
-                )
-                self.answers_sent += 1
-            finally:
-                job.answering.discard(request.offset)
-
-        self._spawn(answer())
-
-    def upgrade_ended(self, device_id: DeviceId, end: UpgradeEnd) -> None:
-        job = self._jobs.get(device_id)
-        if job is None or job.ended is None:
-            return
-        job.woke.set()
-        if not end.ok:
-            reason = (
-                FailureReason.DOES_NOT_FIT
-                if end.status == "invalid_image"
-                else FailureReason.REFUSED
-            )
-            self._refused(job, reason, f"{device_id} refused the image ({end.status})")
-            return
-        if not job.ended.done():
-            job.ended.set_result(end)
-        job.progressed.set()
-        self._answer(
-            job,
-            lambda: self._radio.answer_upgrade_end(device_id, end, job.image.served),
-            Priority.REPAIR,
-        )
-
     # -- helpers --------------------------------------------------------------------
 
-    def _refused(self, job: _Job, reason: FailureReason, message: str) -> None:
-        assert job.ended is not None
-        if not job.ended.done():
-            job.ended.set_exception(UpdateFailed(reason, message))
-            job.ended.add_done_callback(_consume)
-        job.progressed.set()
-        job.woke.set()
-
-    def _advance(self, job: _Job, offset: int) -> None:
-        now = asyncio.get_running_loop().time()
-        if job.rate_from is None:
-            job.rate_from = (now, offset)
-        job.offset = offset
-        percent = job.offset * 100 // job.image.size
-        if percent != job.last_percent:
-            job.last_percent = percent
-            self._changed(job)
-
-    def _progress(self, job: _Job) -> UpdateProgress:
-        remaining = None
-        if job.rate_from is not None and job.phase is Phase.TRANSFERRING:
-            since, from_offset = job.rate_from
-            elapsed = asyncio.get_running_loop().time() - since
-            done = job.offset - from_offset
-            if elapsed > 0 and done > 0:
-                remaining = (job.image.size - job.offset) * elapsed / done
-        return UpdateProgress(
-            device_id=job.device_id,
-            phase=job.phase,
-            offset=job.offset,
-            size=job.image.size,
-            remaining=remaining,
-            version=job.image.version,
-        )
-
-    def _changed(self, job: _Job) -> None:
+    def _changed(self, job: Job) -> None:
         self._store.save_soon()
-        progress = self._progress(job)
+        progress = job.progress()
         for listener in tuple(self._listeners):
             listener.update_progress(progress)
-
-    async def _paced(self) -> None:
-        """Wait for a token of the transfers' share of the radio's unicast rate."""
-        loop = asyncio.get_running_loop()
-        rate = max(0.1, self.policy.share * self._hooks.budget.unicasts_per_s)
-        if self._bucket is None or self._bucket.rate != rate:
-            self._bucket = TokenBucket(rate, 1.0, loop.time())
-        while True:
-            now = loop.time()
-            if self._bucket.has_token(now):
-                self._bucket.take(now)
-                return
-            await asyncio.sleep(self._bucket.next_token_at(now) - now)
-
-    def _answer(
-        self, job: _Job, operation: Callable[[], Awaitable[None]], priority: Priority
-    ) -> None:
-        async def send() -> None:
-            with contextlib.suppress(RadioError):
-                await self._hooks.scheduler.call(
-                    operation, device_id=job.device_id, priority=priority, retry_delivery=False
-                )
-
-        self._spawn(send())
-
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        if self._stopped:
-            close = getattr(coro, "close", None)
-            if close is not None:
-                close()
-            return
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            _LOGGER.debug("Firmware answer failed: %r", error)
 
     # -- persistence ----------------------------------------------------------------
 
@@ -757,9 +500,3 @@ class FirmwareUpdater:
                 for job in self._jobs.values()
             ],
         }
-
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    """Nobody may await a result (an update started by the resume): mark it retrieved."""
-    if not future.cancelled():
-        future.exception()

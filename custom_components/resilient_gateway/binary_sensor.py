@@ -7,8 +7,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
-from .core.model import Attr, DeviceDescription
-from .entity import GatewayEntity, async_add_device_entities
+from .core.model import Attr, DeviceDescription, FieldDescription, FieldKind
+from .entity import (
+    GatewayEntity,
+    GatewayFieldEntity,
+    async_add_device_entities,
+    async_add_field_entities,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -26,6 +31,12 @@ async def async_setup_entry(
             [GatewayContact(coordinator, device)] if Attr.OPEN in device.attributes else []
         ),
     )
+    async_add_field_entities(
+        coordinator,
+        async_add_entities,
+        frozenset({FieldKind.BINARY}),
+        lambda device, field: GatewayFieldBinarySensor(coordinator, device, field),
+    )
 
 
 class GatewayContact(GatewayEntity, BinarySensorEntity):
@@ -40,3 +51,19 @@ class GatewayContact(GatewayEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool | None:
         return self.values.get(Attr.OPEN)
+
+
+class GatewayFieldBinarySensor(GatewayFieldEntity, BinarySensorEntity):
+    """A boolean a Wi-Fi node reports (its ``_meta`` may give a device class)."""
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, device: DeviceDescription, field: FieldDescription
+    ) -> None:
+        super().__init__(coordinator, device, field)
+        if field.device_class in set(BinarySensorDeviceClass):
+            self._attr_device_class = BinarySensorDeviceClass(field.device_class)
+
+    @property
+    def is_on(self) -> bool | None:
+        value = self.field_value
+        return None if value is None else bool(value)

@@ -18,7 +18,7 @@ from .coordinator import GatewayCoordinator, GatewayNews
 from .core.availability import Availability
 from .core.changes import EngineStopped
 from .core.health import describe_failure
-from .core.model import AttributeValues, DeviceDescription, DeviceId
+from .core.model import AttributeValues, DeviceDescription, DeviceId, FieldDescription, FieldKind
 from .core.radio import RadioError
 
 type Unsubscribe = Callable[[], None]
@@ -234,6 +234,27 @@ class GatewayEntity(Entity):
         )
 
 
+class GatewayFieldEntity(GatewayEntity):
+    """An entity of one of a device's own named fields (a Wi-Fi node's JSON field),
+    named after the field; available while the node's link is up."""
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, device: DeviceDescription, field: FieldDescription
+    ) -> None:
+        super().__init__(coordinator, device, f"field-{field.name}")
+        self.field = field
+        self._attr_name = field.name
+
+    @property
+    def available(self) -> bool:
+        status = self.coordinator.node_status(self.device.device_id)
+        return self.coordinator.gateway.radio_up and bool(status and status["connected"])
+
+    @property
+    def field_value(self) -> Any:
+        return self.values.get(self.field.name)
+
+
 class GatewayGroupEntity(GatewayEntity):
     """An entity of a radio group (a group light, a scene of the group), on the gateway's
     device: it follows the group's members, and writes its state once per loop turn
@@ -298,4 +319,27 @@ def async_add_device_entities(
         lambda: coordinator.gateway.devices.values(),  # noqa: PLW0108 (a new dict each refresh)
         lambda device: device.device_id,
         build,
+    )
+
+
+@callback
+def async_add_field_entities(
+    coordinator: GatewayCoordinator,
+    async_add_entities: Callable[[Iterable[Entity]], None],
+    kinds: frozenset[FieldKind],
+    build: Callable[[DeviceDescription, FieldDescription], Entity],
+) -> None:
+    """Add an entity for every field of ``kinds`` of every device now, and for every such
+    field that appears later (a node declares its fields in its reports)."""
+    async_add_new_entities(
+        coordinator,
+        async_add_entities,
+        lambda: [
+            (device, field)
+            for device in coordinator.gateway.devices.values()
+            for field in device.fields
+            if field.kind in kinds
+        ],
+        lambda item: (item[0].device_id, item[1].name, item[1].kind),
+        lambda item: [build(*item)],
     )

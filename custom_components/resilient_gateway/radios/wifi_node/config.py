@@ -10,6 +10,8 @@ DEFAULT_PORT: Final = 8125
 
 DEFAULT_TIMEOUT_MS: Final = 2000
 
+DEFAULT_HOST: Final = "0.0.0.0"  # nodes connect from the LAN
+
 
 @dataclass(frozen=True, slots=True)
 class LinkConfig:
@@ -21,7 +23,7 @@ class LinkConfig:
     ``secret`` every node must answer the HMAC challenge (see ``auth.py``).
     """
 
-    host: str = "0.0.0.0"  # nodes connect from the LAN
+    host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     expected: frozenset[str] = frozenset()

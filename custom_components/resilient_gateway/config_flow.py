@@ -546,6 +546,8 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         """Replace radio: point a Zigbee gateway at its new stick. The gateway then finds
         the stick blank and restores itself from its newest snapshot (or asks to)."""
         entry = self._get_reconfigure_entry()
+        if entry.data[CONF_RADIO_TYPE] == RADIO_WIFI_NODE:
+            return self.async_abort(reason="reconfigure_wifi_node")
         if entry.data[CONF_RADIO_TYPE] != RADIO_ZIGBEE:
             return self.async_abort(reason="reconfigure_virtual")
         library = RADIO_LIBRARIES[entry.data[CONF_RADIO_LIBRARY]]

@@ -518,3 +518,16 @@ async def test_wifi_node_link_on_a_port_in_use_aborts(hass: HomeAssistant) -> No
     result = await hass.config_entries.flow.async_configure(form["flow_id"], WIFI_FORM)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_a_wifi_node_link_has_no_radio_to_replace(hass: HomeAssistant) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Wi-Fi node link (port 8125)",
+        unique_id="wifi_node:8125",
+        data={"radio_type": "wifi_node", **WIFI_FORM, "expected_nodes": []},
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_wifi_node"

@@ -42,7 +42,7 @@ META = {
 async def until(condition: Callable[[], bool], limit: float = 5.0) -> None:
     """Wait (briefly, in real time: loopback sockets) until ``condition()``."""
     async with asyncio.timeout(limit):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 (states of Home Assistant, no event of ours)
             await asyncio.sleep(0.01)
 
 

@@ -13,6 +13,7 @@ from .entity import (
     GatewayFieldEntity,
     async_add_device_entities,
     async_add_field_entities,
+    known_device_class,
 )
 
 PARALLEL_UPDATES = 0
@@ -32,10 +33,7 @@ async def async_setup_entry(
         ),
     )
     async_add_field_entities(
-        coordinator,
-        async_add_entities,
-        frozenset({FieldKind.BINARY}),
-        lambda device, field: GatewayFieldBinarySensor(coordinator, device, field),
+        coordinator, async_add_entities, FieldKind.BINARY, GatewayFieldBinarySensor
     )
 
 
@@ -60,10 +58,4 @@ class GatewayFieldBinarySensor(GatewayFieldEntity, BinarySensorEntity):
         self, coordinator: GatewayCoordinator, device: DeviceDescription, field: FieldDescription
     ) -> None:
         super().__init__(coordinator, device, field)
-        if field.device_class in set(BinarySensorDeviceClass):
-            self._attr_device_class = BinarySensorDeviceClass(field.device_class)
-
-    @property
-    def is_on(self) -> bool | None:
-        value = self.field_value
-        return None if value is None else bool(value)
+        self._attr_device_class = known_device_class(BinarySensorDeviceClass, field.device_class)

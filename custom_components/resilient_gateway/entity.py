@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any
 
 from homeassistant.core import callback
@@ -234,6 +235,14 @@ class GatewayEntity(Entity):
         )
 
 
+def known_device_class[E: StrEnum](kind: type[E], name: str | None) -> E | None:
+    """The device class a node named in its ``_meta``, if Home Assistant knows it."""
+    try:
+        return None if name is None else kind(name)
+    except ValueError:
+        return None
+
+
 class GatewayFieldEntity(GatewayEntity):
     """An entity of one of a device's own named fields (a Wi-Fi node's JSON field),
     named after the field; available while the node's link is up."""
@@ -253,6 +262,12 @@ class GatewayFieldEntity(GatewayEntity):
     @property
     def field_value(self) -> Any:
         return self.values.get(self.field.name)
+
+    @property
+    def is_on(self) -> bool | None:
+        """A boolean field's value (a binary sensor's, a switch's)."""
+        value = self.field_value
+        return None if value is None else bool(value)
 
 
 class GatewayGroupEntity(GatewayEntity):
@@ -326,11 +341,11 @@ def async_add_device_entities(
 def async_add_field_entities(
     coordinator: GatewayCoordinator,
     async_add_entities: Callable[[Iterable[Entity]], None],
-    kinds: frozenset[FieldKind],
-    build: Callable[[DeviceDescription, FieldDescription], Entity],
+    kind: FieldKind,
+    entity_class: Callable[[GatewayCoordinator, DeviceDescription, FieldDescription], Entity],
 ) -> None:
-    """Add an entity for every field of ``kinds`` of every device now, and for every such
-    field that appears later (a node declares its fields in its reports)."""
+    """Add an ``entity_class`` entity for every field of ``kind`` of every device now, and
+    for every such field that appears later (a node declares its fields in its reports)."""
     async_add_new_entities(
         coordinator,
         async_add_entities,
@@ -338,8 +353,8 @@ def async_add_field_entities(
             (device, field)
             for device in coordinator.gateway.devices.values()
             for field in device.fields
-            if field.kind in kinds
+            if field.kind is kind
         ],
-        lambda item: (item[0].device_id, item[1].name, item[1].kind),
-        lambda item: [build(*item)],
+        lambda item: (item[0].device_id, item[1].name, kind),
+        lambda item: [entity_class(coordinator, *item)],
     )

@@ -24,12 +24,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     coordinator = entry.runtime_data
-    async_add_field_entities(
-        coordinator,
-        async_add_entities,
-        frozenset({FieldKind.NUMBER}),
-        lambda device, field: GatewayFieldNumber(coordinator, device, field),
-    )
+    async_add_field_entities(coordinator, async_add_entities, FieldKind.NUMBER, GatewayFieldNumber)
 
 
 class GatewayFieldNumber(GatewayFieldEntity, NumberEntity):

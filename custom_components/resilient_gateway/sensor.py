@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -29,6 +28,7 @@ from .entity import (
     GatewayFieldEntity,
     async_add_device_entities,
     async_add_field_entities,
+    known_device_class,
     renamed_in_place,
 )
 
@@ -105,12 +105,7 @@ async def async_setup_entry(
             async_add_entities,
             lambda device: [NodeConnectionSensor(coordinator, device)],
         )
-    async_add_field_entities(
-        coordinator,
-        async_add_entities,
-        frozenset({FieldKind.SENSOR}),
-        lambda device, field: GatewayFieldSensor(coordinator, device, field),
-    )
+    async_add_field_entities(coordinator, async_add_entities, FieldKind.SENSOR, GatewayFieldSensor)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -304,14 +299,6 @@ class GatewayStatusSensor(GatewayEntity, SensorEntity):
         return self.entity_description.attributes(self.coordinator)
 
 
-def _device_class[E: StrEnum](kind: type[E], name: str | None) -> E | None:
-    """A device class a node named in its ``_meta``, if Home Assistant knows it."""
-    try:
-        return None if name is None else kind(name)
-    except ValueError:
-        return None
-
-
 class GatewayFieldSensor(GatewayFieldEntity, SensorEntity):
     """A number a Wi-Fi node reports, with the unit and device class its ``_meta`` gave."""
 
@@ -322,7 +309,7 @@ class GatewayFieldSensor(GatewayFieldEntity, SensorEntity):
     ) -> None:
         super().__init__(coordinator, device, field)
         self._attr_native_unit_of_measurement = field.unit
-        self._attr_device_class = _device_class(SensorDeviceClass, field.device_class)
+        self._attr_device_class = known_device_class(SensorDeviceClass, field.device_class)
 
     @property
     def native_value(self) -> Any:

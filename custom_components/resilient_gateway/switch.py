@@ -31,12 +31,7 @@ async def async_setup_entry(
         async_add_entities,
         lambda device: [GatewayPlug(coordinator, device)] if device.kind is DeviceKind.PLUG else [],
     )
-    async_add_field_entities(
-        coordinator,
-        async_add_entities,
-        frozenset({FieldKind.SWITCH}),
-        lambda device, field: GatewayFieldSwitch(coordinator, device, field),
-    )
+    async_add_field_entities(coordinator, async_add_entities, FieldKind.SWITCH, GatewayFieldSwitch)
 
 
 class GatewayPlug(GatewayEntity, SwitchEntity):
@@ -65,11 +60,6 @@ class GatewayFieldSwitch(GatewayFieldEntity, SwitchEntity):
     the node's next report showing it."""
 
     _takes_commands = True
-
-    @property
-    def is_on(self) -> bool | None:
-        value = self.field_value
-        return None if value is None else bool(value)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         await self._async_set({self.field.name: True})

@@ -266,8 +266,11 @@ async def test_send_to_node_refuses_when_the_outbox_is_full(
     assert state_of(hass, entity_id(hass, "sensor", "away-connection")).state == "disconnected"
 
 
-async def test_the_secret_stays_out_of_diagnostics(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, socket_enabled: None
+async def test_the_secret_stays_out_of_diagnostics_and_logs(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    socket_enabled: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     entry = link_entry(secret=SECRET)
     entry.add_to_hass(hass)
@@ -284,6 +287,9 @@ async def test_the_secret_stays_out_of_diagnostics(
     assert SECRET not in json.dumps(diagnostics)
     assert diagnostics["entry"]["data"]["secret"] == "**REDACTED**"
     assert diagnostics["radio"]["authenticated"] is True
+    assert SECRET not in repr(radio_of(entry).config)
+    assert "impostor" in caplog.text  # (refused with a log line, which names no secret)
+    assert SECRET not in caplog.text
     # The link keeps its state in the entry's folder.
     await node.stop()
     await impostor.stop()

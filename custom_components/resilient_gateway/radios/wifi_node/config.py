@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 DEFAULT_PORT: Final = 8125
@@ -28,7 +28,7 @@ class LinkConfig:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     expected: frozenset[str] = frozenset()
     accept_unknown: bool = True
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)  # (never in a log line)
     max_line: int = 4096  # bytes of one line, newline excluded
     max_nodes: int = 200
     max_outbox: int = 32  # messages queued to one node (well under the 128-id window)

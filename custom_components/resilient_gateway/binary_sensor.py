@@ -7,8 +7,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
-from .core.model import Attr, DeviceDescription
-from .entity import GatewayEntity, async_add_device_entities
+from .core.model import Attr, DeviceDescription, FieldDescription, FieldKind
+from .entity import (
+    GatewayEntity,
+    GatewayFieldEntity,
+    async_add_device_entities,
+    async_add_field_entities,
+    known_device_class,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -26,6 +32,9 @@ async def async_setup_entry(
             [GatewayContact(coordinator, device)] if Attr.OPEN in device.attributes else []
         ),
     )
+    async_add_field_entities(
+        coordinator, async_add_entities, FieldKind.BINARY, GatewayFieldBinarySensor
+    )
 
 
 class GatewayContact(GatewayEntity, BinarySensorEntity):
@@ -40,3 +49,13 @@ class GatewayContact(GatewayEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool | None:
         return self.values.get(Attr.OPEN)
+
+
+class GatewayFieldBinarySensor(GatewayFieldEntity, BinarySensorEntity):
+    """A boolean a Wi-Fi node reports (its ``_meta`` may give a device class)."""
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, device: DeviceDescription, field: FieldDescription
+    ) -> None:
+        super().__init__(coordinator, device, field)
+        self._attr_device_class = known_device_class(BinarySensorDeviceClass, field.device_class)

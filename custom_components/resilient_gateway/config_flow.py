@@ -34,17 +34,22 @@ from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from .const import (
+    CONF_ACCEPT_UNKNOWN,
     CONF_AUTO_RESTORE,
     CONF_BATTERY_INTERVAL,
     CONF_BAUDRATE,
     CONF_DEVICE_PATH,
+    CONF_EXPECTED_NODES,
     CONF_HEALTH_CHECK_INTERVAL,
     CONF_HEALTH_CHECK_TIMEOUT,
+    CONF_HOST,
     CONF_LIGHTS,
     CONF_MAINS_INTERVAL,
     CONF_NETWORK,
+    CONF_PORT,
     CONF_RADIO_LIBRARY,
     CONF_RADIO_TYPE,
+    CONF_SECRET,
     CONF_SEED,
     CONF_SENSORS,
     CONF_SLEEPY_SENSORS,
@@ -53,22 +58,28 @@ from .const import (
     CONF_SNAPSHOT_PASSWORD,
     CONF_STANDBY_PATH,
     CONF_STANDBY_RADIO,
+    CONF_TIMEOUT_MS,
     DEFAULT_NETWORK_PORT,
     DEFAULT_SNAPSHOT_INTERVAL,
     DEFAULT_SNAPSHOT_KEEP,
     DOMAIN,
+    HOME_ASSISTANT_PORT,
     LOGGER,
     NETWORK_CONNECT_TIMEOUT,
     NETWORK_PATH_SCHEMES,
     RADIO_VIRTUAL,
+    RADIO_WIFI_NODE,
     RADIO_ZIGBEE,
     VIRTUAL_LIMITS,
+    WIFI_NODE_LIMITS,
 )
 from .core.availability import AvailabilityPolicy
 from .core.health import HealthPolicy
 from .core.model import DeviceKind, SleepMode
 from .core.policy import DEFAULT_DEADLINES, DEFAULT_KIND_DEADLINES
 from .radios.virtual import VirtualNetworkSpec
+from .radios.wifi_node.codec import NODE_ID
+from .radios.wifi_node.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS
 from .radios.zigbee.libraries import RADIO_LIBRARIES, RadioLibrary, library_for_radio_type
 
 # -- form helpers --------------------------------------------------------------------
@@ -299,6 +310,35 @@ def virtual_schema() -> vol.Schema:
     return vol.Schema(fields)
 
 
+def wifi_node_schema() -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_HOST): TextSelector(),
+            vol.Required(CONF_PORT): _number(1),
+            vol.Required(CONF_TIMEOUT_MS): _number(1),
+            vol.Optional(CONF_EXPECTED_NODES): TextSelector(),
+            vol.Required(CONF_ACCEPT_UNKNOWN): BooleanSelector(),
+            vol.Optional(CONF_SECRET): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.PASSWORD)
+            ),
+        }
+    )
+
+
+def node_ids(text: str) -> list[str]:
+    """The node IDs of a comma- or space-separated list (duplicates once, in order)."""
+    return list(dict.fromkeys(text.replace(",", " ").split()))
+
+
+def wifi_node_errors(data: Mapping[str, Any]) -> dict[str, str]:
+    errors = out_of_range_errors(data, WIFI_NODE_LIMITS)
+    if data[CONF_PORT] == HOME_ASSISTANT_PORT:
+        errors[CONF_PORT] = "port_home_assistant"
+    if not all(NODE_ID.fullmatch(node) for node in data[CONF_EXPECTED_NODES]):
+        errors[CONF_EXPECTED_NODES] = "invalid_node_ids"
+    return errors
+
+
 class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     """Adds a Zigbee radio (USB stick or network coordinator) or a virtual gateway."""
 
@@ -314,7 +354,53 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         self._coordinator: NetworkCoordinator | None = None
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return self.async_show_menu(step_id="user", menu_options=[RADIO_ZIGBEE, RADIO_VIRTUAL])
+        return self.async_show_menu(
+            step_id="user", menu_options=[RADIO_ZIGBEE, RADIO_WIFI_NODE, RADIO_VIRTUAL]
+        )
+
+    # -- Wi-Fi node link --------------------------------------------------------------
+
+    async def async_step_wifi_node(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Where micropython-iot nodes connect, and which of them are welcome."""
+        errors: dict[str, str] = {}
+        suggested: dict[str, Any] = {
+            CONF_HOST: DEFAULT_HOST,
+            CONF_PORT: DEFAULT_PORT,
+            CONF_TIMEOUT_MS: DEFAULT_TIMEOUT_MS,
+            CONF_ACCEPT_UNKNOWN: True,
+        }
+        if user_input is not None:
+            data: dict[str, Any] = {
+                CONF_HOST: str(user_input[CONF_HOST]).strip() or DEFAULT_HOST,
+                CONF_PORT: int(user_input[CONF_PORT]),
+                CONF_TIMEOUT_MS: int(user_input[CONF_TIMEOUT_MS]),
+                CONF_EXPECTED_NODES: node_ids(str(user_input.get(CONF_EXPECTED_NODES) or "")),
+                CONF_ACCEPT_UNKNOWN: bool(user_input[CONF_ACCEPT_UNKNOWN]),
+            }
+            errors = wifi_node_errors(data)
+            if not errors:
+                await self.async_set_unique_id(f"{RADIO_WIFI_NODE}:{data[CONF_PORT]}")
+                self._abort_if_unique_id_configured()
+                if secret := str(user_input.get(CONF_SECRET) or ""):
+                    data[CONF_SECRET] = secret
+                return self.async_create_entry(
+                    title=f"Wi-Fi node link (port {data[CONF_PORT]})",
+                    data={CONF_RADIO_TYPE: RADIO_WIFI_NODE, **data},
+                )
+            # (The secret is not shown again: it is typed anew.)
+            suggested = {
+                **{k: v for k, v in user_input.items() if k != CONF_SECRET},
+                CONF_EXPECTED_NODES: ", ".join(data[CONF_EXPECTED_NODES]),
+            }
+        return self.async_show_form(
+            step_id=RADIO_WIFI_NODE,
+            data_schema=self.add_suggested_values_to_schema(wifi_node_schema(), suggested),
+            errors=errors,
+            description_placeholders=range_placeholders(WIFI_NODE_LIMITS)
+            | {"ha_port": str(HOME_ASSISTANT_PORT)},
+        )
 
     # -- virtual gateway -------------------------------------------------------------
 
@@ -460,6 +546,8 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         """Replace radio: point a Zigbee gateway at its new stick. The gateway then finds
         the stick blank and restores itself from its newest snapshot (or asks to)."""
         entry = self._get_reconfigure_entry()
+        if entry.data[CONF_RADIO_TYPE] == RADIO_WIFI_NODE:
+            return self.async_abort(reason="reconfigure_wifi_node")
         if entry.data[CONF_RADIO_TYPE] != RADIO_ZIGBEE:
             return self.async_abort(reason="reconfigure_virtual")
         library = RADIO_LIBRARIES[entry.data[CONF_RADIO_LIBRARY]]

@@ -11,6 +11,7 @@ LOGGER = logging.getLogger(__package__)
 CONF_RADIO_TYPE: Final = "radio_type"
 RADIO_ZIGBEE: Final = "zigbee"
 RADIO_VIRTUAL: Final = "virtual"
+RADIO_WIFI_NODE: Final = "wifi_node"
 
 # Zigbee serial radio
 CONF_RADIO_LIBRARY: Final = "radio_library"
@@ -22,6 +23,19 @@ CONF_FLOW_CONTROL: Final = "flow_control"
 NETWORK_PATH_SCHEMES: Final = ("socket://", "tcp://")
 DEFAULT_NETWORK_PORT: Final = 6638  # their firmwares' default serial-over-TCP port
 NETWORK_CONNECT_TIMEOUT: Final = 5.0  # seconds for a coordinator to accept a connection
+
+# Wi-Fi node link (micropython-iot nodes connect to it)
+CONF_HOST: Final = "host"
+CONF_PORT: Final = "port"
+CONF_TIMEOUT_MS: Final = "timeout_ms"
+CONF_EXPECTED_NODES: Final = "expected_nodes"
+CONF_ACCEPT_UNKNOWN: Final = "accept_unknown"
+CONF_SECRET: Final = "secret"  # never logged, redacted in diagnostics
+HOME_ASSISTANT_PORT: Final = 8123  # upstream's default, and Home Assistant's own
+WIFI_NODE_LIMITS: Final[dict[str, tuple[int, int]]] = {
+    CONF_PORT: (1, 65535),
+    CONF_TIMEOUT_MS: (100, 600000),
+}
 
 # Virtual gateway (the simulated network); the names are part of the public surface.
 CONF_NETWORK: Final = "network"

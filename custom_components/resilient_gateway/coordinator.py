@@ -23,16 +23,21 @@ from homeassistant.helpers.entity import Entity
 from homeassistant.util.signal_type import SignalType
 
 from .const import (
+    CONF_ACCEPT_UNKNOWN,
     CONF_AUTO_RESTORE,
     CONF_BAUDRATE,
     CONF_DEVICE_PATH,
+    CONF_EXPECTED_NODES,
     CONF_FLOW_CONTROL,
     CONF_GROUP_MISS,
+    CONF_HOST,
     CONF_LIGHTS,
     CONF_LOSS,
     CONF_NETWORK,
+    CONF_PORT,
     CONF_RADIO_LIBRARY,
     CONF_RADIO_TYPE,
+    CONF_SECRET,
     CONF_SEED,
     CONF_SENSORS,
     CONF_SLEEPY_SENSORS,
@@ -41,6 +46,7 @@ from .const import (
     CONF_SNAPSHOT_PASSWORD,
     CONF_STANDBY_PATH,
     CONF_STANDBY_RADIO,
+    CONF_TIMEOUT_MS,
     DEFAULT_SNAPSHOT_INTERVAL,
     DEFAULT_SNAPSHOT_KEEP,
     DOMAIN,
@@ -50,6 +56,7 @@ from .const import (
     EVENT_RESTORE_PROGRESS,
     LOGGER,
     RADIO_VIRTUAL,
+    RADIO_WIFI_NODE,
     SNAPSHOT_DIR,
     STORAGE_DIR,
 )
@@ -78,6 +85,8 @@ from .core.snapshot import (
 )
 from .core.storage import AtomicJsonFile, SetAside, jsonable
 from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNetworkSpec
+from .radios.wifi_node.config import LinkConfig
+from .radios.wifi_node.radio import STATE_FILE_NAME, WifiNodeRadio
 from .radios.zigbee.libraries import RADIO_LIBRARIES
 from .radios.zigbee.radio import ZigbeeRadio
 from .radios.zigbee.snapshot import SECTION as ZIGBEE_SECTION
@@ -129,6 +138,18 @@ def read_restore_source(path: Path, password: str | None) -> dict[str, Any]:
         return {"sections": {ZIGBEE_SECTION: {"network": document}}}
     snapshot = decode_snapshot_document(document, path=path, size=len(data), password=password)
     return dict(snapshot.payload)
+
+
+def link_config_from_entry_data(data: Mapping[str, Any]) -> LinkConfig:
+    """A Wi-Fi node link's settings from its entry."""
+    return LinkConfig(
+        host=data[CONF_HOST],
+        port=int(data[CONF_PORT]),
+        timeout_ms=int(data[CONF_TIMEOUT_MS]),
+        expected=frozenset(data.get(CONF_EXPECTED_NODES, ())),
+        accept_unknown=bool(data.get(CONF_ACCEPT_UNKNOWN, True)),
+        secret=data.get(CONF_SECRET) or None,
+    )
 
 
 def gateway_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,6 +205,12 @@ class GatewayCoordinator(GatewayListener):
         # network: one missing from a later inventory left the network.
         self._inventory_devices: set[DeviceId] = set()
         self._unsubscribe_gateway = self.gateway.add_listener(self)
+        self._unsubscribe_link: Callable[[], None] | None = None
+        if (link := self.wifi_node_radio) is not None:
+            # A node's entities follow its link: they hear of it coming and going.
+            self._unsubscribe_link = link.add_connection_listener(
+                lambda node_id, _connected: self.device_updated(node_id)
+            )
         self._unsubscribe_usb: Callable[[], None] | None = None
 
     @property
@@ -200,8 +227,24 @@ class GatewayCoordinator(GatewayListener):
     def is_virtual(self) -> bool:
         return bool(self.entry.data[CONF_RADIO_TYPE] == RADIO_VIRTUAL)
 
+    @property
+    def is_wifi_node_link(self) -> bool:
+        return bool(self.entry.data[CONF_RADIO_TYPE] == RADIO_WIFI_NODE)
+
+    @property
+    def wifi_node_radio(self) -> WifiNodeRadio | None:
+        """The Wi-Fi node link of a "Wi-Fi node link" entry (None for other radios)."""
+        radio = self.gateway.radio
+        return radio if isinstance(radio, WifiNodeRadio) else None
+
     def _build_radio(self, listener: RadioListener) -> RadioLink:
         data = self.entry.data
+        if self.is_wifi_node_link:
+            return WifiNodeRadio(
+                link_config_from_entry_data(data),
+                listener,
+                state_file=self.storage_path / STATE_FILE_NAME,
+            )
         config: dict[str, Any] = {"database_path": str(self.storage_path / "zigbee.db")}
         if self.is_virtual:
             path = f"virtual://{data[CONF_NETWORK]}"
@@ -307,6 +350,9 @@ class GatewayCoordinator(GatewayListener):
             return
         self._stopped = True
         self._unsubscribe_gateway()
+        if self._unsubscribe_link is not None:
+            self._unsubscribe_link()
+            self._unsubscribe_link = None
         if self._unsubscribe_usb is not None:
             self._unsubscribe_usb()
             self._unsubscribe_usb = None
@@ -480,6 +526,8 @@ class GatewayCoordinator(GatewayListener):
 
     @property
     def gateway_model(self) -> str:
+        if self.is_wifi_node_link:
+            return "Wi-Fi node link"
         return "Virtual gateway" if self.is_virtual else "Zigbee gateway"
 
     def device_info(self, device: DeviceDescription) -> DeviceInfo:
@@ -492,6 +540,14 @@ class GatewayCoordinator(GatewayListener):
             sw_version=device.firmware_version,
             via_device_id=self.gateway_device_id,
         )
+
+    def node_status(self, device_id: DeviceId) -> dict[str, Any] | None:
+        """A Wi-Fi node's link status (``connected``, ``outages``, ``last_seen``, …);
+        None when this entry is no Wi-Fi node link or does not know the node."""
+        link = self.wifi_node_radio
+        if link is None or device_id not in self.gateway.devices:
+            return None
+        return link.node_status(device_id)
 
     def command_entity_id(self, device_id: DeviceId) -> str | None:
         """The entity id (as it is now) of the entity that takes the device's commands."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any
 
 from homeassistant.core import callback
@@ -18,7 +19,7 @@ from .coordinator import GatewayCoordinator, GatewayNews
 from .core.availability import Availability
 from .core.changes import EngineStopped
 from .core.health import describe_failure
-from .core.model import AttributeValues, DeviceDescription, DeviceId
+from .core.model import AttributeValues, DeviceDescription, DeviceId, FieldDescription, FieldKind
 from .core.radio import RadioError
 
 type Unsubscribe = Callable[[], None]
@@ -234,6 +235,41 @@ class GatewayEntity(Entity):
         )
 
 
+def known_device_class[E: StrEnum](kind: type[E], name: str | None) -> E | None:
+    """The device class a node named in its ``_meta``, if Home Assistant knows it."""
+    try:
+        return None if name is None else kind(name)
+    except ValueError:
+        return None
+
+
+class GatewayFieldEntity(GatewayEntity):
+    """An entity of one of a device's own named fields (a Wi-Fi node's JSON field),
+    named after the field; available while the node's link is up."""
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, device: DeviceDescription, field: FieldDescription
+    ) -> None:
+        super().__init__(coordinator, device, f"field-{field.name}")
+        self.field = field
+        self._attr_name = field.name
+
+    @property
+    def available(self) -> bool:
+        status = self.coordinator.node_status(self.device.device_id)
+        return self.coordinator.gateway.radio_up and bool(status and status["connected"])
+
+    @property
+    def field_value(self) -> Any:
+        return self.values.get(self.field.name)
+
+    @property
+    def is_on(self) -> bool | None:
+        """A boolean field's value (a binary sensor's, a switch's)."""
+        value = self.field_value
+        return None if value is None else bool(value)
+
+
 class GatewayGroupEntity(GatewayEntity):
     """An entity of a radio group (a group light, a scene of the group), on the gateway's
     device: it follows the group's members, and writes its state once per loop turn
@@ -298,4 +334,27 @@ def async_add_device_entities(
         lambda: coordinator.gateway.devices.values(),  # noqa: PLW0108 (a new dict each refresh)
         lambda device: device.device_id,
         build,
+    )
+
+
+@callback
+def async_add_field_entities(
+    coordinator: GatewayCoordinator,
+    async_add_entities: Callable[[Iterable[Entity]], None],
+    kind: FieldKind,
+    entity_class: Callable[[GatewayCoordinator, DeviceDescription, FieldDescription], Entity],
+) -> None:
+    """Add an ``entity_class`` entity for every field of ``kind`` of every device now, and
+    for every such field that appears later (a node declares its fields in its reports)."""
+    async_add_new_entities(
+        coordinator,
+        async_add_entities,
+        lambda: [
+            (device, field)
+            for device in coordinator.gateway.devices.values()
+            for field in device.fields
+            if field.kind is kind
+        ],
+        lambda item: (item[0].device_id, item[1].name, kind),
+        lambda item: [entity_class(coordinator, *item)],
     )

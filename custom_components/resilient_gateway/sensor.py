@@ -16,13 +16,21 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower, UnitOfTemperature
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .coordinator import GatewayCoordinator, GatewayNews, ResilientGatewayConfigEntry
 from .core.change_results import ChangeCounts
 from .core.gateway import RunStatus
 from .core.health import RadioHealth
-from .core.model import Attr, DeviceDescription, DeviceKind, SleepMode
-from .entity import GatewayEntity, async_add_device_entities, renamed_in_place
+from .core.model import Attr, DeviceDescription, DeviceKind, FieldDescription, FieldKind, SleepMode
+from .entity import (
+    GatewayEntity,
+    GatewayFieldEntity,
+    async_add_device_entities,
+    async_add_field_entities,
+    known_device_class,
+    renamed_in_place,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -91,6 +99,13 @@ async def async_setup_entry(
     async_add_device_entities(
         coordinator, async_add_entities, lambda device: _sensors_for(coordinator, device)
     )
+    if coordinator.wifi_node_radio is not None:
+        async_add_device_entities(
+            coordinator,
+            async_add_entities,
+            lambda device: [NodeConnectionSensor(coordinator, device)],
+        )
+    async_add_field_entities(coordinator, async_add_entities, FieldKind.SENSOR, GatewayFieldSensor)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,3 +297,58 @@ class GatewayStatusSensor(GatewayEntity, SensorEntity):
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         return self.entity_description.attributes(self.coordinator)
+
+
+class GatewayFieldSensor(GatewayFieldEntity, SensorEntity):
+    """A number a Wi-Fi node reports, with the unit and device class its ``_meta`` gave."""
+
+    _attr_state_class = SensorStateClass.MEASUREMENT
+
+    def __init__(
+        self, coordinator: GatewayCoordinator, device: DeviceDescription, field: FieldDescription
+    ) -> None:
+        super().__init__(coordinator, device, field)
+        self._attr_native_unit_of_measurement = field.unit
+        self._attr_device_class = known_device_class(SensorDeviceClass, field.device_class)
+
+    @property
+    def native_value(self) -> Any:
+        return self.field_value
+
+
+NODE_CONNECTION_OPTIONS = ["connected", "disconnected"]
+
+
+class NodeConnectionSensor(GatewayEntity, SensorEntity):
+    """A Wi-Fi node's link: connected or not, with its outages and when it was last heard."""
+
+    _attr_translation_key = "node_connection"
+    _attr_device_class = SensorDeviceClass.ENUM
+    _attr_options = NODE_CONNECTION_OPTIONS
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, coordinator: GatewayCoordinator, device: DeviceDescription) -> None:
+        super().__init__(coordinator, device, "connection")
+
+    @property
+    def available(self) -> bool:
+        return self.coordinator.node_status(self.device.device_id) is not None
+
+    @property
+    def native_value(self) -> str | None:
+        status = self.coordinator.node_status(self.device.device_id)
+        if status is None:
+            return None
+        return "connected" if status["connected"] else "disconnected"
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        status = self.coordinator.node_status(self.device.device_id) or {}
+        last_seen = status.get("last_seen")
+        return {
+            "outages": status.get("outages", 0),
+            "connects": status.get("connects", 0),
+            "last_seen": None
+            if last_seen is None
+            else dt_util.utc_from_timestamp(last_seen).isoformat(),
+        }

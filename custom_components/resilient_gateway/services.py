@@ -45,6 +45,7 @@ from .core.restore import GatewayPausedError, RestoreInProgress, SnapshotMismatc
 from .core.snapshot import SnapshotError
 from .core.storage import write_json_atomic
 from .light import GatewayGroupLight, GatewayLight, light_values
+from .radios.wifi_node.radio import NodeOutboxFullError, UnknownNodeError
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_FAULT = "fault"
@@ -156,6 +157,25 @@ RESTORE_SCHEMA = ENTRY_SCHEMA.extend(
 )
 OPEN_COORDINATOR_BACKUP_FILE = "open_coordinator_backup.json"
 
+ATTR_NODE_ID = "node_id"
+ATTR_PAYLOAD = "payload"
+ATTR_WAIT = "wait"
+DEFAULT_ACK_TIMEOUT = 10.0
+MAX_ACK_TIMEOUT = 300.0
+
+SEND_TO_NODE_SCHEMA = vol.Schema(
+    {
+        vol.Exclusive(ATTR_DEVICE_ID, "node"): cv.string,
+        vol.Exclusive(ATTR_NODE_ID, "node"): cv.string,
+        # Any value: one that is not an object gets the translated error, not a schema one.
+        vol.Required(ATTR_PAYLOAD): object,
+        vol.Optional(ATTR_WAIT, default=False): cv.boolean,
+        vol.Optional(ATTR_TIMEOUT, default=DEFAULT_ACK_TIMEOUT): vol.All(
+            vol.Coerce(float), vol.Range(min=0, max=MAX_ACK_TIMEOUT)
+        ),
+    }
+)
+
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
@@ -166,6 +186,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ("export_network", _async_export_network, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
         ("pause", _async_pause, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
         ("resume", _async_resume, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
+        ("send_to_node", _async_send_to_node, SEND_TO_NODE_SCHEMA, SupportsResponse.OPTIONAL),
     ):
         hass.services.async_register(
             DOMAIN, name, handler, schema=schema, supports_response=response
@@ -476,3 +497,69 @@ async def _async_resume(call: ServiceCall) -> ServiceResponse:
             translation_placeholders={"error": str(exc)},
         ) from exc
     return _run_status(coordinator) if call.return_response else None
+
+
+# -- Wi-Fi nodes ---------------------------------------------------------------------
+
+
+def _node_target(hass: HomeAssistant, call: ServiceCall) -> tuple[GatewayCoordinator, str]:
+    """The Wi-Fi node link that knows the node the call names, and the node's ID."""
+    wanted = call.data.get(ATTR_NODE_ID)
+    entry_ids: Iterable[str] = ()
+    if (device_id := call.data.get(ATTR_DEVICE_ID)) is not None:
+        device = dr.async_get(hass).async_get(device_id)
+        if device is not None:
+            wanted = next((i for d, i in device.identifiers if d == DOMAIN), None)
+            entry_ids = device.config_entries
+    elif wanted is not None:
+        entry_ids = [entry.entry_id for entry in hass.config_entries.async_entries(DOMAIN)]
+    else:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="node_required")
+    for entry_id in entry_ids:
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN or not hasattr(entry, "runtime_data"):
+            continue
+        coordinator: GatewayCoordinator = entry.runtime_data
+        if coordinator.node_status(str(wanted)) is not None:
+            return coordinator, str(wanted)
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_node",
+        translation_placeholders={"node": str(wanted or device_id)},
+    )
+
+
+async def _async_send_to_node(call: ServiceCall) -> ServiceResponse:
+    """Queue a JSON object for a Wi-Fi node (delivered exactly once, in order, across
+    outages and restarts); with ``wait``, answer once the node ACKed it or ``timeout``."""
+    coordinator, node_id = _node_target(call.hass, call)
+    payload = call.data[ATTR_PAYLOAD]
+    if not isinstance(payload, dict):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="payload_not_object"
+        )
+    link = coordinator.wifi_node_radio
+    assert link is not None  # (node_status found the node on it)
+    try:
+        result = await link.send_to_node(
+            node_id, payload, wait=call.data[ATTR_WAIT], ack_timeout=call.data[ATTR_TIMEOUT]
+        )
+    except UnknownNodeError as exc:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_node",
+            translation_placeholders={"node": node_id},
+        ) from exc
+    except NodeOutboxFullError as exc:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="node_outbox_full",
+            translation_placeholders={"node": node_id, "error": str(exc)},
+        ) from exc
+    except ValueError as exc:  # not JSON, or longer than a line may be
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="payload_invalid",
+            translation_placeholders={"error": str(exc)},
+        ) from exc
+    return result if call.return_response else None

@@ -9,8 +9,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
-from .core.model import Attr, DeviceDescription, DeviceKind
-from .entity import GatewayEntity, async_add_device_entities
+from .core.model import Attr, DeviceDescription, DeviceKind, FieldKind
+from .entity import (
+    GatewayEntity,
+    GatewayFieldEntity,
+    async_add_device_entities,
+    async_add_field_entities,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -26,6 +31,7 @@ async def async_setup_entry(
         async_add_entities,
         lambda device: [GatewayPlug(coordinator, device)] if device.kind is DeviceKind.PLUG else [],
     )
+    async_add_field_entities(coordinator, async_add_entities, FieldKind.SWITCH, GatewayFieldSwitch)
 
 
 class GatewayPlug(GatewayEntity, SwitchEntity):
@@ -47,3 +53,16 @@ class GatewayPlug(GatewayEntity, SwitchEntity):
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         await self._async_set({Attr.ON: False})
+
+
+class GatewayFieldSwitch(GatewayFieldEntity, SwitchEntity):
+    """An actuator a Wi-Fi node declared (``"kind": "switch"``): a write is verified by
+    the node's next report showing it."""
+
+    _takes_commands = True
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        await self._async_set({self.field.name: True})
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        await self._async_set({self.field.name: False})

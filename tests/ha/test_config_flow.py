@@ -40,7 +40,7 @@ async def _form(hass: HomeAssistant, choice: str) -> dict[str, Any]:
     """The form behind a choice in the radio menu."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["zigbee", "virtual"]
+    assert result["menu_options"] == ["zigbee", "wifi_node", "virtual"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": choice}
     )
@@ -458,3 +458,76 @@ async def test_a_standby_radio_is_checked_before_it_is_saved(
     probe.assert_not_awaited()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options["snapshot_keep"] == 3
+
+
+# -- Wi-Fi node link -----------------------------------------------------------------
+
+WIFI_FORM = {
+    "host": "0.0.0.0",
+    "port": 8125,
+    "timeout_ms": 2000,
+    "expected_nodes": "1, 2,2",
+    "accept_unknown": False,
+    "secret": "hunter2-but-longer",
+}
+
+
+async def test_wifi_node_link_is_created_with_upstream_defaults(hass: HomeAssistant) -> None:
+    form = await _form(hass, "wifi_node")
+    assert suggested_values(form) == {
+        "host": "0.0.0.0",
+        "port": 8125,
+        "timeout_ms": 2000,
+        "accept_unknown": True,
+    }
+    result = await hass.config_entries.flow.async_configure(form["flow_id"], WIFI_FORM)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Wi-Fi node link (port 8125)"
+    assert result["data"] == {
+        "radio_type": "wifi_node",
+        "host": "0.0.0.0",
+        "port": 8125,
+        "timeout_ms": 2000,
+        "expected_nodes": ["1", "2"],
+        "accept_unknown": False,
+        "secret": "hunter2-but-longer",
+    }
+
+
+async def test_wifi_node_link_refuses_home_assistants_own_port(hass: HomeAssistant) -> None:
+    form = await _form(hass, "wifi_node")
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {**WIFI_FORM, "port": 8123}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert error_text(result, "port").startswith("Port 8123 is Home Assistant's own")
+    # (The secret is not shown again.)
+    assert "secret" not in suggested_values(result)
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {**WIFI_FORM, "port": 8126, "timeout_ms": 50, "expected_nodes": "a b"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert error_text(result, "timeout_ms") == "The timeout must be 100 to 600000 ms."
+    assert "expected_nodes" not in result["errors"]
+
+
+async def test_wifi_node_link_on_a_port_in_use_aborts(hass: HomeAssistant) -> None:
+    form = await _form(hass, "wifi_node")
+    await hass.config_entries.flow.async_configure(form["flow_id"], WIFI_FORM)
+    form = await _form(hass, "wifi_node")
+    result = await hass.config_entries.flow.async_configure(form["flow_id"], WIFI_FORM)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_a_wifi_node_link_has_no_radio_to_replace(hass: HomeAssistant) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Wi-Fi node link (port 8125)",
+        unique_id="wifi_node:8125",
+        data={"radio_type": "wifi_node", **WIFI_FORM, "expected_nodes": []},
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_wifi_node"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 DEFAULT_PORT: Final = 8125
 """Not upstream's 8123, which is Home Assistant's own HTTP port."""
 
 DEFAULT_TIMEOUT_MS: Final = 2000
+
+DEFAULT_HOST: Final = "0.0.0.0"  # nodes connect from the LAN
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +23,12 @@ class LinkConfig:
     ``secret`` every node must answer the HMAC challenge (see ``auth.py``).
     """
 
-    host: str = "0.0.0.0"  # nodes connect from the LAN
+    host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     expected: frozenset[str] = frozenset()
     accept_unknown: bool = True
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)  # (never in a log line)
     max_line: int = 4096  # bytes of one line, newline excluded
     max_nodes: int = 200
     max_outbox: int = 32  # messages queued to one node (well under the 128-id window)

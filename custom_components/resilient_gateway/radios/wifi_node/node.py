@@ -59,6 +59,7 @@ class NodeLink:
         timeout: float,
         on_message: Callable[[str, str], None],
         on_connected: Callable[[str], None] = lambda _: None,
+        on_disconnected: Callable[[str], None] = lambda _: None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
@@ -66,6 +67,7 @@ class NodeLink:
         self._timeout = timeout
         self._on_message = on_message
         self._on_connected = on_connected
+        self._on_disconnected = on_disconnected
         self._wall_clock = wall_clock
         self.connection: Connection | None = None
         self.connects = 0
@@ -110,6 +112,7 @@ class NodeLink:
         self.outages += 1
         self._acks.clear()  # (the node retransmits what they answered; duplicates are caught)
         self._cancel_retransmit()
+        self._on_disconnected(self.node_id)
 
     def became_ready(self, connection: Connection) -> None:
         if connection is self.connection:

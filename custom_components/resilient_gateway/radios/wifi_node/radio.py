@@ -50,6 +50,7 @@ STATE_FILE_NAME: Final = "wifi_nodes.json"
 MODEL: Final = "micropython-iot node"
 
 type MessageListener = Callable[[str, str], None]
+type ConnectionListener = Callable[[str, bool], None]
 
 
 @dataclass(slots=True, eq=False)
@@ -92,6 +93,7 @@ class WifiNodeRadio:
         self._loaded = False
         self._state = LinkState.DOWN
         self._message_listeners: list[MessageListener] = []
+        self._connection_listeners: list[ConnectionListener] = []
         self._reads: dict[str, list[_PendingRead]] = {}
         self.reports_malformed = 0
 
@@ -182,8 +184,8 @@ class WifiNodeRadio:
             self._store,
             timeout=self.config.timeout,
             on_message=self._message,
-            # (Back from an outage or a reboot: what it was told may not have reached it.)
-            on_connected=self._listener.device_announced,
+            on_connected=self._connected,
+            on_disconnected=self._disconnected,
             wall_clock=self._wall_clock,
         )
 
@@ -213,6 +215,21 @@ class WifiNodeRadio:
         if node is None:
             raise UnknownNodeError(f"no Wi-Fi node {node_id!r} is known to this link")
         return node
+
+    def add_connection_listener(self, listener: ConnectionListener) -> Callable[[], None]:
+        """Hear every node connecting (``node_id``, True) and losing its link (False)."""
+        self._connection_listeners.append(listener)
+        return lambda: self._connection_listeners.remove(listener)
+
+    def _connected(self, node_id: str) -> None:
+        # (Back from an outage or a reboot: what it was told may not have reached it.)
+        self._listener.device_announced(node_id)
+        for listener in tuple(self._connection_listeners):
+            listener(node_id, True)
+
+    def _disconnected(self, node_id: str) -> None:
+        for listener in tuple(self._connection_listeners):
+            listener(node_id, False)
 
     def add_message_listener(self, listener: MessageListener) -> Callable[[], None]:
         """Hear every new message from any node (``node_id``, payload), once each."""

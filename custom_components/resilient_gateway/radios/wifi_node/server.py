@@ -48,6 +48,7 @@ class TcpConnection:
         self.last_rx = self.last_tx = loop.time()
         self.ready = False
         self.heard = False
+        self.wake: asyncio.TimerHandle | None = None  # the pause before data may go
         self.closed = asyncio.Event()
         self.reason = ""
 
@@ -66,6 +67,8 @@ class TcpConnection:
             return
         self.reason = reason
         self.closed.set()
+        if self.wake is not None:
+            self.wake.cancel()
         self._writer.transport.abort()
 
 
@@ -246,7 +249,7 @@ class LinkServer:
             connection.ready = True
             node.became_ready(connection)
 
-        asyncio.get_running_loop().call_later(self._config.wake_pause, ready)
+        connection.wake = asyncio.get_running_loop().call_later(self._config.wake_pause, ready)
 
     async def _read(
         self,

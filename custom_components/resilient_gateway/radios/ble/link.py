@@ -220,9 +220,10 @@ class BleLink:
     def check_values(self, device_id: DeviceId | None, values: AttributeValues) -> None:
         """Only what the device's profiles write, in a form they can encode."""
         for name, value in values.items():
-            spec = next(
-                (c for p in self._profiles for c in p.characteristics if c.attr == name), None
-            )
+            try:
+                spec = self._characteristic(Attr(name))
+            except ValueError, RadioError:  # not an attribute, or none of this device's
+                spec = None
             if spec is None or spec.encode is None:
                 raise UnsupportedValue(name, value, f"{self.name} cannot set it")
             try:

@@ -330,11 +330,9 @@ class WifiNodeRadio:
         node = self._nodes.get(device_id)
         if node is None:
             raise DeliveryError(f"unknown Wi-Fi node {device_id}")
-        fields = node.state.fields
         for name, value in values.items():
-            known = fields.get(str(name))
-            if known is None or not known.writable or not fits(known.kind, value):
-                raise DeliveryError(f"node {device_id} has no actuator {name} for {value!r}")
+            if (problem := self._field_problem(node, name, value)) is not None:
+                raise DeliveryError(f"node {device_id}: {problem} ({name}={value!r})")
         if not node.connected:
             raise DeliveryError(f"node {device_id} is not connected")
         payload = {str(name): value for name, value in values.items()}
@@ -346,13 +344,19 @@ class WifiNodeRadio:
     def check_values(self, device_id: DeviceId | None, values: AttributeValues) -> None:
         """Only a node's declared actuators, with values of their kind."""
         node = self._nodes.get(device_id) if device_id is not None else None
-        fields = node.state.fields if node is not None else {}
         for name, value in values.items():
-            known = fields.get(str(name))
-            if known is None or not known.writable:
-                raise UnsupportedValue(name, value, f"node {device_id} has no such actuator")
-            if not fits(known.kind, value):
-                raise UnsupportedValue(name, value, f"the node's {name} is a {known.kind}")
+            if (problem := self._field_problem(node, name, value)) is not None:
+                raise UnsupportedValue(name, value, problem)
+
+    @staticmethod
+    def _field_problem(node: NodeLink | None, name: str, value: Any) -> str | None:
+        """Why ``value`` cannot be written to the node's field ``name`` (None: it can)."""
+        known = node.state.fields.get(str(name)) if node is not None else None
+        if known is None or not known.writable:
+            return "the node has no such actuator"
+        if not fits(known.kind, value):
+            return f"the node's {name} is a {known.kind}"
+        return None
 
     async def read(self, device_id: DeviceId, attributes: Collection[Attr]) -> dict[Attr, Any]:
         """A node cannot be asked: a read waits for its next report of these fields."""

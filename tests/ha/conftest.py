@@ -22,7 +22,7 @@ from homeassistant.const import (
     STATE_OFF,
     STATE_ON,
 )
-from homeassistant.core import Event, HomeAssistant, State, SupportsResponse
+from homeassistant.core import Event, HomeAssistant, State, SupportsResponse, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util.async_ import create_eager_task
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -309,10 +309,24 @@ def radio_status(hass: HomeAssistant, entry: Any) -> str:
     return str(state_of(hass, gateway_sensor(hass, entry, "radio_status")).state)
 
 
+def recorded_events(hass: HomeAssistant, event_type: str) -> list[Event]:
+    """Every ``event_type`` event from now on, recorded as it is fired (a listener that is
+    not a callback would run in a worker thread, some time later)."""
+    events: list[Event] = []
+
+    @callback
+    def record(event: Event) -> None:
+        events.append(event)
+
+    hass.bus.async_listen(event_type, record)
+    return events
+
+
 def radio_events(hass: HomeAssistant) -> list[dict[str, Any]]:
     """Every ``resilient_gateway_radio_state`` event from now on."""
     events: list[dict[str, Any]] = []
 
+    @callback
     def record(event: Event) -> None:
         events.append(dict(event.data))
 

@@ -13,7 +13,7 @@ from homeassistant.const import (
     STATE_OFF,
     STATE_ON,
 )
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
@@ -26,6 +26,7 @@ from .conftest import (
     group_entity,
     light_entities,
     lights_on,
+    recorded_events,
     setup_virtual,
     truth,
 )
@@ -63,8 +64,7 @@ async def test_apply_state_answers_with_the_truth(
     lights = light_entities(hass, entry)
     (dead_ieee, dead), (live_ieee, live) = list(lights.items())[:2]
     entry.runtime_data.air.device_power_off(dead_ieee)
-    failures: list[Event] = []
-    hass.bus.async_listen(EVENT_CHANGE_FAILED, failures.append)
+    failures = recorded_events(hass, EVENT_CHANGE_FAILED)
 
     response = await apply_state(
         hass, freezer, 12, entity_id=[live, dead], state="on", brightness=200, timeout=10

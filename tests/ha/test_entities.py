@@ -24,6 +24,7 @@ from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import label_registry as lr
+from homeassistant.helpers.entity_component import DATA_INSTANCES
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 from zigpy.types import EUI64
@@ -155,17 +156,28 @@ async def test_ten_member_reports_in_one_loop_turn_write_the_group_once(
     gateway = entry.runtime_data.gateway
     members = gateway.groups[1].members
     assert len(members) == 10
+    group_light = hass.data[DATA_INSTANCES][LIGHT_DOMAIN].get_entity(group)
+    await hass.async_block_till_done()  # (nothing of the set-up left to write)
     writes: list[Event] = []
 
     @callback
     def ours(data: Mapping[str, Any]) -> bool:
         return bool(data["entity_id"] == group)
 
-    for event_type in (EVENT_STATE_CHANGED, EVENT_STATE_REPORTED):
-        hass.bus.async_listen(event_type, writes.append, event_filter=ours)
+    @callback
+    def record(event: Event) -> None:  # (a plain function would run in a thread, later)
+        writes.append(event)
+
+    stops = [
+        hass.bus.async_listen(event_type, record, event_filter=ours)
+        for event_type in (EVENT_STATE_CHANGED, EVENT_STATE_REPORTED)
+    ]
     for member in members:  # ten reports, one loop turn (as a groupcast's echo brings them)
         gateway.attributes_reported(member, {Attr.ON: True, Attr.BRIGHTNESS: 254})
-    await hass.async_block_till_done()
+    assert group_light._write_soon is not None  # one write, waiting for the loop turn's end
+    await group_light._write_soon
+    for stop in stops:  # (the simulated house keeps reporting on a busy machine)
+        stop()
 
     assert len(writes) == 1
     state = state_of(hass, group)

@@ -29,6 +29,7 @@ from .conftest import (
     advance,
     advance_until_done,
     call_while_time_passes,
+    recorded_events,
     setup_virtual,
     start_call,
     truth,
@@ -214,8 +215,7 @@ async def test_a_checksummed_snapshot_of_the_wrong_shape_is_refused_before_phase
     edited.write_bytes(
         encode_snapshot(payload, snapshot.info.summary, created_at=datetime.now(UTC))
     )
-    phases: list[str] = []
-    hass.bus.async_listen(EVENT_RESTORE_PROGRESS, lambda event: phases.append(event.data["phase"]))
+    progress = recorded_events(hass, EVENT_RESTORE_PROGRESS)
     untouched = _radio_untouched(entry)
 
     with pytest.raises(ServiceValidationError) as caught:
@@ -227,7 +227,7 @@ async def test_a_checksummed_snapshot_of_the_wrong_shape_is_refused_before_phase
         )
 
     assert caught.value.translation_key == "snapshot_invalid"
-    assert phases == []
+    assert [event.data["phase"] for event in progress] == []
     assert untouched()
 
 
@@ -273,14 +273,13 @@ async def test_restore_progress_does_not_stick_after_a_failed_restore(
     await _call(hass, "backup", config_entry_id=entry.entry_id)
     entry.runtime_data.air.radio_replaced(used=True)  # another home's stick
     await advance(hass, freezer, 60, step=0.5)
-    phases: list[str] = []
-    hass.bus.async_listen(EVENT_RESTORE_PROGRESS, lambda event: phases.append(event.data["phase"]))
+    progress = recorded_events(hass, EVENT_RESTORE_PROGRESS)
 
     with pytest.raises(ServiceValidationError) as caught:
         await call_while_time_passes(hass, freezer, "restore", {"config_entry_id": entry.entry_id})
 
     assert caught.value.translation_key == "foreign_network"
-    assert phases == ["network"]  # it did begin
+    assert [event.data["phase"] for event in progress] == ["network"]  # it did begin
     state = _progress_sensor(hass, entry)
     assert state.state == "unknown"
     assert state.attributes["phase"] is None

@@ -19,7 +19,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.climate import DOMAIN as CLIMATE_DOMAIN
 from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity import Entity
 
@@ -34,7 +34,7 @@ from custom_components.resilient_gateway import (
 from custom_components.resilient_gateway.const import EVENT_CHANGE_FAILED
 from custom_components.resilient_gateway.core.model import Attr
 
-from .conftest import advance, light_entities, setup_virtual, state_of
+from .conftest import advance, light_entities, recorded_events, setup_virtual, state_of
 
 # 2026.11's deprecated climate members and the native ones that replace them.
 CLIMATE_RENAMES = {
@@ -125,8 +125,7 @@ async def test_a_light_renamed_in_place_is_named_by_its_new_id(
     entity.entity_id = "light.hall"
     entity.async_entity_id_changed(old_id)
 
-    failures: list[Event] = []
-    hass.bus.async_listen(EVENT_CHANGE_FAILED, failures.append)
+    failures = recorded_events(hass, EVENT_CHANGE_FAILED)
     entry.runtime_data.air.device_power_off(ieee)
     entry.runtime_data.gateway.set_state(ieee, {Attr.ON: True})
     await advance(hass, freezer, 200, step=1)  # past the 180 s deadline

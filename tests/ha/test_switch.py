@@ -15,12 +15,12 @@ from homeassistant.const import (
     STATE_OFF,
     STATE_ON,
 )
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 
 from custom_components.resilient_gateway.const import DOMAIN, EVENT_CHANGE_FAILED
 
-from .conftest import advance, setup_virtual
+from .conftest import advance, recorded_events, setup_virtual
 
 
 def plug_state(entry: Any, ieee: str) -> dict[str, Any]:
@@ -101,8 +101,7 @@ async def test_a_plug_without_power_is_reported_by_its_switch(
     await hass.config_entries.async_reload(entry.entry_id)
     await advance(hass, freezer, 2)
     ieee, plug, _ = the_plug(hass, entry)
-    failures: list[Event] = []
-    hass.bus.async_listen(EVENT_CHANGE_FAILED, failures.append)
+    failures = recorded_events(hass, EVENT_CHANGE_FAILED)
     entry.runtime_data.air.device_power_off(ieee)
 
     await switch(hass, SERVICE_TURN_OFF, plug)

@@ -8,11 +8,19 @@ from typing import Any
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
-from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_ON, STATE_OFF, STATE_ON
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    SERVICE_TURN_ON,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.event import async_track_state_change_event
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -174,7 +182,14 @@ async def test_the_house_survives_a_restart(
     )
     await advance(hass, freezer, 1)
     devices_before = set(truth(hass, entry)["devices"])
+    shown: list[str | None] = []
 
+    @callback
+    def record(event: Event[EventStateChangedData]) -> None:
+        new_state = event.data["new_state"]
+        shown.append(None if new_state is None else new_state.state)
+
+    stop_recording = async_track_state_change_event(hass, entity_id, record)
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
 
@@ -185,8 +200,11 @@ async def test_the_house_survives_a_restart(
     assert light_entities(hass, entry) == lights
     # After a restart nothing is shown until the device itself confirms it (no stale
     # state), and every device is re-confirmed promptly.
-    assert hass.states.get(entity_id).state == "unknown"
     await advance(hass, freezer, 3)
+    stop_recording()
     assert hass.states.get(entity_id).state == STATE_ON
+    back = shown[shown.index(STATE_UNAVAILABLE) + 1 :]  # from the entity's return on
+    assert back[0] == STATE_UNKNOWN
+    assert back[-1] == STATE_ON
     for other in lights.values():
         assert hass.states.get(other).state in (STATE_ON, STATE_OFF)

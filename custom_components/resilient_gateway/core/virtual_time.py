@@ -4,14 +4,23 @@ Everything that runs on it (zigpy's timeouts, the simulated air, the change engi
 consistent simulated time, so tests and benchmarks measure simulated seconds without real
 waiting. Work handed to threads (executor jobs) is waited for in real time, and the clock
 does not jump while any is outstanding, so file I/O never makes a timeout fire early.
+
+Callbacks due at the same simulated instant run in the order they were scheduled. A real
+loop keeps its timers in a heap that does not promise that, and there such ties are rare;
+here they are common (a device's retries of two frames sent together fall due together),
+and the heap's tie order depends on every other timer it ever held, including zigpy's
+randomly delayed topology requests. Ordered ties make a seeded run the same every time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import selectors
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
+from contextvars import Context
 from typing import Any
 
 
@@ -29,6 +38,39 @@ class _JumpingSelector(selectors.DefaultSelector):
         return ready
 
 
+class _OrderedTimerHandle(asyncio.TimerHandle):
+    """A timer that sorts after every timer due at the same instant and set before it."""
+
+    __slots__ = ("_order",)
+
+    def __init__(self, order: int, *args: Any) -> None:
+        super().__init__(*args)
+        self._order = order
+
+    def _key(self) -> tuple[float, int]:
+        return (self.when(), self._order)
+
+    def __lt__(self, other: asyncio.TimerHandle) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return self._key() < other._key()
+        return super().__lt__(other)
+
+    def __le__(self, other: asyncio.TimerHandle) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return self._key() <= other._key()
+        return super().__le__(other)
+
+    def __gt__(self, other: asyncio.TimerHandle) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return self._key() > other._key()
+        return super().__gt__(other)
+
+    def __ge__(self, other: asyncio.TimerHandle) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return self._key() >= other._key()
+        return super().__ge__(other)
+
+
 class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
     """A selector event loop with simulated time (starts at 0.0 seconds)."""
 
@@ -38,12 +80,27 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         super().__init__(selector)
         self._now = 0.0
         self.executor_jobs = 0
+        self._timer_order = itertools.count()
 
     def time(self) -> float:
         return self._now
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+
+    def call_at(  # type: ignore[override]
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
+    ) -> asyncio.TimerHandle:
+        # As the base loop's call_at, with a timer that keeps ties in order.
+        self._check_closed()  # type: ignore[attr-defined]
+        timer = _OrderedTimerHandle(next(self._timer_order), when, callback, args, self, context)
+        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
 
     def run_in_executor[T](  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., T], *args: Any

@@ -53,6 +53,13 @@ class Reconfirmation:
         device = self._inventory.description(device_id)
         return device is not None and not self._values.missing(device_id, device.attributes)
 
+    async def radio_started(self, *, pings_reconfirm: bool = False) -> None:
+        """The radio runs (again): take its inventory in, re-confirm every device (see
+        ``every_device``) and send at once what waited for the radio."""
+        self._inventory.take()
+        self.every_device(pings_reconfirm=pings_reconfirm)
+        self._scheduler.retry_now()
+
     def every_device(self, *, pings_reconfirm: bool = False) -> None:
         """The radio runs (again): read every device (unless the availability tracker's
         pings read it anyway)."""

@@ -12,17 +12,16 @@ and resume), ``health.py`` (the radio's supervision) and ``restore.py`` (restore
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .availability import Availability, AvailabilityPolicy, AvailabilityTracker
 from .background import Background
-from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
+from .change_results import ChangeHandle, GroupHandle, SyncState
 from .changes import ChangeEngine
 from .configuration import DeviceConfigurer
+from .engine_host import EngineHost
 from .health import (
     HealthEvent,
     HealthPolicy,
@@ -34,7 +33,6 @@ from .health import (
 from .inventory import Inventory
 from .listeners import GatewayListener, Listeners
 from .model import AttributeValues, DeviceDescription, DeviceId, GroupDescription
-from .pending_file import PendingChangesFile
 from .policy import SCHEDULER_LIMITS, ChangePolicy
 from .radio import (
     DeviceEvent,
@@ -63,18 +61,7 @@ __all__ = [
     "RunStatus",
 ]
 
-_LOGGER = logging.getLogger(__name__)
-
 type Unsubscribe = Callable[[], None]
-
-
-@dataclass(frozen=True, slots=True)
-class _EngineEvents:
-    """What the gateway does when the engine tells (its EngineListener)."""
-
-    device_changed: Callable[[DeviceId], None]
-    change_finished: Callable[[ChangeResult], None]
-    counts_changed: Callable[[ChangeCounts], None]
 
 
 class Gateway(RadioListener):
@@ -101,13 +88,8 @@ class Gateway(RadioListener):
         self.radio: RadioLink = radio_factory(self)
         self.name = name
         self._listeners = Listeners()
-        self._pending = PendingChangesFile(
-            changes_file, owner=name, on_set_aside=self._listeners.file_set_aside
-        )
-        self._policy = policy
-        self._rng = rng or random.Random()  # (one stream: back-offs stay reproducible)
-        self.scheduler = SendScheduler(self.radio, rng=self._rng, limits=SCHEDULER_LIMITS)
-        self._engine: ChangeEngine | None = None
+        rng = rng or random.Random()  # (one stream: back-offs stay reproducible)
+        self.scheduler = SendScheduler(self.radio, rng=rng, limits=SCHEDULER_LIMITS)
         self._background = Background(name, lambda: self.radio_up)
         self._stopping = False
         self._updates = DeviceUpdates(self._listeners)
@@ -119,9 +101,20 @@ class Gateway(RadioListener):
             self.radio,
             lambda new, changed: self.radio_events.inventory_taken(new, changed),  # noqa: PLW0108
         )
+        self._engine_host = EngineHost(
+            self.scheduler,
+            self.inventory,
+            self._values,
+            listeners=self._listeners,
+            device_changed=self._updates.moved,
+            changes_file=changes_file,
+            owner=name,
+            policy=policy,
+            rng=rng,
+        )
         self.reconfirmation = Reconfirmation(
             self.scheduler,
-            lambda: self._engine,
+            self._engine_host.current,
             self.inventory,
             self._values,
             self._background.spawn,
@@ -142,6 +135,7 @@ class Gateway(RadioListener):
             self._values,
             on_stored=self._scenes_stored,
         )
+        self.scenes: SceneBook = self.scene_keeper.book
         # Whoever opens, closes or exports the radio holds this: pause, resume, restores
         # and snapshots take turns (a snapshot never meets a radio a restore has closed).
         run_lock = asyncio.Lock()
@@ -150,7 +144,7 @@ class Gateway(RadioListener):
             self.radio,
             self.inventory,
             self.scene_keeper.book,
-            engine=lambda: self._engine,
+            engine=self._engine_host.current,
             run_lock=run_lock,
             spawn=self._background.spawn,
             name=name,
@@ -159,6 +153,7 @@ class Gateway(RadioListener):
             needs_restore=lambda: self.needs_restore,
             on_taken=self._listeners.snapshot_taken,
         )
+        self.snapshots: SnapshotStore | None = snapshots
         self.supervisor = RadioSupervisor(
             RadioRecovery(self.radio, self.snapshot_schedule.latest_section),
             health_policy or HealthPolicy(),
@@ -175,9 +170,7 @@ class Gateway(RadioListener):
             self.availability,
             running=lambda: self.current_status is RunStatus.RUNNING,
             on_started=self.snapshot_schedule.start_periodic,
-            on_back=lambda reconfirm: self._background.spawn(
-                self.reconfirmation.radio_started(pings_reconfirm=reconfirm)
-            ),
+            on_back=self.reconfirmation.radio_back,
         )
         self.radio_events = RadioEvents(
             self._values,
@@ -186,7 +179,7 @@ class Gateway(RadioListener):
             inventory=self.inventory,
             configurer=self.configurer,
             supervision=self.supervision,
-            engine=lambda: self._engine,
+            engine=self._engine_host.current,
             listeners=self._listeners,
             updates=self._updates,
             supervised=lambda: self.target_status is RunStatus.RUNNING,
@@ -212,9 +205,7 @@ class Gateway(RadioListener):
 
     @property
     def engine(self) -> ChangeEngine:
-        if self._engine is None:
-            raise RuntimeError("the gateway is not started")
-        return self._engine
+        return self._engine_host.engine
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -223,17 +214,7 @@ class Gateway(RadioListener):
         ``RunControl.start``). A radio that does not hold this gateway's network does
         not raise: the gateway comes up with ``needs_restore`` set, queues commands, and
         waits for a restore."""
-        engine = ChangeEngine(
-            self.scheduler,
-            listener=_EngineEvents(
-                self._updates.moved, self._listeners.change_finished, self._counts_changed
-            ),
-            describe=self.inventory.description,
-            policy=self._policy,
-            rng=self._rng,
-        )
-        self._engine = engine
-        await self._pending.load(engine)
+        await self._engine_host.start()
         await self.scene_keeper.load(self.name, self._listeners.file_set_aside)
         if not await self.run_control.start(form_new_network=form_new_network):
             return
@@ -246,34 +227,29 @@ class Gateway(RadioListener):
         radio and its database are released whatever fails before (a full disk)."""
         self._stopping = True
         self._background.close()
-        self._pending.stop()
+        self._engine_host.stop_saving()
         self.inventory.stop()
         self.snapshot_schedule.stop()
         try:
             await self.restorer.stop()
             await self.supervision.stop()
             await self._background.cancel()
-            if self._engine is not None:
-                await self._engine.stop()
+            await self._engine_host.stop()
             await self.scheduler.stop()
-            await self._pending.save_last()
+            await self._engine_host.save_last()
         finally:
             await self.radio.stop()
 
     async def flush(self) -> None:
         """Write the pending changes now (before a Home Assistant backup; a snapshot
         taken then carries a fresh network backup)."""
-        await self._pending.save()
+        await self._engine_host.save()
 
     # -- what the gateway tells -------------------------------------------------------
 
     def add_listener(self, listener: GatewayListener) -> Unsubscribe:
         self._listeners.registered.append(listener)
         return lambda: self._listeners.registered.remove(listener)
-
-    def _counts_changed(self, counts: ChangeCounts) -> None:
-        self._pending.save_soon()
-        self._listeners.counts_changed(counts)
 
     # -- what the gateway knows -------------------------------------------------------
 
@@ -284,10 +260,6 @@ class Gateway(RadioListener):
     @property
     def groups(self) -> dict[int, GroupDescription]:
         return self.inventory.groups
-
-    @property
-    def scenes(self) -> SceneBook:
-        return self.scene_keeper.book
 
     def values(self, device_id: DeviceId) -> dict[str, Any]:
         """The device's state as last seen from the device itself (never the commanded one)."""
@@ -303,12 +275,7 @@ class Gateway(RadioListener):
         shown nothing since the start or the last radio outage. None for a device never
         told anything (a sensor, a light nobody switched yet): there is nothing to be in
         sync with."""
-        state = self._engine.sync_state(device_id) if self._engine else None
-        if state is None or state in (SyncState.PENDING, SyncState.FAILED):
-            return state
-        if not self._values.get(device_id):
-            return SyncState.UNKNOWN
-        return SyncState.VERIFIED
+        return self._engine_host.sync_state(device_id)
 
     def device_availability(self, device_id: DeviceId) -> Availability:
         """Online, offline, or unknown until a frame or a ping answer proves it."""
@@ -423,10 +390,6 @@ class Gateway(RadioListener):
         await self.run_control.resume()
 
     # -- snapshots ----------------------------------------------------------------------
-
-    @property
-    def snapshots(self) -> SnapshotStore | None:
-        return self.snapshot_schedule.store
 
     @property
     def sections(self) -> Mapping[str, SnapshotSection]:

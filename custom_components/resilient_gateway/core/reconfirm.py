@@ -60,6 +60,10 @@ class Reconfirmation:
         self.every_device(pings_reconfirm=pings_reconfirm)
         self._scheduler.retry_now()
 
+    def radio_back(self, pings_reconfirm: bool) -> None:
+        """The radio is back from an outage: ``radio_started`` in the background."""
+        self._spawn(self.radio_started(pings_reconfirm=pings_reconfirm))
+
     def every_device(self, *, pings_reconfirm: bool = False) -> None:
         """The radio runs (again): read every device (unless the availability tracker's
         pings read it anyway)."""

@@ -3,10 +3,13 @@
 Home-Assistant-free, so the benchmark drives exactly what Home Assistant drives. The Home
 Assistant glue (``coordinator.py``) builds one per config entry and only adapts it. The
 gateway wires its pieces (each given what it needs, never the gateway) and runs their
-lifecycle: ``values.py`` (what devices showed), ``inventory.py`` (devices and groups),
-``reconfirm.py`` (state reads), ``configuration.py`` (what devices must hold),
-``scenes.py`` (scenes), ``snapshot_schedule.py`` (snapshots), ``run_control.py`` (pause
-and resume), ``health.py`` (the radio's supervision) and ``restore.py`` (restores).
+lifecycle: ``radio_events.py`` (what the radio hears, routed), ``values.py`` (what
+devices showed), ``inventory.py`` (devices and groups), ``engine_host.py`` (the change
+engine and changes.json), ``reconfirm.py`` (state reads), ``configuration.py`` (what
+devices must hold), ``scenes.py`` (scenes), ``snapshot_schedule.py`` (snapshots),
+``run_control.py`` (start, pause and resume), ``health.py`` (the radio's supervision),
+``availability.py`` (each device's), ``restore.py`` (restores) and ``listeners.py`` (who
+hears the gateway).
 """
 
 from __future__ import annotations

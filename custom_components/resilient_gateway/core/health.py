@@ -107,7 +107,7 @@ class HealthEvent:
 class RadioSupervisor:
     """Checks one radio periodically and walks the recovery ladder when it fails.
 
-    One recovery runs at a time. Call ``start()`` inside the running event loop.
+    One recovery (an ``Escalation``) runs at a time. Call ``start()`` inside the running event loop.
     """
 
     def __init__(

@@ -100,10 +100,12 @@ LADDER: tuple[RecoveryStep, ...] = tuple(RecoveryStep)
 
 
 def step_after(step: RecoveryStep) -> RecoveryStep:
+    """The next heavier step (giving up is the last)."""
     return LADDER[min(LADDER.index(step) + 1, len(LADDER) - 1)]
 
 
 def heavier(a: RecoveryStep, b: RecoveryStep) -> RecoveryStep:
+    """The heavier of two steps."""
     return max(a, b, key=LADDER.index)
 
 

@@ -10,18 +10,15 @@ or lost in an outage, or a Device_annce after a power cut) is reported once, so 
 can re-read its state and re-apply what it should show.
 
 Waiting is always a timer set from ``loop.time()``: one per device for its silence deadline
-(re-armed lazily, not per frame) and one for the ping queue. A timer that fires delivers
-what it waited for even where a test harness fires it before ``loop.time()`` gets there, as
-Home Assistant's does.
+(re-armed lazily, not per frame) and one for the ping queue (``ping_queue.py``: pings one at
+a time, spaced). A timer that fires delivers what it waited for even where a test harness
+fires it before ``loop.time()`` gets there, as Home Assistant's does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
-import math
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,11 +27,10 @@ from types import MappingProxyType
 from typing import Any
 
 from .model import DeviceDescription, DeviceId, PowerSource, SleepMode
+from .ping_queue import EPSILON, PingQueue, QueueKey
 from .policy import Backoff
 
 _LOGGER = logging.getLogger(__name__)
-
-_EPSILON = 1e-6  # seconds: float slack when a timer's time is compared with what it waits for
 
 _NOTHING_HEARD: Mapping[DeviceId, float] = MappingProxyType({})
 
@@ -99,10 +95,6 @@ def is_pinged(device: DeviceDescription) -> bool:
     return device.power_source is PowerSource.MAINS or device.sleep_mode is SleepMode.ALWAYS_ON
 
 
-type _QueueKey = tuple[int, float, float, int]
-"""(0 for a re-confirmation else 1, when it became due, when it was last heard, sequence)."""
-
-
 @dataclass(slots=True, eq=False)
 class _Device:
     description: DeviceDescription
@@ -113,7 +105,7 @@ class _Device:
     reconfirm: bool = False  # its availability is re-confirmed by a ping at the faster rate
     failures: int = 0  # pings failed in a row
     retry_at: float = 0.0  # after a failed ping: when to ping again
-    queue_key: _QueueKey | None = None  # its place in the ping queue, while it waits there
+    queue_key: QueueKey | None = None  # its place in the ping queue, while it waits there
     ping: asyncio.Task[None] | None = None  # the ping in flight
     timer: asyncio.TimerHandle | None = None  # its silence deadline (may fire early, lazily)
     timer_at: float = 0.0
@@ -152,11 +144,14 @@ class AvailabilityTracker:
         # Bumped by every re-confirmation: a ping sent before it may have failed because of
         # the outage, not the device, so its failure does not count.
         self._epoch = 0
-        self._queue: list[tuple[_QueueKey, _Device]] = []
-        self._sequence = itertools.count()
-        self._queue_timer: asyncio.TimerHandle | None = None
-        self._queue_timer_at = 0.0
-        self._last_ping_at = -math.inf
+        self._queue = PingQueue[_Device](
+            self._loop,
+            spacing=policy.ping_spacing,
+            reconfirm_spacing=1.0 / policy.reconfirm_rate,
+            listening=self._listening,
+            is_current=self._is_current,
+            start_ping=self._start_ping,
+        )
         self._pings: set[asyncio.Task[None]] = set()
 
     # -- what callers read ---------------------------------------------------------------
@@ -236,19 +231,19 @@ class AvailabilityTracker:
                 self._add(description, last_heard.get(device_id), now)
             elif device.description != description:
                 self._redescribe(device, description)
-        self._pump()
+        self._queue.pump()
 
     def heard(self, device_id: DeviceId) -> None:
         """Any frame from the device: it is online."""
         if (device := self._devices.get(device_id)) is not None:
             self._heard(device, announced=False)
-            self._pump()
+            self._queue.pump()
 
     def announced(self, device_id: DeviceId) -> None:
         """A Device_annce: it powered up or rejoined, so it lost its state even if online."""
         if (device := self._devices.get(device_id)) is not None:
             self._heard(device, announced=True)
-            self._pump()
+            self._queue.pump()
 
     def reconfirm_all(self) -> None:
         """After a radio outage, frames may have been missed: prove every device again.
@@ -271,7 +266,7 @@ class AvailabilityTracker:
             device.returning = True
             self._set_state(device, Availability.UNKNOWN)
             self._schedule(device)
-        self._pump()
+        self._queue.pump()
 
     # -- inventory ------------------------------------------------------------------------
 
@@ -364,14 +359,14 @@ class AvailabilityTracker:
     def _schedule_all(self) -> None:
         for device in self._devices.values():
             self._schedule(device)
-        self._pump()
+        self._queue.pump()
 
     def _schedule(self, device: _Device) -> None:
         """Queue the device's next ping or arm its deadline, whichever applies now."""
         if device.ping is not None or device.queue_key is not None:
             return  # the answer (or the ping) schedules what follows
         if device.pinged and device.reconfirm:
-            self._enqueue(device, due_at=self._loop.time())
+            self._queue.push(device, due_at=self._loop.time(), tracked=len(self._devices))
         else:
             self._arm(device)
 
@@ -390,7 +385,7 @@ class AvailabilityTracker:
         if not self._listening() or (when := self._deadline_at(device)) is None:
             return
         if device.timer is not None:
-            if device.timer_at <= when + _EPSILON:
+            if device.timer_at <= when + EPSILON:
                 # Lazily: it fires first, finds the deadline moved and re-arms for it, so a
                 # chatty device costs one timer per interval rather than one per frame.
                 return
@@ -405,84 +400,25 @@ class AvailabilityTracker:
         when = self._deadline_at(device)
         if when is None:
             return
-        if when > max(self._loop.time(), fired_for) + _EPSILON:
+        if when > max(self._loop.time(), fired_for) + EPSILON:
             self._arm(device)
         elif device.pinged:
-            self._enqueue(device, due_at=when)
-            self._pump()
+            self._queue.push(device, due_at=when, tracked=len(self._devices))
+            self._queue.pump()
         else:
             device.returning = True
             self._set_state(device, Availability.OFFLINE)
 
     def _cancel_timers(self) -> None:
-        self._set_queue_timer(None)
+        self._queue.stop()
         for device in self._devices.values():
             if device.timer is not None:
                 device.timer.cancel()
                 device.timer = None
 
-    # -- the ping queue ---------------------------------------------------------------------
-
-    def _enqueue(self, device: _Device, *, due_at: float) -> None:
-        # Re-confirmations first; then the earliest due, which among online devices is the
-        # one silent the longest, while an offline one takes its turn when its back-off ends.
-        key = (0 if device.reconfirm else 1, due_at, device.silent_since, next(self._sequence))
-        device.queue_key = key
-        heapq.heappush(self._queue, (key, device))
-        if len(self._queue) > 2 * len(self._devices) + 16:
-            # Frames took many waiting devices out of the queue: drop their stale items.
-            self._queue = [
-                (d.queue_key, d) for d in self._devices.values() if d.queue_key is not None
-            ]
-            heapq.heapify(self._queue)
-
-    def _queue_head(self) -> _Device | None:
-        while self._queue:
-            key, device = self._queue[0]
-            if device.queue_key == key and self._is_current(device):
-                return device
-            heapq.heappop(self._queue)
-        return None
-
-    def _spacing(self, device: _Device) -> float:
-        return 1.0 / self.policy.reconfirm_rate if device.reconfirm else self.policy.ping_spacing
-
-    def _pump(self, fired_for: float | None = None) -> None:
-        """Start the next ping if its spacing has passed, and set a timer for the one after.
-
-        ``fired_for``: the time of the queue timer that fired; what it waited for is due.
-        """
-        if not self._listening() or (head := self._queue_head()) is None:
-            self._set_queue_timer(None)
-            return
-        now = self._loop.time()
-        due = now if fired_for is None else max(now, fired_for) + _EPSILON
-        if self._last_ping_at + self._spacing(head) <= due:
-            self._start_ping(head, now)
-            if (head := self._queue_head()) is None:
-                self._set_queue_timer(None)
-                return
-        self._set_queue_timer(self._last_ping_at + self._spacing(head))
-
-    def _set_queue_timer(self, when: float | None) -> None:
-        if self._queue_timer is not None:
-            if when is not None and self._queue_timer_at == when:
-                return
-            self._queue_timer.cancel()
-            self._queue_timer = None
-        if when is None:
-            return
-        self._queue_timer_at = when
-        self._queue_timer = self._loop.call_at(when, self._queue_timer_fired, when)
-
-    def _queue_timer_fired(self, when: float) -> None:
-        self._queue_timer = None
-        self._pump(fired_for=when)
+    # -- pings ------------------------------------------------------------------------------
 
     def _start_ping(self, device: _Device, now: float) -> None:
-        heapq.heappop(self._queue)
-        device.queue_key = None
-        self._last_ping_at = now
         task = self._loop.create_task(
             self._run_ping(device, self._epoch, now),
             name=f"availability ping {device.description.device_id}",
@@ -520,4 +456,4 @@ class AvailabilityTracker:
             self._schedule(device)
         else:
             self._ping_failed(device)
-        self._pump()
+        self._queue.pump()

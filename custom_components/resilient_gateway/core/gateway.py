@@ -3,28 +3,28 @@
 Home-Assistant-free, so the benchmark drives exactly what Home Assistant drives. The Home
 Assistant glue (``coordinator.py``) builds one per config entry and only adapts it. The
 gateway wires its pieces (each given what it needs, never the gateway) and runs their
-lifecycle: ``values.py`` (what devices showed), ``inventory.py`` (devices and groups),
-``reconfirm.py`` (state reads), ``configuration.py`` (what devices must hold),
-``scenes.py`` (scenes), ``snapshot_schedule.py`` (snapshots), ``run_control.py`` (pause
-and resume), ``health.py`` (the radio's supervision) and ``restore.py`` (restores).
+lifecycle: ``radio_events.py`` (what the radio hears, routed), ``values.py`` (what
+devices showed), ``inventory.py`` (devices and groups), ``engine_host.py`` (the change
+engine and changes.json), ``reconfirm.py`` (state reads), ``configuration.py`` (what
+devices must hold), ``scenes.py`` (scenes), ``snapshot_schedule.py`` (snapshots),
+``run_control.py`` (start, pause and resume), ``health.py`` (the radio's supervision),
+``availability.py`` (each device's), ``restore.py`` (restores) and ``listeners.py`` (who
+hears the gateway).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import random
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .availability import Availability, AvailabilityPolicy, AvailabilityTracker
 from .background import Background
-from .change_results import ChangeCounts, ChangeHandle, ChangeResult, GroupHandle, SyncState
+from .change_results import ChangeHandle, GroupHandle, SyncState
 from .changes import ChangeEngine
-from .changes.pending import PendingStore
 from .configuration import DeviceConfigurer
+from .engine_host import EngineHost
 from .health import (
     HealthEvent,
     HealthPolicy,
@@ -34,25 +34,25 @@ from .health import (
     Supervision,
 )
 from .inventory import Inventory
+from .listeners import GatewayListener, Listeners
 from .model import AttributeValues, DeviceDescription, DeviceId, GroupDescription
 from .policy import SCHEDULER_LIMITS, ChangePolicy
 from .radio import (
     DeviceEvent,
     LinkState,
-    RadioIdentityError,
     RadioLink,
     RadioListener,
     SnapshotSection,
 )
+from .radio_events import DeviceUpdates, RadioEvents
 from .reconfirm import Reconfirmation
 from .restore import ProgressCallback, Restorer, RestoreReport
 from .run_control import RunControl, RunStatus
 from .scenes import GatewayScene, SceneBook, SceneKeeper
 from .scheduler import SendScheduler
-from .schemas import recover_changes, recover_scenes
 from .snapshot import SnapshotInfo, SnapshotStore
 from .snapshot_schedule import PAYLOAD_LAYOUT, SNAPSHOT_DEBOUNCE, SnapshotSchedule
-from .storage import AtomicJsonFile, GatewayFileError, SetAside, load_start_file
+from .storage import AtomicJsonFile, GatewayFileError
 from .values import DeviceValues
 
 __all__ = [
@@ -64,140 +64,7 @@ __all__ = [
     "RunStatus",
 ]
 
-_LOGGER = logging.getLogger(__name__)
-
 type Unsubscribe = Callable[[], None]
-
-
-class GatewayListener:
-    """What the gateway tells its users (entities, services, the benchmark); override
-    what you need."""
-
-    def device_updated(self, device_id: DeviceId) -> None:
-        """The device's values, sync state or availability moved."""
-
-    def inventory_changed(self) -> None:
-        """Devices, groups or scenes were added or removed."""
-
-    def radio_state_changed(self, state: LinkState) -> None:
-        """The radio link went up or down."""
-
-    def health_changed(self, event: HealthEvent) -> None:
-        """The radio's status moved (ok, degraded, recovering, failed over, failed)."""
-
-    def run_status_changed(self) -> None:
-        """Pause or resume was asked for, or took effect."""
-
-    def change_finished(self, result: ChangeResult) -> None:
-        """A change verified, failed or was superseded."""
-
-    def counts_changed(self, counts: ChangeCounts) -> None:
-        """The number of pending or failed changes moved."""
-
-    def snapshot_taken(self, info: SnapshotInfo) -> None:
-        """A snapshot was written."""
-
-    def device_configured(self, device_id: DeviceId) -> None:
-        """The device holds its groups, scene entries, bindings and reporting (written
-        by a restore, or when a sleeper woke)."""
-
-    def file_set_aside(self, event: SetAside) -> None:
-        """A damaged start-up file was renamed out of the way (kept, never overwritten);
-        the gateway started with what could be recovered from it."""
-
-    def device_event(self, event: DeviceEvent) -> None:
-        """A momentary event from a device (a button press), told once as it happened."""
-
-
-class _Listeners(GatewayListener):
-    """Tells every registered listener."""
-
-    def __init__(self) -> None:
-        self.registered: list[GatewayListener] = []
-
-    def _all(self) -> tuple[GatewayListener, ...]:
-        return tuple(self.registered)  # (a listener may leave while being told)
-
-    def device_updated(self, device_id: DeviceId) -> None:
-        for listener in self._all():
-            listener.device_updated(device_id)
-
-    def inventory_changed(self) -> None:
-        for listener in self._all():
-            listener.inventory_changed()
-
-    def radio_state_changed(self, state: LinkState) -> None:
-        for listener in self._all():
-            listener.radio_state_changed(state)
-
-    def health_changed(self, event: HealthEvent) -> None:
-        for listener in self._all():
-            listener.health_changed(event)
-
-    def run_status_changed(self) -> None:
-        for listener in self._all():
-            listener.run_status_changed()
-
-    def change_finished(self, result: ChangeResult) -> None:
-        for listener in self._all():
-            listener.change_finished(result)
-
-    def counts_changed(self, counts: ChangeCounts) -> None:
-        for listener in self._all():
-            listener.counts_changed(counts)
-
-    def snapshot_taken(self, info: SnapshotInfo) -> None:
-        for listener in self._all():
-            listener.snapshot_taken(info)
-
-    def device_configured(self, device_id: DeviceId) -> None:
-        for listener in self._all():
-            listener.device_configured(device_id)
-
-    def file_set_aside(self, event: SetAside) -> None:
-        for listener in self._all():
-            listener.file_set_aside(event)
-
-    def device_event(self, event: DeviceEvent) -> None:
-        for listener in self._all():
-            listener.device_event(event)
-
-
-@dataclass(frozen=True, slots=True)
-class _EngineEvents:
-    """What the gateway does when the engine tells (its EngineListener)."""
-
-    device_changed: Callable[[DeviceId], None]
-    change_finished: Callable[[ChangeResult], None]
-    counts_changed: Callable[[ChangeCounts], None]
-
-
-class _DeviceUpdates:
-    """``device_updated`` to the listeners, once per radio event for the device it is
-    about: whatever a report moves (its values, the change it verified, the sync state,
-    the availability), the device's entities write their state once."""
-
-    def __init__(self, listeners: GatewayListener) -> None:
-        self._listeners = listeners
-        self._handling: DeviceId | None = None
-        self._moved = False
-
-    def moved(self, device_id: DeviceId) -> None:
-        if device_id == self._handling:
-            self._moved = True  # told once, when the event is handled
-        else:
-            self._listeners.device_updated(device_id)
-
-    @contextlib.contextmanager
-    def once(self, device_id: DeviceId) -> Iterator[None]:
-        """While the radio's event for ``device_id`` is handled."""
-        self._handling, self._moved = device_id, False
-        try:
-            yield
-        finally:
-            self._handling = None
-        if self._moved:
-            self._listeners.device_updated(device_id)
 
 
 class Gateway(RadioListener):
@@ -223,25 +90,34 @@ class Gateway(RadioListener):
         """Build it inside the running event loop; ``start`` takes the radio."""
         self.radio: RadioLink = radio_factory(self)
         self.name = name
-        self._listeners = _Listeners()
-        self._changes_file = changes_file
-        self._pending = PendingStore(changes_file, self._export_pending)
-        # changes.json is written only once it was read: a start that failed before
-        # must not replace the pending changes it holds with nothing.
-        self._changes_loaded = False
-        self._policy = policy
-        self._rng = rng or random.Random()  # (one stream: back-offs stay reproducible)
-        self.scheduler = SendScheduler(self.radio, rng=self._rng, limits=SCHEDULER_LIMITS)
-        self._engine: ChangeEngine | None = None
+        self._listeners = Listeners()
+        rng = rng or random.Random()  # (one stream: back-offs stay reproducible)
+        self.scheduler = SendScheduler(self.radio, rng=rng, limits=SCHEDULER_LIMITS)
         self._background = Background(name, lambda: self.radio_up)
         self._stopping = False
-        self._updates = _DeviceUpdates(self._listeners)
+        self._updates = DeviceUpdates(self._listeners)
 
         self._values = DeviceValues()
-        self.inventory = Inventory(self.radio, self._inventory_taken)
+        # (The router of the radio's events, built last, hears the inventory and the
+        # availability tracker: late-bound.)
+        self.inventory = Inventory(
+            self.radio,
+            lambda new, changed: self.radio_events.inventory_taken(new, changed),  # noqa: PLW0108
+        )
+        self._engine_host = EngineHost(
+            self.scheduler,
+            self.inventory,
+            self._values,
+            listeners=self._listeners,
+            device_changed=self._updates.moved,
+            changes_file=changes_file,
+            owner=name,
+            policy=policy,
+            rng=rng,
+        )
         self.reconfirmation = Reconfirmation(
             self.scheduler,
-            lambda: self._engine,
+            self._engine_host.current,
             self.inventory,
             self._values,
             self._background.spawn,
@@ -262,6 +138,7 @@ class Gateway(RadioListener):
             self._values,
             on_stored=self._scenes_stored,
         )
+        self.scenes: SceneBook = self.scene_keeper.book
         # Whoever opens, closes or exports the radio holds this: pause, resume, restores
         # and snapshots take turns (a snapshot never meets a radio a restore has closed).
         run_lock = asyncio.Lock()
@@ -270,7 +147,7 @@ class Gateway(RadioListener):
             self.radio,
             self.inventory,
             self.scene_keeper.book,
-            engine=lambda: self._engine,
+            engine=self._engine_host.current,
             run_lock=run_lock,
             spawn=self._background.spawn,
             name=name,
@@ -279,6 +156,7 @@ class Gateway(RadioListener):
             needs_restore=lambda: self.needs_restore,
             on_taken=self._listeners.snapshot_taken,
         )
+        self.snapshots: SnapshotStore | None = snapshots
         self.supervisor = RadioSupervisor(
             RadioRecovery(self.radio, self.snapshot_schedule.latest_section),
             health_policy or HealthPolicy(),
@@ -287,7 +165,7 @@ class Gateway(RadioListener):
         self.availability = AvailabilityTracker(
             self.reconfirmation.ping,
             availability_policy or AvailabilityPolicy(),
-            on_change=self._availability_changed,
+            on_change=lambda d, a: self.radio_events.availability_changed(d, a),  # noqa: PLW0108
             on_returned=self.reconfirmation.returned,
         )
         self.supervision = Supervision(
@@ -295,135 +173,86 @@ class Gateway(RadioListener):
             self.availability,
             running=lambda: self.current_status is RunStatus.RUNNING,
             on_started=self.snapshot_schedule.start_periodic,
-            on_back=lambda reconfirm: self._background.spawn(
-                self._radio_started(pings_reconfirm=reconfirm)
-            ),
+            on_back=self.reconfirmation.radio_back,
+        )
+        self.radio_events = RadioEvents(
+            self._values,
+            self.availability,
+            self.reconfirmation,
+            inventory=self.inventory,
+            configurer=self.configurer,
+            supervision=self.supervision,
+            engine=self._engine_host.current,
+            listeners=self._listeners,
+            updates=self._updates,
+            supervised=lambda: self.target_status is RunStatus.RUNNING,
+            snapshot_soon=self.snapshot_schedule.soon,
         )
         self.run_control = RunControl(
             self.radio,
             self.supervision,
             run_lock,
+            name=name,
+            none_taken=self.snapshot_schedule.none_taken,
             on_status_changed=self._listeners.run_status_changed,
-            on_released=self._radio_released,
-            on_taken_back=lambda: self._radio_started(pings_reconfirm=True),
+            on_released=self.radio_events.radio_released,
+            on_taken_back=lambda: self.reconfirmation.radio_started(pings_reconfirm=True),
         )
         self.restorer = Restorer(
             self,
             self.run_control,
             name=name,
             stopping=lambda: self._stopping,
-            on_restored=self._restored,
+            on_restored=self.snapshot_schedule.take_automatic_soon,
         )
 
     @property
     def engine(self) -> ChangeEngine:
-        if self._engine is None:
-            raise RuntimeError("the gateway is not started")
-        return self._engine
+        return self._engine_host.engine
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self, *, form_new_network: bool = False) -> None:
-        """Resume the changes pending at the last stop, then start the radio.
-
-        A radio that does not hold this gateway's network (blank or replaced) does not
-        raise: the gateway comes up with ``needs_restore`` set, queues commands, and waits
-        for a restore. Other radio failures raise (the caller retries later).
-
-        ``form_new_network``: the caller knows of no network this gateway ever had (Home
-        Assistant: no device of the entry). A blank radio is formed into a new network
-        only then, and only if no snapshot exists and the radio keeps no trace of an
-        earlier network either: a gateway that had one is restored, never started anew.
-        """
-        engine = ChangeEngine(
-            self.scheduler,
-            listener=_EngineEvents(
-                self._updates.moved, self._listeners.change_finished, self._counts_changed
-            ),
-            describe=self.inventory.description,
-            policy=self._policy,
-            rng=self._rng,
-        )
-        self._engine = engine
-        name, told = self.name, self._listeners.file_set_aside
-        if (changes := self._changes_file) is not None:
-            if saved := await load_start_file(changes, recover_changes, name, told):
-                engine.load_pending(saved)
-            self._changes_loaded = True
-        scenes = self.scene_keeper.file
-        if scenes and (saved_scenes := await load_start_file(scenes, recover_scenes, name, told)):
-            self.scenes.load(saved_scenes)
-        if form_new_network and self.snapshots is not None:
-            form_new_network = await self.snapshots.async_newest() is None
-        try:
-            await self.radio.start(form_new_network=form_new_network)
-        except RadioIdentityError as exc:
-            _LOGGER.warning("%s: %s; restore a snapshot onto it", self.name, exc)
-            self.supervisor.mark_needs_restore(str(exc))
+        """Resume the changes pending at the last stop, then start the radio (see
+        ``RunControl.start``). A radio that does not hold this gateway's network does
+        not raise: the gateway comes up with ``needs_restore`` set, queues commands, and
+        waits for a restore."""
+        await self._engine_host.start()
+        await self.scene_keeper.load(self.name, self._listeners.file_set_aside)
+        if not await self.run_control.start(form_new_network=form_new_network):
             return
-        await self._radio_started()
+        await self.reconfirmation.radio_started()
         self.supervision.start()
-        if self.snapshots is not None:
-            self._background.spawn(self.snapshot_schedule.take_automatic())
-
-    async def _radio_started(self, *, pings_reconfirm: bool = False) -> None:
-        """The radio runs (again): take its inventory in and re-confirm every device (by
-        a state read, unless the availability tracker's pings read it anyway)."""
-        self.inventory.take()
-        self.reconfirmation.every_device(pings_reconfirm=pings_reconfirm)
-        self.scheduler.retry_now()
+        self.snapshot_schedule.take_automatic_soon()
 
     async def stop(self) -> None:
         """Stop following changes (they are saved and resume at the next start). The
         radio and its database are released whatever fails before (a full disk)."""
         self._stopping = True
         self._background.close()
-        self._pending.stop()
+        self._engine_host.stop_saving()
         self.inventory.stop()
         self.snapshot_schedule.stop()
         try:
             await self.restorer.stop()
             await self.supervision.stop()
             await self._background.cancel()
-            if self._engine is not None:
-                await self._engine.stop()
+            await self._engine_host.stop()
             await self.scheduler.stop()
-            if self._engine is not None:
-                try:
-                    await self._pending.save()
-                except OSError as exc:
-                    _LOGGER.error(
-                        "%s: the pending changes could not be saved (%s); they are lost",
-                        self.name,
-                        exc,
-                    )
+            await self._engine_host.save_last()
         finally:
             await self.radio.stop()
-
-    def _export_pending(self) -> dict[str, Any] | None:
-        # changes.json is written only once it was read (see _changes_loaded).
-        if self._engine is None or not self._changes_loaded:
-            return None
-        return self._engine.export_pending()
 
     async def flush(self) -> None:
         """Write the pending changes now (before a Home Assistant backup; a snapshot
         taken then carries a fresh network backup)."""
-        await self._pending.save()
+        await self._engine_host.save()
 
     # -- what the gateway tells -------------------------------------------------------
 
     def add_listener(self, listener: GatewayListener) -> Unsubscribe:
         self._listeners.registered.append(listener)
         return lambda: self._listeners.registered.remove(listener)
-
-    def _every_device_updated(self) -> None:
-        for device_id in self.devices:
-            self._listeners.device_updated(device_id)
-
-    def _counts_changed(self, counts: ChangeCounts) -> None:
-        self._pending.save_soon()
-        self._listeners.counts_changed(counts)
 
     # -- what the gateway knows -------------------------------------------------------
 
@@ -434,10 +263,6 @@ class Gateway(RadioListener):
     @property
     def groups(self) -> dict[int, GroupDescription]:
         return self.inventory.groups
-
-    @property
-    def scenes(self) -> SceneBook:
-        return self.scene_keeper.book
 
     def values(self, device_id: DeviceId) -> dict[str, Any]:
         """The device's state as last seen from the device itself (never the commanded one)."""
@@ -453,12 +278,7 @@ class Gateway(RadioListener):
         shown nothing since the start or the last radio outage. None for a device never
         told anything (a sensor, a light nobody switched yet): there is nothing to be in
         sync with."""
-        state = self._engine.sync_state(device_id) if self._engine else None
-        if state is None or state in (SyncState.PENDING, SyncState.FAILED):
-            return state
-        if not self._values.get(device_id):
-            return SyncState.UNKNOWN
-        return SyncState.VERIFIED
+        return self._engine_host.sync_state(device_id)
 
     def device_availability(self, device_id: DeviceId) -> Availability:
         """Online, offline, or unknown until a frame or a ping answer proves it."""
@@ -530,73 +350,23 @@ class Gateway(RadioListener):
 
     # -- what the radio tells us -----------------------------------------------------
 
-    def _heard(self, device_id: DeviceId, *, announced: bool = False) -> None:
-        self._values.heard(device_id)
-        # (An announce is a return by itself: availability.heard would report it twice.)
-        if announced:
-            self.availability.announced(device_id)
-        else:
-            self.availability.heard(device_id)
-
     def attributes_reported(self, device_id: DeviceId, values: AttributeValues) -> None:
-        with self._updates.once(device_id):
-            self._heard(device_id)
-            if not values:
-                return
-            self._values.update(device_id, values)
-            self._updates.moved(device_id)
-            if self._engine is not None:
-                self._engine.attributes_reported(device_id, values)
-        self.reconfirmation.introduce(device_id)
+        self.radio_events.attributes_reported(device_id, values)
 
     def device_seen(self, device_id: DeviceId) -> None:
-        with self._updates.once(device_id):
-            self._heard(device_id)
-            if self._engine is None:
-                return
-            self._engine.device_seen(device_id)
-        self.configurer.device_awake(device_id)
-        self.reconfirmation.introduce(device_id)
+        self.radio_events.device_seen(device_id)
 
     def device_announced(self, device_id: DeviceId) -> None:
-        _LOGGER.debug("Device %s announced itself", device_id)
-        with self._updates.once(device_id):
-            self._heard(device_id, announced=True)
-            if self._engine is not None:
-                self._engine.device_announced(device_id)
+        self.radio_events.device_announced(device_id)
+
+    def radio_state_changed(self, state: LinkState) -> None:
+        self.radio_events.radio_state_changed(state)
 
     def device_event(self, event: DeviceEvent) -> None:
         self._listeners.device_event(event)
 
     def devices_changed(self) -> None:
         self.inventory.take_soon()
-
-    def _inventory_taken(self, new_devices: set[DeviceId], changed: bool) -> None:
-        self.availability.track(self.devices.values())
-        if changed:  # a join, a leave, a new group member: worth a snapshot
-            self.snapshot_schedule.soon()
-        self._listeners.inventory_changed()
-        self.reconfirmation.joined(new_devices)
-
-    def radio_state_changed(self, state: LinkState) -> None:
-        if state is LinkState.DOWN:
-            # Nothing the devices showed before the outage can be trusted any more.
-            self._forget_values()
-            if self.target_status is RunStatus.RUNNING:
-                self.supervision.link_lost()
-        self._listeners.radio_state_changed(state)
-        self._every_device_updated()
-
-    def _forget_values(self, device_id: DeviceId | None = None) -> None:
-        """What one device (or every device) showed can no longer be trusted: it must
-        show it again, and a sleeper is introduced (read when awake) again."""
-        self._values.forget(device_id)
-        self.reconfirmation.forget(device_id)
-
-    def _availability_changed(self, device_id: DeviceId, availability: Availability) -> None:
-        if availability is not Availability.ONLINE:
-            self._forget_values(device_id)
-        self._updates.moved(device_id)
 
     # -- health ------------------------------------------------------------------------
 
@@ -622,15 +392,7 @@ class Gateway(RadioListener):
         """Take the radio back and deliver what was queued meanwhile."""
         await self.run_control.resume()
 
-    def _radio_released(self) -> None:
-        self._forget_values()
-        self._every_device_updated()
-
     # -- snapshots ----------------------------------------------------------------------
-
-    @property
-    def snapshots(self) -> SnapshotStore | None:
-        return self.snapshot_schedule.store
 
     @property
     def sections(self) -> Mapping[str, SnapshotSection]:
@@ -660,10 +422,6 @@ class Gateway(RadioListener):
     @property
     def restore_running(self) -> bool:
         return self.restorer.running
-
-    def _restored(self) -> None:
-        if self.snapshots is not None:
-            self._background.spawn(self.snapshot_schedule.take_automatic())
 
     @property
     def keeps_radio_closed(self) -> bool:

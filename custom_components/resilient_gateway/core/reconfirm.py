@@ -53,6 +53,17 @@ class Reconfirmation:
         device = self._inventory.description(device_id)
         return device is not None and not self._values.missing(device_id, device.attributes)
 
+    async def radio_started(self, *, pings_reconfirm: bool = False) -> None:
+        """The radio runs (again): take its inventory in, re-confirm every device (see
+        ``every_device``) and send at once what waited for the radio."""
+        self._inventory.take()
+        self.every_device(pings_reconfirm=pings_reconfirm)
+        self._scheduler.retry_now()
+
+    def radio_back(self, pings_reconfirm: bool) -> None:
+        """The radio is back from an outage: ``radio_started`` in the background."""
+        self._spawn(self.radio_started(pings_reconfirm=pings_reconfirm))
+
     def every_device(self, *, pings_reconfirm: bool = False) -> None:
         """The radio runs (again): read every device (unless the availability tracker's
         pings read it anyway)."""

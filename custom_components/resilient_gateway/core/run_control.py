@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
 from .health import Supervision, describe_failure
-from .radio import RadioError, RadioLink
+from .radio import RadioError, RadioIdentityError, RadioLink
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class RunStatus(StrEnum):
@@ -30,13 +33,18 @@ class RunControl:
         supervision: Supervision,
         lock: asyncio.Lock,
         *,
+        name: str,
+        none_taken: Callable[[], Awaitable[bool]],
         on_status_changed: Callable[[], None],
         on_released: Callable[[], None],
         on_taken_back: Callable[[], Awaitable[None]],
     ) -> None:
-        """``on_released``: the radio is closed (what devices showed is forgotten);
+        """``name``: the gateway's, for logs; ``none_taken``: no snapshot of the gateway
+        exists; ``on_released``: the radio is closed (what devices showed is forgotten);
         ``on_taken_back``: the radio runs again (every device is re-confirmed)."""
         self._radio = radio
+        self._name = name
+        self._none_taken = none_taken
         self._on_status_changed = on_status_changed
         self._on_released = on_released
         self._on_taken_back = on_taken_back
@@ -44,6 +52,26 @@ class RunControl:
         self.lock = lock
         self.target_status = RunStatus.RUNNING
         self.current_status = RunStatus.RUNNING
+
+    async def start(self, *, form_new_network: bool = False) -> bool:
+        """Take the radio at the gateway's start; False when it does not hold the
+        gateway's network (blank or replaced): supervision then waits for a restore.
+        Other radio failures raise (the caller retries later).
+
+        ``form_new_network``: the caller knows of no network this gateway ever had (Home
+        Assistant: no device of the entry). A blank radio is formed into a new network
+        only then, and only if no snapshot exists and the radio keeps no trace of an
+        earlier network either: a gateway that had one is restored, never started anew.
+        """
+        if form_new_network:
+            form_new_network = await self._none_taken()
+        try:
+            await self._radio.start(form_new_network=form_new_network)
+        except RadioIdentityError as exc:
+            _LOGGER.warning("%s: %s; restore a snapshot onto it", self._name, exc)
+            self._supervision.supervisor.mark_needs_restore(str(exc))
+            return False
+        return True
 
     @property
     def paused(self) -> bool:

@@ -17,7 +17,8 @@ from .changes import ChangeEngine
 from .inventory import Inventory
 from .model import Attr, DeviceId
 from .scheduler import Priority, SendScheduler
-from .storage import AtomicJsonFile, jsonable
+from .schemas import recover_scenes
+from .storage import AtomicJsonFile, SetAside, jsonable, load_start_file
 from .values import DeviceValues
 
 SCENE_ATTRS: tuple[Attr, ...] = (Attr.ON, Attr.BRIGHTNESS, Attr.COLOR_TEMP, Attr.XY)
@@ -140,6 +141,14 @@ class SceneKeeper:
         self._inventory = inventory
         self._values = values
         self._on_stored = on_stored
+
+    async def load(self, owner: str, on_set_aside: Callable[[SetAside], None]) -> None:
+        """Take in the scenes the file holds (a damaged file is set aside and what it still
+        holds is used)."""
+        if self.file and (
+            saved := await load_start_file(self.file, recover_scenes, owner, on_set_aside)
+        ):
+            self.book.load(saved)
 
     async def store(self, group_id: int, name: str) -> tuple[GatewayScene, list[DeviceId]]:
         """Make the members' current (device-reported) states a scene of the group.

@@ -126,6 +126,16 @@ class SnapshotSchedule:
                 raise RadioError("the radio is not running")
             await self._write(self.store, None)
 
+    def take_automatic_soon(self) -> None:
+        """``take_automatic`` in the background (after a start or a restore), when this
+        gateway keeps snapshots."""
+        if self.store is not None:
+            self._spawn(self.take_automatic())
+
+    async def none_taken(self) -> bool:
+        """No snapshot of this gateway exists (none written, or none kept at all)."""
+        return self.store is None or await self.store.async_newest() is None
+
     async def _write(self, store: SnapshotStore, password: str | None) -> SnapshotInfo:
         # (The caller holds the run lock.)
         if self._timer is not None:  # this snapshot covers the pending one

@@ -60,6 +60,7 @@ from custom_components.resilient_gateway.core.change_results import (
     GroupResult,
 )
 from custom_components.resilient_gateway.core.changes import ChangeEngine
+from custom_components.resilient_gateway.core.changes.checks import DeviceChecks
 from custom_components.resilient_gateway.core.changes.groups import GroupVerifier
 from custom_components.resilient_gateway.core.changes.machine import DeviceMachines
 from custom_components.resilient_gateway.core.gateway import Gateway
@@ -326,7 +327,7 @@ async def _verified(gateway: Gateway, members: Sequence[DeviceId], run_: Run) ->
     """The engine: a group command, or with one light that light's own command."""
     meter = CpuMeter()
     result: GroupResult | ChangeResult
-    engine = (ChangeEngine, DeviceMachines, GroupVerifier)
+    engine = (ChangeEngine, DeviceMachines, DeviceChecks, GroupVerifier)
     gateway_pieces = (Gateway, DeviceValues, Inventory, Reconfirmation)
     with meter.measure(*engine, SendScheduler, AirPump, Ticket, TokenBucket, *gateway_pieces):
         cpu_start = time.process_time()

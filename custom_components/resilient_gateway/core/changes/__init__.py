@@ -28,7 +28,7 @@ from ..change_results import (
 from ..policy import ChangePolicy
 from ..scheduler import CommandValues, Priority
 from .engine import ChangeEngine, EngineListener, EngineStopped
-from .machine import Phase
+from .records import Phase
 
 __all__ = [  # the engine and everything its callers handle, from one place
     "ChangeCounts",

@@ -26,16 +26,9 @@ from ..model import Attr, DeviceId, SleepMode
 from ..policy import ChangePolicy
 from ..scheduler import CommandValues, Priority, SendScheduler, values_dict
 from .groups import GroupVerifier
-from .machine import (
-    Change,
-    Device,
-    DeviceLookup,
-    DeviceMachines,
-    GroupOp,
-    Phase,
-    cancel,
-)
+from .machine import DeviceLookup, DeviceMachines
 from .pending import export_pending, read_pending
+from .records import Change, Device, GroupOp, Phase, cancel
 
 
 class EngineListener(Protocol):

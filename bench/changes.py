@@ -63,6 +63,7 @@ from custom_components.resilient_gateway.core.changes import ChangeEngine
 from custom_components.resilient_gateway.core.changes.checks import DeviceChecks
 from custom_components.resilient_gateway.core.changes.groups import GroupVerifier
 from custom_components.resilient_gateway.core.changes.machine import DeviceMachines
+from custom_components.resilient_gateway.core.changes.open_changes import OpenChanges
 from custom_components.resilient_gateway.core.gateway import Gateway
 from custom_components.resilient_gateway.core.inventory import Inventory
 from custom_components.resilient_gateway.core.model import Attr, DeviceId
@@ -327,7 +328,7 @@ async def _verified(gateway: Gateway, members: Sequence[DeviceId], run_: Run) ->
     """The engine: a group command, or with one light that light's own command."""
     meter = CpuMeter()
     result: GroupResult | ChangeResult
-    engine = (ChangeEngine, DeviceMachines, DeviceChecks, GroupVerifier)
+    engine = (ChangeEngine, OpenChanges, DeviceMachines, DeviceChecks, GroupVerifier)
     gateway_pieces = (Gateway, DeviceValues, Inventory, Reconfirmation)
     with meter.measure(*engine, SendScheduler, AirPump, Ticket, TokenBucket, *gateway_pieces):
         cpu_start = time.process_time()

@@ -76,6 +76,8 @@ from custom_components.resilient_gateway.core.scheduler import (
     SendScheduler,
     Ticket,
 )
+from custom_components.resilient_gateway.core.scheduler.backlog import Backlog
+from custom_components.resilient_gateway.core.scheduler.limits import ClassLimits
 from custom_components.resilient_gateway.core.token_bucket import TokenBucket
 from custom_components.resilient_gateway.core.values import DeviceValues
 from custom_components.resilient_gateway.radios.virtual import (
@@ -330,7 +332,8 @@ async def _verified(gateway: Gateway, members: Sequence[DeviceId], run_: Run) ->
     result: GroupResult | ChangeResult
     engine = (ChangeEngine, OpenChanges, DeviceMachines, DeviceChecks, GroupVerifier)
     gateway_pieces = (Gateway, DeviceValues, Inventory, Reconfirmation)
-    with meter.measure(*engine, SendScheduler, AirPump, Ticket, TokenBucket, *gateway_pieces):
+    scheduler = (SendScheduler, AirPump, Backlog, ClassLimits, Ticket, TokenBucket)
+    with meter.measure(*engine, *scheduler, *gateway_pieces):
         cpu_start = time.process_time()
         if len(members) == 1:
             result = await gateway.set_state(members[0], {Attr.ON: True}).wait(timeout=GIVE_UP)

@@ -60,8 +60,10 @@ from custom_components.resilient_gateway.core.change_results import (
     GroupResult,
 )
 from custom_components.resilient_gateway.core.changes import ChangeEngine
+from custom_components.resilient_gateway.core.changes.checks import DeviceChecks
 from custom_components.resilient_gateway.core.changes.groups import GroupVerifier
 from custom_components.resilient_gateway.core.changes.machine import DeviceMachines
+from custom_components.resilient_gateway.core.changes.open_changes import OpenChanges
 from custom_components.resilient_gateway.core.gateway import Gateway
 from custom_components.resilient_gateway.core.inventory import Inventory
 from custom_components.resilient_gateway.core.model import Attr, DeviceId
@@ -74,6 +76,8 @@ from custom_components.resilient_gateway.core.scheduler import (
     SendScheduler,
     Ticket,
 )
+from custom_components.resilient_gateway.core.scheduler.backlog import Backlog
+from custom_components.resilient_gateway.core.scheduler.limits import ClassLimits
 from custom_components.resilient_gateway.core.token_bucket import TokenBucket
 from custom_components.resilient_gateway.core.values import DeviceValues
 from custom_components.resilient_gateway.radios.virtual import (
@@ -326,9 +330,10 @@ async def _verified(gateway: Gateway, members: Sequence[DeviceId], run_: Run) ->
     """The engine: a group command, or with one light that light's own command."""
     meter = CpuMeter()
     result: GroupResult | ChangeResult
-    engine = (ChangeEngine, DeviceMachines, GroupVerifier)
+    engine = (ChangeEngine, OpenChanges, DeviceMachines, DeviceChecks, GroupVerifier)
     gateway_pieces = (Gateway, DeviceValues, Inventory, Reconfirmation)
-    with meter.measure(*engine, SendScheduler, AirPump, Ticket, TokenBucket, *gateway_pieces):
+    scheduler = (SendScheduler, AirPump, Backlog, ClassLimits, Ticket, TokenBucket)
+    with meter.measure(*engine, *scheduler, *gateway_pieces):
         cpu_start = time.process_time()
         if len(members) == 1:
             result = await gateway.set_state(members[0], {Attr.ON: True}).wait(timeout=GIVE_UP)

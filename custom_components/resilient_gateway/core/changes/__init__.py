@@ -2,10 +2,13 @@
 
 A command becomes a *change* per target device: the values it wants and a deadline.
 ``engine.py`` is the engine's face (``ChangeEngine``: commands, results, counts);
+``open_changes.py`` opens the changes, keeps their deadlines and settles them;
 ``machine.py`` runs one state machine per device over the union of its open changes (send,
-wait for a report, read, back off, until verified or the deadline); ``groups.py`` follows a
-groupcast (a group set, a scene recall) member by member and repairs by unicast;
-``pending.py`` keeps desired states and open changes across restarts (``changes.json``).
+wait for a report, read, back off, until verified or the deadline), with ``checks.py``
+doing the report waits, reads and back-offs; ``records.py`` is what they keep;
+``groups.py`` follows a groupcast (a group set, a scene recall) member by member and
+repairs by unicast; ``pending.py`` keeps desired states and open changes across restarts
+(``changes.json``).
 
 - Only values from the device (reports, read responses) verify, and only ones that
   arrived after the value was commanded.
@@ -28,7 +31,7 @@ from ..change_results import (
 from ..policy import ChangePolicy
 from ..scheduler import CommandValues, Priority
 from .engine import ChangeEngine, EngineListener, EngineStopped
-from .machine import Phase
+from .records import Phase
 
 __all__ = [  # the engine and everything its callers handle, from one place
     "ChangeCounts",

@@ -1,8 +1,9 @@
 """The change engine's face: commands in, results, sync states and counts out.
 
-Each command becomes a change per target device (``machine.py`` follows each device's
-state machine; ``groups.py`` the groupcasts); this class opens and settles the changes,
-keeps their deadlines and the counts, and tells its listener.
+Each command becomes a change per target device (``open_changes.py`` opens, times and
+settles them; ``machine.py`` follows each device's state machine; ``groups.py`` the
+groupcasts); this class takes the commands and what the radio hears, keeps the counts,
+loads and exports the pending changes and tells its listener.
 """
 
 from __future__ import annotations
@@ -21,21 +22,15 @@ from ..change_results import (
     GroupHandle,
     SyncState,
 )
-from ..matching import required_attributes, turned_off_supersedes, value_matches
+from ..matching import value_matches
 from ..model import Attr, DeviceId, SleepMode
 from ..policy import ChangePolicy
-from ..scheduler import CommandValues, Priority, SendScheduler, values_dict
+from ..scheduler import CommandValues, Priority, SendScheduler
 from .groups import GroupVerifier
-from .machine import (
-    Change,
-    Device,
-    DeviceLookup,
-    DeviceMachines,
-    GroupOp,
-    Phase,
-    cancel,
-)
+from .machine import DeviceLookup, DeviceMachines
+from .open_changes import OpenChanges
 from .pending import export_pending, read_pending
+from .records import Change, Device, GroupOp, Phase
 
 
 class EngineListener(Protocol):
@@ -96,17 +91,16 @@ class ChangeEngine:
             on_changed=self._changed,
             on_member_heard=self._member_heard,
         )
+        self._changes = OpenChanges(self._machines, on_settled=self._settled)
         self._groups = GroupVerifier(
             self._machines,
             scheduler,
-            new_change=self._member_change,
+            new_change=self._changes.open_member,
             on_changed=self._changed,
-            result_of=self._result,
-            handle_of=self._handle,
+            result_of=self._changes.result,
+            handle_of=self._changes.handle,
         )
         self.policy = self._machines.policy
-        self._open: dict[int, Change] = {}
-        self._next_id = 1
         self._stopped = False
         self._listener: EngineListener = listener or _Unheard()
         self._tally = _Tally()
@@ -138,12 +132,12 @@ class ChangeEngine:
         """
         self._check_running()
         device = self._machines.device(device_id)
-        change = self._new_change(
+        change = self._changes.open(
             device, values=values, transition=transition, deadline=deadline, priority=priority
         )
         self._machines.kick(device)
         self._changed(device)
-        return self._handle(change)
+        return self._changes.handle(change)
 
     def set_group_state(
         self,
@@ -271,7 +265,7 @@ class ChangeEngine:
         """Desired states and pending changes, JSON-serialisable, deadlines as seconds left."""
         machines = self._machines
         return export_pending(
-            machines.devices, self._open.values(), self._loop.time(), machines.links
+            machines.devices, self._changes.values(), self._loop.time(), machines.links
         )
 
     def load_pending(self, data: Mapping[str, Any]) -> None:
@@ -280,7 +274,7 @@ class ChangeEngine:
         Call before any command (expired changes report at once, to the listener).
         """
         self._check_running()
-        if self._open:
+        if self._changes:
             raise RuntimeError("restore() needs an engine without pending changes")
         now = self._loop.time()
         saved_devices, saved_changes = read_pending(
@@ -292,30 +286,7 @@ class ChangeEngine:
             device = self._machines.device(device_id)
             device.desired.update(desired)
             device.failed.update(failed)
-        expired: list[Change] = []
-        for saved in saved_changes:
-            change = saved.change
-            device = self._machines.device(change.device_id)
-            self._next_id = max(self._next_id, change.change_id + 1)
-            self._open[change.change_id] = change
-            for attr in saved.open:
-                if (older := device.owners.get(attr)) is not None:
-                    older.open.discard(attr)  # (a snapshot never has two; be safe)
-                    older.superseded.add(attr)
-                change.open.add(attr)
-                device.owners[attr] = change
-                device.desired[attr] = change.values.get(attr)
-                device.unsent.add(attr)
-            if saved.remaining <= 0:
-                expired.append(change)
-            else:
-                self._arm_deadline(change, now + saved.remaining)
-        for change in expired:
-            if change.status is ChangeStatus.PENDING:
-                self._expire(change)
-        for change in list(self._open.values()):
-            if change.status is ChangeStatus.PENDING and not change.open:
-                self._finish(change)
+        self._changes.reopen(saved_changes, now)
         for device in self._machines.devices.values():
             if device.owners:
                 self._machines.send(device, Priority.REPAIR)
@@ -330,16 +301,7 @@ class ChangeEngine:
             return
         self._stopped = True
         self._machines.stop()
-        for change in self._open.values():
-            cancel(change.deadline_timer)
-            change.deadline_timer = None
-        groups: dict[int, GroupOp] = {}
-        for change in self._open.values():
-            if change.future is not None and not change.future.done():
-                change.future.set_result(self._result(change))
-            if change.group is not None:
-                groups[id(change.group)] = change.group
-        for op in groups.values():
+        for op in self._changes.stop():
             self._groups.close_window(op)
             if op.future is not None and not op.future.done():
                 op.future.set_result(self._groups.result(op))
@@ -350,108 +312,10 @@ class ChangeEngine:
         if self._stopped:
             raise EngineStopped("the change engine is stopped")
 
-    def _member_change(
-        self, device: Device, values: CommandValues, op: GroupOp, deadline: float | None
-    ) -> Change:
-        return self._new_change(
-            device,
-            values=values,
-            transition=op.transition,
-            deadline=deadline,
-            priority=Priority.USER,
-            group=op,
-        )
-
-    def _new_change(
-        self,
-        device: Device,
-        *,
-        values: CommandValues,
-        transition: float | None,
-        deadline: float | None,
-        priority: Priority,
-        group: GroupOp | None = None,
-    ) -> Change:
-        if not values:
-            raise ValueError("a change needs at least one value")
-        values = values_dict(values)
-        seq = self._machines.next_seq()
-        now = self._loop.time()
-        change = Change(
-            change_id=self._next_id,
-            device_id=device.device_id,
-            values=values,
-            required=required_attributes(values),
-            transition=transition,
-            priority=priority,
-            started_at=now,
-            seq=seq,
-            group=group,
-            group_id=group.group_id if group is not None else None,
-            future=self._loop.create_future(),
-        )
-        self._next_id += 1
-        # The newer wish takes over these attributes from older changes.
-        superseded: list[Change] = []
-        for attr in {*values, *turned_off_supersedes(values)}:
-            device.failed.discard(attr)
-            device.unsent.discard(attr)
-            older = device.owners.pop(attr, None)
-            if older is not None:
-                older.open.discard(attr)
-                older.superseded.add(attr)
-                if not older.open:
-                    superseded.append(older)
-        device.desired.update(values)
-        for attr in change.required:
-            device.owners[attr] = change
-            device.unsent.add(attr)
-        change.open = set(change.required)
-        device.repairs = 0
-        self._open[change.change_id] = change
-        description = self._machines.description(device.device_id)
-        seconds = deadline if deadline is not None else self.policy.deadline_for(description)
-        self._arm_deadline(change, now + seconds)
-        for older in superseded:
-            self._finish(older)
-        return change
-
-    def _arm_deadline(self, change: Change, deadline_at: float) -> None:
-        change.deadline_at = deadline_at
-        change.deadline_timer = self._loop.call_at(deadline_at, self._expire, change)
-
-    def _expire(self, change: Change) -> None:
-        """The deadline passed: what the device has not shown by now failed."""
-        change.deadline_timer = None
-        if change.status is not ChangeStatus.PENDING or self._stopped:
-            return
-        device = self._machines.devices[change.device_id]
-        for attr in change.open:
-            if device.owners.get(attr) is change:
-                del device.owners[attr]
-            device.unsent.discard(attr)
-            device.failed.add(attr)
-            change.failed.add(attr)
-        change.open.clear()
-        self._finish(change)
-        if not device.owners:
-            self._machines.go_idle(device)
-
-    def _finish(self, change: Change) -> None:
-        if change.failed:
-            change.status = ChangeStatus.FAILED
+    def _settled(self, change: Change, result: ChangeResult) -> None:
+        """A change ended: its scene entry or group may be due, the counts moved."""
+        if change.status is ChangeStatus.FAILED:
             self._tally.failed_total += 1
-        elif change.verified:
-            change.status = ChangeStatus.VERIFIED
-        else:
-            change.status = ChangeStatus.SUPERSEDED
-        change.finished_at = self._loop.time()
-        cancel(change.deadline_timer)
-        change.deadline_timer = None
-        self._open.pop(change.change_id, None)
-        result = self._result(change)
-        if change.future is not None and not change.future.done():
-            change.future.set_result(result)
         scene = change.scene
         if scene is not None and scene.proved_wrong and change.status is ChangeStatus.VERIFIED:
             self._groups.rewrite_scene(change, scene)
@@ -460,30 +324,8 @@ class ChangeEngine:
         self._changed(self._machines.devices[change.device_id])
         self._listener.change_finished(result)
 
-    def _result(self, change: Change) -> ChangeResult:
-        device = self._machines.devices.get(change.device_id)
-        observed = device.observed if device is not None else {}
-        end = change.finished_at if change.finished_at is not None else self._loop.time()
-        return ChangeResult(
-            change_id=change.change_id,
-            device_id=change.device_id,
-            status=change.status,
-            desired=dict(change.values),
-            actual={a: observed[a][0] for a in change.values if a in observed},
-            failed_attributes=frozenset(change.failed),
-            superseded_attributes=frozenset(change.superseded),
-            attempts=change.attempts,
-            reads=change.reads,
-            elapsed=max(0.0, end - change.started_at),
-            group_id=change.group_id,
-            scene_id=change.scene.scene_id if change.scene else None,
-        )
-
-    def _handle(self, change: Change) -> ChangeHandle:
-        assert change.future is not None
-        return ChangeHandle(
-            change.change_id, change.device_id, change.future, lambda: self._result(change)
-        )
+    def _finish(self, change: Change) -> None:
+        self._changes.finish(change)
 
     def _member_heard(self, op: GroupOp, device: Device, matched: bool) -> None:
         self._groups.member_heard(op, device, matched)
@@ -497,7 +339,7 @@ class ChangeEngine:
         self._tally.recount(device, self._machines.sync_state(device) if device.desired else None)
 
     def _publish_counts(self) -> None:
-        if self._tally.moved(len(self._open)):
+        if self._tally.moved(len(self._changes)):
             self._listener.counts_changed(self._tally.counts)
 
 

@@ -29,7 +29,8 @@ from ..change_results import (
 )
 from ..model import DeviceId, SleepMode
 from ..scheduler import CommandValues, Priority, SendScheduler, Ticket, values_dict
-from .machine import Change, Device, DeviceMachines, GroupOp, Phase, SceneEntry, cancel
+from .machine import DeviceMachines
+from .records import Change, Device, GroupOp, Phase, SceneEntry, cancel
 
 
 class GroupVerifier:

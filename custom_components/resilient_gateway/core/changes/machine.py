@@ -13,151 +13,39 @@ changes:
   arrived after the value was commanded.
 - One frame per device carries everything still open.
 - Sleepy devices are sent to when they are heard from; nothing is lost while they sleep.
+
+This module sends, takes in what devices show and follows sleepers; the report wait, the
+reads and the back-off after a send are ``checks.py``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
-from ..change_results import ChangeResult, ChangeStatus, GroupResult, SyncState
+from ..change_results import SyncState
 from ..matching import value_matches
-from ..model import Attr, DeviceDescription, DeviceId, DeviceKind, SleepMode
+from ..model import DeviceDescription, DeviceId, DeviceKind, SleepMode
 from ..policy import ChangePolicy
-from ..radio import NoResponseError
-from ..scheduler import (
-    CommandValues,
-    Priority,
-    SchedulerStopped,
-    SendScheduler,
-    Ticket,
-    values_dict,
-)
+from ..scheduler import CommandValues, Priority, SendScheduler, Ticket, values_dict
+from .checks import DeviceChecks
 from .links import LinkBook
+from .records import Change, Device, GroupOp, Phase, cancel
 
 _LOGGER = logging.getLogger(__name__)
 
 type DeviceLookup = Callable[[DeviceId], DeviceDescription | None]
 
 
-class Phase(StrEnum):
-    """What a device's state machine is doing."""
-
-    IDLE = "idle"  # nothing open
-    ASLEEP = "asleep"  # waiting for a sleeper to be heard from
-    GROUPCAST = "groupcast"  # waiting for a groupcast that carries the values
-    SENDING = "sending"  # a unicast is queued or on air
-    WAITING = "waiting"  # delivered; waiting for the device to report
-    READING = "reading"  # the device stayed silent; a read is queued or on air
-    BACKOFF = "backoff"  # the device showed other values; waiting before sending again
-
-
-@dataclass(eq=False, slots=True)
-class SceneEntry:
-    """Where a scene member's stored state lives, to store it again if it proved wrong."""
-
-    group_id: int
-    scene_id: int
-    values: dict[str, Any]
-    proved_wrong: bool = False
-
-
-@dataclass(eq=False, slots=True)
-class Change:
-    """One command's wish for one device."""
-
-    change_id: int
-    device_id: DeviceId
-    values: dict[str, Any]
-    required: frozenset[str]
-    transition: float | None
-    priority: Priority
-    started_at: float
-    seq: int
-    open: set[str] = field(default_factory=set)  # required, not yet shown by the device
-    verified: set[str] = field(default_factory=set)
-    superseded: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
-    status: ChangeStatus = ChangeStatus.PENDING
-    attempts: int = 0
-    reads: int = 0
-    deadline_at: float = 0.0
-    deadline_timer: asyncio.TimerHandle | None = None
-    finished_at: float | None = None
-    group: GroupOp | None = None
-    group_id: int | None = None  # (kept apart from ``group``, which a restart does not keep)
-    scene: SceneEntry | None = None
-    future: asyncio.Future[ChangeResult] | None = None
-
-
-@dataclass(eq=False, slots=True)
-class GroupOp:
-    """One groupcast (a group set or a scene recall) and the member changes it stands for."""
-
-    group_id: int
-    scene_id: int | None
-    values: dict[str, Any]  # what the groupcast sets (empty for a scene recall)
-    transition: float | None
-    changes: dict[DeviceId, Change] = field(default_factory=dict)
-    covered: set[DeviceId] = field(default_factory=set)  # members that hear groupcasts
-    repaired: set[DeviceId] = field(default_factory=set)
-    rewriting: set[DeviceId] = field(default_factory=set)
-    rewritten: set[DeviceId] = field(default_factory=set)
-    rewrite_failed: set[DeviceId] = field(default_factory=set)
-    future: asyncio.Future[GroupResult] | None = None
-    # Members unicast at once, with the groupcast (likely to miss it), until theirs is on air.
-    at_once: set[DeviceId] = field(default_factory=set)
-    reported: set[DeviceId] = field(default_factory=set)  # members heard since the groupcast
-    unheard: set[DeviceId] = field(default_factory=set)  # members waiting, not heard yet
-    on_air_at: float | None = None  # when the groupcast went on air
-    # The report window after the groupcast: it closes once every member has reported,
-    # at its learned length (``learned``) or, until that is known, once members that
-    # reported have stopped reporting for a while; at its longest wait at the latest.
-    window_timer: asyncio.TimerHandle | None = None
-    quiet_timer: asyncio.TimerHandle | None = None
-    window_ends_at: float = 0.0
-    learned: bool = False
-    window_opens_at: float = 0.0  # (only to set timers: the end of the transition)
-
-
-@dataclass(eq=False, slots=True)
-class Device:
-    """The state machine of one device, over the union of its open changes."""
-
-    device_id: DeviceId
-    desired: dict[str, Any] = field(default_factory=dict)
-    owners: dict[str, Change] = field(default_factory=dict)  # open attribute -> its change
-    observed: dict[str, tuple[Any, int]] = field(default_factory=dict)  # value, event seq
-    failed: set[str] = field(default_factory=set)
-    unsent: set[str] = field(default_factory=set)  # open, not yet on air in any frame
-    phase: Phase = Phase.IDLE
-    ticket: Ticket[Any] | None = None
-    timer: asyncio.TimerHandle | None = None
-    sent_seq: int = 0  # the last frame carrying the values went on air at this seq
-    delivered_at: float | None = None  # its unicast was acknowledged then (report delays)
-    on_air: dict[str, Any] | None = None  # values of the unicast on air
-    on_air_ticket: Ticket[Any] | None = None
-    repairs: int = 0  # sends since the last new value, for back-off
-    broadcast: GroupOp | None = None  # the groupcast this device waits for or just got
-    after_broadcast: bool = False
-    awake: bool = False
-    awake_timer: asyncio.TimerHandle | None = None
-    silent: bool = False  # the last read got no answer
-    quick_rereads: int = 0  # reads sent again at once after a learned timeout, in a row
-    sync: SyncState | None = None  # as last counted
-
-
 class DeviceMachines:
-    """Every device's state machine, on the radio's one scheduler. What settles a change,
-    what moves a device's sync state and what a member in a group's report window said
-    go to the engine that owns them (``on_finished``, ``on_changed``, ``on_member_heard``).
-    """
+    """Every device's state machine, on the radio's one scheduler: sends, what devices
+    show, sleepers' wakes; its ``DeviceChecks`` wait for reports, read and back off. What
+    settles a change, what moves a device's sync state and what a member in a group's
+    report window said go to the engine that owns them (``on_finished``, ``on_changed``,
+    ``on_member_heard``)."""
 
     def __init__(
         self,
@@ -174,7 +62,6 @@ class DeviceMachines:
         self._scheduler = scheduler
         self._describe = describe
         self.policy = policy
-        self._rng = rng
         self._on_finished = on_finished
         self._on_changed = on_changed
         self._on_member_heard = on_member_heard
@@ -183,6 +70,7 @@ class DeviceMachines:
         self._seq = 0
         self._tickets: set[Ticket[Any]] = set()
         self.stopped = False
+        self._checks = DeviceChecks(self, scheduler, links=self.links, rng=rng)
 
     def stop(self) -> None:
         """Cancel every device's timers and withdraw every operation it still waits for."""
@@ -410,7 +298,7 @@ class DeviceMachines:
             # may not have gone out, so they are sent again after a back-off.
             error = "cancelled" if ticket.cancelled() else repr(ticket.exception())
             _LOGGER.debug("send to %s failed: %s", device.device_id, error)
-            self._back_off(device)
+            self._checks.back_off(device)
             return
         self.links.unicast_delivered(device.device_id, ticket.attempts)
         description = self.description(device.device_id)
@@ -421,62 +309,15 @@ class DeviceMachines:
         ):
             # It already showed every value: it has nothing to report, so only a read
             # can tell that the command did not change it back.
-            self._read(device)
+            self._checks.read(device)
             return
         wait = self.links.report_wait(self.policy, description) + (transition or 0.0)
-        self._wait_for_report(device, wait)
+        self._checks.wait_for_report(device, wait)
         device.delivered_at = self._loop.time() + (transition or 0.0)
-
-    def _wait_for_report(self, device: Device, seconds: float) -> None:
-        self.stop_timer(device)
-        device.phase = Phase.WAITING
-        device.timer = self._loop.call_later(seconds, self.report_window_over, device)
 
     def report_window_over(self, device: Device) -> None:
         """Nothing (or not everything) was verified by a report in time."""
-        device.timer = None
-        if self.stopped:
-            return
-        if not device.owners:
-            self.go_idle(device)
-            return
-        if device.unsent:
-            self.send(device, self.priority_of_unsent(device))
-            return
-        # Open attributes the device showed since the frame: all of them other values
-        # (matching ones would have been verified on arrival).
-        shown_wrong = [
-            attr
-            for attr in device.owners
-            if device.observed.get(attr, (None, 0))[1] > device.sent_seq
-        ]
-        post_send_mismatch = bool(shown_wrong)
-        if device.after_broadcast:
-            # Values the recall should have changed but the device did not show: it missed
-            # the groupcast, or its entry is wrong or gone (after an OTA update or a reset).
-            # Rewriting costs one unicast and makes the next recall right either way.
-            unchanged = [a for a in device.owners if not self.showed_before(device, a)]
-            for attr in (*shown_wrong, *unchanged):
-                if (scene := device.owners[attr].scene) is not None:
-                    scene.proved_wrong = True
-            if device.broadcast is not None:
-                device.broadcast.repaired.add(device.device_id)
-            # A unicast to a member that already shows the state is harmless and cheaper
-            # than reading first.
-            self.send(device, Priority.REPAIR)
-            return
-        if self.sleep_mode(device) is SleepMode.SLEEPY:
-            if not device.awake:
-                device.phase = Phase.ASLEEP
-            elif post_send_mismatch:
-                self.send(device, Priority.USER)
-            else:
-                self._read(device)
-            return
-        if post_send_mismatch:
-            self._back_off(device)
-        else:
-            self._read(device)
+        self._checks.report_window_over(device)
 
     def showed_before(self, device: Device, attr: str) -> bool:
         """Whether the device's last known value of ``attr`` already was the desired one
@@ -485,94 +326,6 @@ class DeviceMachines:
         return seen is not None and value_matches(
             attr, device.desired[attr], seen[0], self.policy.tolerances
         )
-
-    def _read(self, device: Device) -> None:
-        attributes = [Attr(a) if a in Attr else a for a in device.owners]
-        holder: list[Ticket[dict[Attr, Any]]] = []
-        frames = self._scheduler.frames_to_read(cast(list[Attr], attributes))
-        always_on = self.sleep_mode(device) is SleepMode.ALWAYS_ON
-        learned = None  # (the last of the reads sent again at once waits for the radio)
-        if always_on and device.quick_rereads < self.policy.read_retries_at_once:
-            learned = self.links.read_timeout(self.policy, frames)
-        on_air_at: list[float] = []
-
-        def on_air() -> None:
-            if holder and device.ticket is holder[0]:
-                on_air_at[:] = [self._loop.time()]
-                for change in {id(c): c for c in device.owners.values()}.values():
-                    change.reads += 1
-
-        priority = Priority.USER if self.sleep_mode(device) is SleepMode.SLEEPY else Priority.REPAIR
-        ticket = self._scheduler.read(
-            device.device_id,
-            cast(list[Attr], attributes),  # custom attributes are plain names
-            priority=priority,
-            timeout=self.policy.read_timeout if learned is None else learned,
-            on_attempt=on_air,
-        )
-        holder.append(ticket)
-        self.track(ticket)
-        device.ticket = ticket
-        device.phase = Phase.READING
-
-        def done(ticket: Ticket[dict[Attr, Any]]) -> None:
-            answered = not ticket.cancelled() and ticket.exception() is None
-            if answered and on_air_at and always_on:
-                self.links.read_delay((self._loop.time() - on_air_at[0]) / frames)
-            self._read_done(device, ticket, learned is not None)
-
-        ticket.add_done_callback(done)
-
-    def _read_done(
-        self, device: Device, ticket: Ticket[dict[Attr, Any]], learned_timeout: bool
-    ) -> None:
-        if self.stopped:
-            return
-        cancelled = ticket.cancelled()  # (by someone else if it is still the device's)
-        error = None if cancelled else ticket.exception()
-        if not cancelled and error is None:
-            # From the device, so evidence even when the machine has moved on meanwhile.
-            self.observe(device, ticket.result())
-        if ticket is not device.ticket:
-            return
-        device.ticket = None
-        if not cancelled:
-            device.silent = error is not None
-        if not device.owners:
-            self.go_idle(device)
-            return
-        if device.unsent:
-            self.send(device, self.priority_of_unsent(device))
-        elif self.sleep_mode(device) is SleepMode.SLEEPY:
-            if not cancelled and error is None and device.awake:
-                self.send(device, Priority.USER)
-            else:
-                device.phase = Phase.ASLEEP
-        elif learned_timeout and isinstance(error, NoResponseError):
-            # Its answer was lost (answers come sooner than this): ask again at once.
-            device.quick_rereads += 1
-            self._read(device)
-        else:
-            device.quick_rereads = 0
-            self._back_off(device)
-
-    def _back_off(self, device: Device) -> None:
-        self.stop_timer(device)
-        if self.sleep_mode(device) is SleepMode.SLEEPY:
-            device.phase = Phase.ASLEEP
-            return
-        delay = self.policy.repair_backoff.delay(device.repairs, self._rng)
-        device.repairs += 1
-        device.phase = Phase.BACKOFF
-        device.timer = self._loop.call_later(delay, self._back_off_over, device)
-
-    def _back_off_over(self, device: Device) -> None:
-        device.timer = None
-        if self.stopped:
-            return
-        # (The scheduler stopped first: the change fails at its deadline.)
-        with contextlib.suppress(SchedulerStopped):
-            self.send(device, Priority.REPAIR)
 
     def go_idle(self, device: Device) -> None:
         self.stop_timer(device)
@@ -619,8 +372,3 @@ class DeviceMachines:
             # Too late for this listening moment; the next one gets it.
             self.drop_ticket(device)
             device.phase = Phase.ASLEEP
-
-
-def cancel(handle: asyncio.TimerHandle | None) -> None:
-    if handle is not None:
-        handle.cancel()

@@ -16,7 +16,7 @@ from ..model import DeviceId
 from ..scheduler import Priority, values_dict
 from ..storage import AtomicJsonFile
 from .links import LinkBook
-from .machine import Change, Device, SceneEntry
+from .records import Change, Device, SceneEntry
 
 _LOGGER = logging.getLogger(__name__)
 

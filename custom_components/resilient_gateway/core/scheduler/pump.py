@@ -1,22 +1,19 @@
-"""The send scheduler's queue and what puts it on air: token buckets per airtime, the
-operations in flight, class limits, delivery back-off and the one timer."""
+"""What puts the send scheduler's queue (``backlog.py``) on air: token buckets per
+airtime, the operations in flight, what becomes of each attempt and the one timer."""
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
-import random
-from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from typing import Any, cast
 
 from ..model import Attr, DeviceId
-from ..policy import Backoff
 from ..radio import DeliveryError, NoResponseError, Radio, RadioBudget
 from ..token_bucket import TokenBucket
+from .backlog import Backlog
 from .entries import (
     Airtime,
-    ClassLimitReached,
     CommandValues,
     Entry,
     EntryState,
@@ -26,8 +23,8 @@ from .entries import (
     SchedulerStopped,
     Ticket,
     attempt_under_way,
-    values_dict,
 )
+from .limits import ClassLimits
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,45 +32,32 @@ _EPSILON = 1e-6  # seconds: float slack when a timer's time is compared with wha
 
 
 class AirPump:
-    """One radio's queue: entries wait for a free device, a slot in flight and a token of
-    their airtime, in order of priority, then first come, first served."""
+    """One radio's pump: the backlog's entries wait for a free device, a slot in flight and
+    a token of their airtime; an attempt's outcome settles their tickets or puts them back
+    in the backlog."""
 
     def __init__(
-        self,
-        radio: Radio,
-        *,
-        rng: random.Random,
-        delivery_backoff: Backoff,
-        burst: float,
-        limits: Mapping[str, int],
+        self, radio: Radio, backlog: Backlog, limits: ClassLimits, *, burst: float
     ) -> None:
         self._radio = radio
-        self._rng = rng
-        self.delivery_backoff = delivery_backoff
+        self._backlog = backlog
+        self._limits = limits
         self._burst = burst
-        self._limits = dict(limits)
-        self._in_class = dict.fromkeys(self._limits, 0)
         self._loop = asyncio.get_running_loop()
         self._budget: RadioBudget | None = None
         self._buckets: dict[Airtime, TokenBucket] = {}
-        self._ready: dict[Airtime, list[tuple[int, int, Entry]]] = {a: [] for a in Airtime}
-        self._delayed: list[tuple[float, int, Entry]] = []
-        self._by_key: dict[Hashable, Entry] = {}
         self._busy_devices: set[DeviceId] = set()
         self._reads_on_air: dict[DeviceId, Entry] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        self._seq = 0
-        self._queued = 0
         self._stopped = False
         self._pump_pending = False
         self._unicasts_sent = 0
         self._groupcasts_sent = 0
         self._delivery_failures = 0
-        self._coalesced = 0
 
-    # ---- the queue ------------------------------------------------------------------
+    # ---- what callers' requests need -------------------------------------------------
 
     def read_on_air(self, device_id: DeviceId, attributes: Collection[Attr]) -> Entry | None:
         entry = self._reads_on_air.get(device_id)
@@ -83,26 +67,10 @@ class AirPump:
 
     def read_entry(self, device_id: DeviceId, attributes: Collection[Attr]) -> Entry | None:
         """A read of the device that is queued or on air and asks for ``attributes``."""
-        entry = self._by_key.get(("read", device_id))
-        if (
-            entry is not None
-            and entry.state in (EntryState.READY, EntryState.DELAYED)
-            and entry.attributes.issuperset(attributes)
-        ):
+        entry = self._backlog.queued_read(device_id, attributes)
+        if entry is not None:
             return entry
         return self.read_on_air(device_id, attributes)
-
-    def coalescing_entry(self, key: Hashable, priority: Priority) -> Entry | None:
-        entry = self._by_key.get(key)
-        if entry is None or entry.state not in (EntryState.READY, EntryState.DELAYED):
-            return None
-        self._coalesced += 1
-        if priority < entry.priority:
-            entry.priority = priority
-            if entry.state is EntryState.READY:
-                # The older heap item goes stale: its priority no longer matches.
-                heapq.heappush(self._ready[entry.airtime], (entry.priority, entry.seq, entry))
-        return entry
 
     def new_entry(
         self,
@@ -121,31 +89,18 @@ class AirPump:
             raise SchedulerStopped
         if frames < 1:
             raise ValueError(f"an operation sends at least one frame, not {frames}")
-        if limit is not None:
-            if limit not in self._limits:
-                raise ValueError(f"no limit is set for {limit!r} operations")
-            if self._in_class[limit] >= self._limits[limit]:
-                raise ClassLimitReached(f"{self._limits[limit]} {limit} operations under way")
-            self._in_class[limit] += 1
-        self._seq += 1
-        entry = Entry(
-            seq=self._seq,
-            airtime=airtime,
-            priority=priority,
-            device_id=device_id,
-            key=key,
-            run=run,
+        self._limits.admit(limit)
+        return self._backlog.add(
+            airtime,
+            priority,
+            device_id,
+            key,
+            run,
+            values=values,
+            attributes=attributes,
             frames=frames,
-            values=values_dict(values or {}),
-            attributes=set(attributes),
-            tickets=[],
             limit=limit,
         )
-        if key is not None:
-            self._by_key[key] = entry
-        self._queued += 1
-        heapq.heappush(self._ready[airtime], (priority, entry.seq, entry))
-        return entry
 
     def issue[T](
         self, entry: Entry, on_attempt: OnAttempt | None, *, retry_delivery: bool = True
@@ -169,22 +124,18 @@ class AirPump:
 
     def retry_now(self) -> None:
         """Retry operations backing off after delivery failures at once (the radio is back)."""
-        now = self._loop.time()
-        for _, _, entry in self._delayed:
-            entry.ready_at = min(entry.ready_at, now)
-        self._delayed = [(entry.ready_at, seq, entry) for _, seq, entry in self._delayed]
-        heapq.heapify(self._delayed)
+        self._backlog.retry_now(self._loop.time())
         self.pump()
 
     @property
     def stats(self) -> SchedulerStats:
         return SchedulerStats(
-            queued=self._queued,
+            queued=self._backlog.queued,
             in_flight=len(self._tasks),
             unicasts_sent=self._unicasts_sent,
             groupcasts_sent=self._groupcasts_sent,
             delivery_failures=self._delivery_failures,
-            coalesced=self._coalesced,
+            coalesced=self._backlog.coalesced,
         )
 
     async def stop(self) -> None:
@@ -198,17 +149,11 @@ class AirPump:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        entries = [e for heap in self._ready.values() for _, _, e in heap]
-        entries += [e for _, _, e in self._delayed]
-        for entry in entries:
+        for entry in self._backlog.drain():
             for ticket in entry.live_tickets():
                 ticket.cancel()
             entry.state = EntryState.DONE
-        self._in_class = dict.fromkeys(self._limits, 0)
-        self._ready = {a: [] for a in Airtime}
-        self._delayed.clear()
-        self._by_key.clear()
-        self._queued = 0
+        self._limits.clear()
 
     # ---- on air ---------------------------------------------------------------------
 
@@ -217,45 +162,8 @@ class AirPump:
         if not ticket.cancelled() or entry.state not in (EntryState.READY, EntryState.DELAYED):
             return
         if not entry.live_tickets():
-            self._withdraw(entry)
+            self._backlog.withdraw(entry)
             self.pump()
-
-    def _retire(self, entry: Entry) -> None:
-        """The entry is done (or merged into another): it leaves its limited class."""
-        entry.state = EntryState.DONE
-        if entry.limit is not None:
-            self._in_class[entry.limit] -= 1
-            entry.limit = None
-
-    def _withdraw(self, entry: Entry) -> None:
-        """Nobody wants a queued entry any more; its heap items go stale."""
-        self._retire(entry)
-        self._queued -= 1
-        if entry.key is not None and self._by_key.get(entry.key) is entry:
-            del self._by_key[entry.key]
-
-    def _peek(self, airtime: Airtime) -> Entry | None:
-        """The first entry of ``airtime`` that may go now (not stale, its device free)."""
-        heap = self._ready[airtime]
-        skipped: list[tuple[int, int, Entry]] = []
-        found: Entry | None = None
-        while heap:
-            priority, _, entry = heap[0]
-            if entry.state is not EntryState.READY or entry.priority != priority:
-                heapq.heappop(heap)
-                continue
-            if not entry.live_tickets():  # (cancelled before _ticket_done could run)
-                heapq.heappop(heap)
-                self._withdraw(entry)
-                continue
-            if entry.device_id is not None and entry.device_id in self._busy_devices:
-                skipped.append(heapq.heappop(heap))
-                continue
-            found = entry
-            break
-        for item in skipped:
-            heapq.heappush(heap, item)
-        return found
 
     def _pump_soon(self) -> None:
         """Pump on the next loop pass: a request never goes on air inside the call that made
@@ -286,11 +194,7 @@ class AirPump:
             return
         now = self._loop.time()
         due = now if fired_for is None else max(now, fired_for) + _EPSILON
-        while self._delayed and self._delayed[0][0] <= due:
-            _, _, entry = heapq.heappop(self._delayed)
-            if entry.state is EntryState.DELAYED:
-                entry.state = EntryState.READY
-                heapq.heappush(self._ready[entry.airtime], (entry.priority, entry.seq, entry))
+        self._backlog.promote(due)
         budget = self._budget_now(now)
         if fired_for is not None:
             for bucket in self._buckets.values():
@@ -300,7 +204,7 @@ class AirPump:
         while len(self._tasks) < budget.max_in_flight:
             best: Entry | None = None
             for airtime in Airtime:
-                candidate = self._peek(airtime)
+                candidate = self._backlog.first(airtime, self._busy_devices)
                 if candidate is None:
                     continue
                 bucket = self._buckets[airtime]
@@ -320,7 +224,7 @@ class AirPump:
             except Exception as err:  # (values the radio cannot encode: a caller's bug)
                 # That operation alone fails; the queue goes on for everyone else.
                 _LOGGER.warning("An operation the radio cannot send was dropped: %r", err)
-                self._withdraw(best)
+                self._backlog.withdraw(best)
                 self._finish(best, error=err)
                 continue
             wake_at = None
@@ -328,9 +232,8 @@ class AirPump:
             self._launch(best)
         if len(self._tasks) >= budget.max_in_flight:
             wake_at = None  # a finishing operation pumps again
-        if self._delayed:
-            first = self._delayed[0][0]
-            wake_at = first if wake_at is None else min(wake_at, first)
+        if (retry_at := self._backlog.next_retry_at()) is not None:
+            wake_at = retry_at if wake_at is None else min(wake_at, retry_at)
         self._set_timer(wake_at)
 
     def _frames(self, entry: Entry) -> int:
@@ -359,9 +262,7 @@ class AirPump:
     def _launch(self, entry: Entry) -> None:
         entry.state = EntryState.ON_AIR
         entry.attempts += 1
-        self._queued -= 1
-        if entry.key is not None and self._by_key.get(entry.key) is entry:
-            del self._by_key[entry.key]  # later requests queue behind, not into, this one
+        self._backlog.take(entry)
         if entry.device_id is not None:
             self._busy_devices.add(entry.device_id)
             if entry.is_read:
@@ -418,46 +319,15 @@ class AirPump:
         for ticket in tickets:
             if not ticket._retry_delivery:
                 ticket._future.set_exception(err)  # one try was all it asked for
-        self._requeue(entry)
+        self._backlog.requeue(entry, self._loop.time())
 
     def _finish(
         self, entry: Entry, *, result: Any = None, error: BaseException | None = None
     ) -> None:
-        self._retire(entry)
+        self._limits.retire(entry)
         for ticket in entry.live_tickets():
             future = ticket._future
             if error is not None:
                 future.set_exception(error)
             else:
                 future.set_result(result)
-
-    def _requeue(self, entry: Entry) -> None:
-        """Back off and try again; a newer queued request to the same key absorbs this one."""
-        if not entry.live_tickets():
-            self._retire(entry)
-            return
-        newer = self._by_key.get(entry.key) if entry.key is not None else None
-        if newer is not None and newer.state in (EntryState.READY, EntryState.DELAYED):
-            merged = dict(entry.values)
-            merged.update(newer.values)  # the newer request's values win
-            newer.values = merged
-            newer.attributes |= entry.attributes
-            newer.attempts += entry.attempts
-            assert newer.tickets is not None
-            newer.tickets.extend(entry.live_tickets())
-            if entry.priority < newer.priority:
-                newer.priority = entry.priority
-                if newer.state is EntryState.READY:
-                    heapq.heappush(self._ready[newer.airtime], (newer.priority, newer.seq, newer))
-            self._retire(entry)
-            for ticket in entry.live_tickets():
-                ticket._entry = newer
-            return
-        entry.failures += 1
-        entry.state = EntryState.DELAYED
-        delay = self.delivery_backoff.delay(entry.failures - 1, self._rng)
-        entry.ready_at = self._loop.time() + delay
-        self._queued += 1
-        if entry.key is not None:
-            self._by_key[entry.key] = entry
-        heapq.heappush(self._delayed, (entry.ready_at, entry.seq, entry))

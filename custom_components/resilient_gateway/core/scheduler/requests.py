@@ -10,6 +10,7 @@ from typing import Any
 from ..model import Attr, DeviceId
 from ..policy import Backoff
 from ..radio import NoResponseError, Radio, RadioBudget
+from .backlog import Backlog
 from .entries import (
     Airtime,
     CommandValues,
@@ -20,6 +21,7 @@ from .entries import (
     Ticket,
     values_dict,
 )
+from .limits import ClassLimits
 from .pump import AirPump
 
 
@@ -37,14 +39,14 @@ class SendScheduler:
     ) -> None:
         """``limits``: per class of operations, how many may be queued or on air at once."""
         self._radio = radio
-        self._pump = AirPump(
-            radio,
+        class_limits = ClassLimits(limits or {})
+        self._backlog = Backlog(
+            class_limits,
             rng=rng or random.Random(),
             delivery_backoff=delivery_backoff
             or Backoff(initial=0.5, factor=2.0, maximum=30.0, jitter=0.25),
-            burst=burst,
-            limits=limits or {},
         )
+        self._pump = AirPump(radio, self._backlog, class_limits, burst=burst)
 
     @property
     def budget(self) -> RadioBudget:
@@ -58,11 +60,11 @@ class SendScheduler:
     @property
     def delivery_backoff(self) -> Backoff:
         """How long an operation backs off after a delivery failure before it is sent again."""
-        return self._pump.delivery_backoff
+        return self._backlog.delivery_backoff
 
     @delivery_backoff.setter
     def delivery_backoff(self, backoff: Backoff) -> None:
-        self._pump.delivery_backoff = backoff
+        self._backlog.delivery_backoff = backoff
 
     # ---- requests -------------------------------------------------------------------
 
@@ -78,7 +80,7 @@ class SendScheduler:
         priority: Priority,
     ) -> Entry:
         """The queued command with ``key`` absorbing ``values``, or a new one."""
-        entry = self._pump.coalescing_entry(key, priority)
+        entry = self._backlog.coalescing(key, priority)
         if entry is not None:
             entry.values.update(values_dict(values))
         else:
@@ -139,7 +141,7 @@ class SendScheduler:
             except TimeoutError as err:
                 raise NoResponseError(f"{device_id} did not answer a read") from err
 
-        entry = self._pump.coalescing_entry(("read", device_id), priority)
+        entry = self._backlog.coalescing(("read", device_id), priority)
         if entry is not None:
             entry.attributes.update(attributes)
         elif (on_air := self._pump.read_on_air(device_id, attributes)) is not None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 CORE = Path(__file__).parents[2] / "custom_components" / "resilient_gateway" / "core"
 
-MAX_CLASS_LINES = 470
-"""The longest a class may be, docstrings and comments included (``RadioSupervisor``, the
-health ladder, is the longest today)."""
+MAX_CLASS_LINES = 400
+"""The longest a class may be, docstrings and comments included (issue 13: "no class over
+~400 lines in core/")."""
 
 
 def class_lengths(root: Path = CORE) -> dict[str, int]:

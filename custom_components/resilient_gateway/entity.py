@@ -19,8 +19,9 @@ from .coordinator import GatewayCoordinator, GatewayNews
 from .core.availability import Availability
 from .core.changes import EngineStopped
 from .core.health import describe_failure
+from .core.inventory import NotInNetwork
 from .core.model import AttributeValues, DeviceDescription, DeviceId, FieldDescription, FieldKind
-from .core.radio import RadioError
+from .core.radio import RadioError, UnsupportedValue
 
 type Unsubscribe = Callable[[], None]
 
@@ -40,7 +41,7 @@ def _command_error_words(error: Exception) -> str:
     """Why a command could not be handed to the gateway, in plain words."""
     if isinstance(error, EngineStopped):
         return "the gateway is not running"
-    if isinstance(error, KeyError):
+    if isinstance(error, NotInNetwork):
         return "the gateway's network no longer has it"
     if isinstance(error, RadioError):
         return describe_failure(error)
@@ -50,10 +51,10 @@ def _command_error_words(error: Exception) -> str:
 @contextmanager
 def command_errors(target: str) -> Iterator[None]:
     """Turn what the core raises for a command into the translated ``command_failed``:
-    no raw exception reaches the UI. (A ``ValueError``: a value the radio cannot send.)"""
+    no raw exception reaches the UI. (Anything else is a defect and stays visible.)"""
     try:
         yield
-    except (EngineStopped, KeyError, ValueError, RadioError) as error:
+    except (EngineStopped, NotInNetwork, UnsupportedValue, RadioError) as error:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="command_failed",

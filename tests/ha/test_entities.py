@@ -31,8 +31,9 @@ from zigpy.types import EUI64
 
 from custom_components.resilient_gateway.const import DOMAIN
 from custom_components.resilient_gateway.core.changes import EngineStopped
+from custom_components.resilient_gateway.core.inventory import NotInNetwork
 from custom_components.resilient_gateway.core.model import Attr
-from custom_components.resilient_gateway.core.radio import DeliveryError
+from custom_components.resilient_gateway.core.radio import DeliveryError, UnsupportedValue
 
 from .conftest import (
     advance,
@@ -69,8 +70,11 @@ async def _stored_scene(
     ("error", "words"),
     [
         (EngineStopped("the change engine is stopped"), "the gateway is not running"),
-        (KeyError("00:11:22:33:44:55:66:77"), "the gateway's network no longer has it"),
-        (ValueError("cool is not a mode this device has"), "cool is not a mode this device has"),
+        (NotInNetwork("no group 0x0001"), "the gateway's network no longer has it"),
+        (
+            UnsupportedValue(Attr.HVAC_MODE, "cool", "not a mode this device has"),
+            "hvac_mode cannot be set to 'cool': not a mode this device has",
+        ),
         (DeliveryError("no route"), "the radio reported an error: no route"),
     ],
 )
@@ -105,6 +109,24 @@ async def test_a_command_the_gateway_cannot_take_is_a_translated_error(
         )
         assert raised.value.translation_placeholders == {"device": entity_id, "error": words}
         assert str(raised.value) == f"The command for {entity_id} could not be sent: {words}"
+
+
+async def test_a_defect_behind_a_command_stays_visible(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only what the core says about the command is worded for users: a programming error
+    (here a bare KeyError) is not dressed up as a failed command."""
+    entry = await setup_virtual(hass, freezer)
+    light = next(iter(light_entities(hass, entry).values()))
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise KeyError("brightness")
+
+    monkeypatch.setattr(entry.runtime_data.gateway, "set_state", broken)
+    with pytest.raises(KeyError):
+        await hass.services.async_call(
+            LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: light}, blocking=True
+        )
 
 
 async def test_recalling_a_scene_whose_group_is_gone_is_a_translated_error(

@@ -18,6 +18,11 @@ type InventoryChanged = Callable[[set[DeviceId], bool], None]
 groups changed at all (a join, a leave, a new group member)."""
 
 
+class NotInNetwork(LookupError):
+    """A command names a group or scene the gateway's network does not have (any more):
+    the caller's mistake or a stale entity, not a defect of the core."""
+
+
 class Inventory:
     """Devices and groups, replaced as a whole at each inventory (never updated in
     place: whoever looks a device up asks ``description``, never a dict it kept)."""
@@ -35,8 +40,11 @@ class Inventory:
         return self.devices.get(device_id)
 
     def members(self, group_id: int) -> list[DeviceId]:
-        """The group's members the gateway knows (KeyError for an unknown group)."""
-        return [m for m in self.groups[group_id].members if m in self.devices]
+        """The group's members the gateway knows (NotInNetwork for an unknown group)."""
+        group = self.groups.get(group_id)
+        if group is None:
+            raise NotInNetwork(f"no group 0x{group_id:04x}")
+        return [m for m in group.members if m in self.devices]
 
     def take_soon(self) -> None:
         """The radio's devices or groups changed. A network start or a join brings a

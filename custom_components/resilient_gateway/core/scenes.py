@@ -14,7 +14,7 @@ from typing import Any
 
 from .change_results import GroupHandle
 from .changes import ChangeEngine
-from .inventory import Inventory
+from .inventory import Inventory, NotInNetwork
 from .model import Attr, DeviceId
 from .scheduler import Priority, SendScheduler
 from .schemas import recover_scenes
@@ -182,7 +182,7 @@ class SceneKeeper:
         states, repaired by unicast, and its scene entry rewritten where it proved wrong."""
         scene = self.book.get(group_id, scene_id)
         if scene is None:
-            raise KeyError(f"no scene {scene_id} in group 0x{group_id:04x}")
+            raise NotInNetwork(f"no scene {scene_id} in group 0x{group_id:04x}")
         devices = self._inventory.devices
         members = {m: v for m, v in scene.member_states.items() if m in devices}
         return self._engine().recall_scene(group_id, scene_id, members)

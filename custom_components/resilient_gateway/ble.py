@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bleak.backends.device import BLEDevice
-from bleak_retry_connector import BleakClientWithServiceCache
+from bleak.exc import BleakError
+from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -23,13 +24,14 @@ from .core.health import HealthPolicy
 from .core.radio import RadioError, RadioListener
 from .core.scheduler import Priority
 from .core.storage import AtomicJsonFile
-from .radios.ble import SERVICE_UUIDS, BleLink
+from .radios.ble import SERVICE_UUIDS, BleLink, detect
 from .radios.ble.profiles import microbit
 
 CLIENT_CLASS: type[BleakClientWithServiceCache] = BleakClientWithServiceCache
 """The bleak client the links connect with (tests put the simulated backend's here)."""
 
 MICROBIT_NAME_PREFIX = "BBC micro:bit"
+PROBE_TIMEOUT = 30.0  # the config flow's one connection to a device, its attempts included
 # A text call waits at most this long: a connection's attempts plus the write's bound.
 SHOW_TEXT_TIMEOUT = 90.0
 
@@ -59,6 +61,33 @@ def display_name(info: bluetooth.BluetoothServiceInfoBleak) -> str:
     """How the device introduces itself, and its address when it gives no name."""
     name = info.name if info.name and info.name != info.address else None
     return f"{name} ({info.address})" if name else info.address
+
+
+async def async_probe(hass: HomeAssistant, info: bluetooth.BluetoothServiceInfoBleak) -> str | None:
+    """Connect to a device once before it is added: None when it offers a service this
+    integration drives, else the reason to stop (``cannot_connect``, ``not_supported``)."""
+
+    def latest() -> BLEDevice:
+        found = bluetooth.async_ble_device_from_address(hass, info.address, connectable=True)
+        return found or info.device
+
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            client = await establish_connection(
+                CLIENT_CLASS, info.device, info.name or info.address, ble_device_callback=latest
+            )
+    except (TimeoutError, BleakError) as exc:
+        LOGGER.debug("No connection to %s: %r", info.address, exc)
+        return "cannot_connect"
+    try:
+        found = detect(service.uuid for service in client.services)
+    finally:
+        try:
+            async with asyncio.timeout(5.0):
+                await client.disconnect()
+        except (TimeoutError, BleakError) as exc:
+            LOGGER.debug("Disconnecting %s failed: %r", info.address, exc)
+    return None if found else "not_supported"
 
 
 class BluetoothDevice:

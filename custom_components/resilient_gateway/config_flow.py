@@ -391,7 +391,7 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         info = self._bluetooth
         assert info is not None
         if user_input is not None:
-            return self._bluetooth_entry(info)
+            return await self._bluetooth_entry(info)
         self._set_confirm_only()
         return self.async_show_form(
             step_id="bluetooth_confirm",
@@ -415,7 +415,7 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self.async_abort(reason="device_gone")
             await self.async_set_unique_id(address, raise_on_progress=False)
             self._abort_if_unique_id_configured()
-            return self._bluetooth_entry(info)
+            return await self._bluetooth_entry(info)
         configured = self._async_current_ids(include_ignore=False)
         found = {
             info.address.upper(): display_name(info)
@@ -440,7 +440,12 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             ),
         )
 
-    def _bluetooth_entry(self, info: BluetoothServiceInfoBleak) -> ConfigFlowResult:
+    async def _bluetooth_entry(self, info: BluetoothServiceInfoBleak) -> ConfigFlowResult:
+        """The entry, once one connection showed the device offers a service we drive."""
+        from .ble import async_probe
+
+        if reason := await async_probe(self.hass, info):
+            return self.async_abort(reason=reason)
         address = info.address.upper()
         name = info.name if info.name and info.name.upper() != address else address
         return self.async_create_entry(

@@ -412,3 +412,27 @@ async def test_discovery_of_a_configured_or_unsupported_device_aborts(
     assert result["reason"] == "not_supported"
     for reason in ("already_configured", "not_supported", "no_devices_found"):
         assert reason in TRANSLATIONS["config"]["abort"]
+
+
+async def test_a_device_is_connected_once_before_it_is_added(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    device = blinky()
+    advertise(hass, device)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    device.in_range = False  # gone before the user confirms
+    confirm = asyncio.ensure_future(hass.config_entries.flow.async_configure(flow["flow_id"], {}))
+    await advance_until_done(hass, freezer, confirm, limit=60)
+    assert confirm.result()["reason"] == "cannot_connect"
+    assert "cannot_connect" in TRANSLATIONS["config"]["abort"]
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+    # One that advertises the service but serves none of the known ones is not added.
+    impostor = SimulatedPeripheral(BLINKY, "Blinky", (), latency=0)
+    info = advertise(hass, impostor, services=[nordic_lbs.SERVICE])
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_BLUETOOTH}, data=info
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["reason"] == "not_supported"

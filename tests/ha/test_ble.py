@@ -74,6 +74,13 @@ async def set_up(hass: HomeAssistant, device: SimulatedPeripheral) -> Any:
     return entry
 
 
+async def set_up_blinky(hass: HomeAssistant, seed: int = 1) -> tuple[SimulatedPeripheral, Any, str]:
+    """A blinky's entry, set up: the device, the entry and its light's entity id."""
+    device = blinky(seed)
+    entry = await set_up(hass, device)
+    return device, entry, entity_of(hass, "light", f"{BLINKY}-light")
+
+
 async def test_a_discovered_blinky_becomes_a_light_and_a_button(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -155,9 +162,7 @@ async def turn_on_and_verify(
 async def test_the_led_is_verified_through_dropped_connections(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    device = blinky(seed=4)
-    await set_up(hass, device)
-    light = entity_of(hass, "light", f"{BLINKY}-light")
+    device, _, light = await set_up_blinky(hass, 4)
     device.drop_rate = 0.6  # most writes drop the connection, half of them after applying it
     await turn_on_and_verify(hass, freezer, light, 60)
     assert device.flag(nordic_lbs.LED)
@@ -168,9 +173,7 @@ async def test_the_led_is_verified_through_dropped_connections(
 async def test_the_led_is_verified_through_failed_writes(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    device = blinky()
-    await set_up(hass, device)
-    light = entity_of(hass, "light", f"{BLINKY}-light")
+    device, _, light = await set_up_blinky(hass)
     device.fail_writes = 2  # refused with an ATT error, not applied
     await turn_on_and_verify(hass, freezer, light, 60)
     assert device.stats.writes == 3
@@ -180,9 +183,7 @@ async def test_the_led_is_verified_through_failed_writes(
 async def test_a_hung_write_ends_at_its_timeout_and_the_connection_recovers(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    device = blinky()
-    entry = await set_up(hass, device)
-    light = entity_of(hass, "light", f"{BLINKY}-light")
+    device, entry, light = await set_up_blinky(hass)
     device.hang = {"write"}
     await switch(hass, light, True)
     await advance(hass, freezer, 10.5, step=0.5)
@@ -298,9 +299,7 @@ async def test_show_text_on_a_device_without_a_matrix_is_refused(hass: HomeAssis
 async def test_a_lost_device_is_reconnected_with_back_off_and_at_once_when_heard(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    device = blinky()
-    entry = await set_up(hass, device)
-    light = entity_of(hass, "light", f"{BLINKY}-light")
+    device, entry, light = await set_up_blinky(hass)
     link = link_of(entry)
     device.in_range = False
     device.drop()
@@ -349,9 +348,7 @@ async def test_unavailable_while_nobody_hears_it_and_back_with_its_advertisement
 async def test_pause_and_resume_release_and_retake_the_connection(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    device = blinky()
-    entry = await set_up(hass, device)
-    light = entity_of(hass, "light", f"{BLINKY}-light")
+    device, entry, light = await set_up_blinky(hass)
     await hass.services.async_call(
         DOMAIN, "pause", {"config_entry_id": entry.entry_id}, blocking=True
     )
@@ -373,9 +370,7 @@ async def test_pause_and_resume_release_and_retake_the_connection(
 async def test_after_a_restart_the_state_is_unknown_until_the_device_shows_it(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    device = blinky()
-    entry = await set_up(hass, device)
-    light = entity_of(hass, "light", f"{BLINKY}-light")
+    device, entry, light = await set_up_blinky(hass)
     await turn_on_and_verify(hass, freezer, light, 10)
     assert await hass.config_entries.async_unload(entry.entry_id)
     device.in_range = False  # away while Home Assistant restarts

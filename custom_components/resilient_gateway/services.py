@@ -583,27 +583,26 @@ async def _async_show_text(call: ServiceCall) -> None:
     hass = call.hass
     device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
     address = next((i for d, i in device.identifiers if d == DOMAIN), None) if device else None
+    target: GatewayCoordinator | None = None
     for entry_id in device.config_entries if device else ():
         entry = hass.config_entries.async_get_entry(entry_id)
         if entry is None or entry.domain != DOMAIN or not hasattr(entry, "runtime_data"):
             continue
-        coordinator: GatewayCoordinator = entry.runtime_data
-        bluetooth = coordinator.bluetooth
+        bluetooth = entry.runtime_data.bluetooth
         if bluetooth is not None and bluetooth.address == address and bluetooth.shows_text:
-            break
-    else:
+            target = entry.runtime_data
+    if target is None or target.bluetooth is None:
+        name = (device.name_by_user or device.name) if device else None
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="no_led_matrix",
-            translation_placeholders={"device": device.name_by_user or device.name or "?"}
-            if device
-            else {"device": str(call.data[ATTR_DEVICE_ID])},
+            translation_placeholders={"device": name or str(call.data[ATTR_DEVICE_ID])},
         )
     text = call.data[ATTR_TEXT]
-    if problem := bluetooth.text_problem(text):
+    if problem := target.bluetooth.text_problem(text):
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key=problem,
             translation_placeholders={"text": text, "max": str(MAX_TEXT_BYTES)},
         )
-    await bluetooth.async_show_text(coordinator.gateway, text)
+    await target.bluetooth.async_show_text(target.gateway, text)

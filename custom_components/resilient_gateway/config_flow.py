@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import probatio as vol
@@ -35,6 +35,7 @@ from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from .const import (
     CONF_ACCEPT_UNKNOWN,
+    CONF_ADDRESS,
     CONF_AUTO_RESTORE,
     CONF_BATTERY_INTERVAL,
     CONF_BAUDRATE,
@@ -67,6 +68,7 @@ from .const import (
     LOGGER,
     NETWORK_CONNECT_TIMEOUT,
     NETWORK_PATH_SCHEMES,
+    RADIO_BLUETOOTH,
     RADIO_VIRTUAL,
     RADIO_WIFI_NODE,
     RADIO_ZIGBEE,
@@ -81,6 +83,9 @@ from .radios.virtual import VirtualNetworkSpec
 from .radios.wifi_node.codec import NODE_ID
 from .radios.wifi_node.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS
 from .radios.zigbee.libraries import RADIO_LIBRARIES, RadioLibrary, library_for_radio_type
+
+if TYPE_CHECKING:
+    from homeassistant.components.bluetooth import BluetoothServiceInfoBleak
 
 # -- form helpers --------------------------------------------------------------------
 
@@ -293,6 +298,9 @@ def network_coordinator(info: ZeroconfServiceInfo) -> NetworkCoordinator:
 # -- the config flow -----------------------------------------------------------------
 
 
+BLUETOOTH_DEVICE_STEP = "bluetooth_device"  # (the step "bluetooth" is the discovery's)
+
+
 def free_network_name(taken: set[str], base: str = "demo") -> str:
     """``base``, or ``base_2``, ``base_3``, … whichever no virtual gateway uses yet."""
     name, number = base, 1
@@ -352,10 +360,96 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         self._discovered_path: str | None = None
         self._coordinator: NetworkCoordinator | None = None
+        self._bluetooth: BluetoothServiceInfoBleak | None = None
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         return self.async_show_menu(
-            step_id="user", menu_options=[RADIO_ZIGBEE, RADIO_WIFI_NODE, RADIO_VIRTUAL]
+            step_id="user",
+            menu_options=[RADIO_ZIGBEE, BLUETOOTH_DEVICE_STEP, RADIO_WIFI_NODE, RADIO_VIRTUAL],
+        )
+
+    # -- Bluetooth LE device (one entry per device) -----------------------------------
+
+    async def async_step_bluetooth(
+        self, discovery_info: BluetoothServiceInfoBleak
+    ) -> ConfigFlowResult:
+        """Home Assistant's Bluetooth stack heard a device matching the manifest."""
+        from .ble import display_name, supported  # (the Bluetooth stack runs: it found it)
+
+        if not supported(discovery_info):
+            return self.async_abort(reason="not_supported")
+        await self.async_set_unique_id(discovery_info.address.upper())
+        self._abort_if_unique_id_configured()
+        self._bluetooth = discovery_info
+        self.context["title_placeholders"] = {"name": display_name(discovery_info)}
+        return await self.async_step_bluetooth_confirm()
+
+    async def async_step_bluetooth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add the discovered device?"""
+        info = self._bluetooth
+        assert info is not None
+        if user_input is not None:
+            return await self._bluetooth_entry(info)
+        self._set_confirm_only()
+        return self.async_show_form(
+            step_id="bluetooth_confirm",
+            description_placeholders=self.context["title_placeholders"],
+        )
+
+    async def async_step_bluetooth_device(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick one of the supported devices Home Assistant hears and that no entry has."""
+        if "bluetooth" not in self.hass.config.components:
+            return self.async_abort(reason="bluetooth_not_running")
+        from homeassistant.components import bluetooth
+
+        from .ble import display_name, supported
+
+        if user_input is not None:
+            address = user_input[CONF_ADDRESS]
+            info = bluetooth.async_last_service_info(self.hass, address, connectable=True)
+            if info is None:
+                return self.async_abort(reason="device_gone")
+            await self.async_set_unique_id(address, raise_on_progress=False)
+            self._abort_if_unique_id_configured()
+            return await self._bluetooth_entry(info)
+        configured = self._async_current_ids(include_ignore=False)
+        found = {
+            info.address.upper(): display_name(info)
+            for info in bluetooth.async_discovered_service_info(self.hass, connectable=True)
+            if info.address.upper() not in configured and supported(info)
+        }
+        if not found:
+            return self.async_abort(reason="no_devices_found")
+        return self.async_show_form(
+            step_id=BLUETOOTH_DEVICE_STEP,
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_ADDRESS): SelectSelector(
+                        SelectSelectorConfig(
+                            options=[
+                                SelectOptionDict(value=address, label=label)
+                                for address, label in sorted(found.items(), key=lambda i: i[1])
+                            ]
+                        )
+                    )
+                }
+            ),
+        )
+
+    async def _bluetooth_entry(self, info: BluetoothServiceInfoBleak) -> ConfigFlowResult:
+        """The entry, once one connection showed the device offers a service we drive."""
+        from .ble import async_probe
+
+        if reason := await async_probe(self.hass, info):
+            return self.async_abort(reason=reason)
+        address = info.address.upper()
+        name = info.name if info.name and info.name.upper() != address else address
+        return self.async_create_entry(
+            title=name, data={CONF_RADIO_TYPE: RADIO_BLUETOOTH, CONF_ADDRESS: address}
         )
 
     # -- Wi-Fi node link --------------------------------------------------------------
@@ -548,6 +642,8 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         if entry.data[CONF_RADIO_TYPE] == RADIO_WIFI_NODE:
             return self.async_abort(reason="reconfigure_wifi_node")
+        if entry.data[CONF_RADIO_TYPE] == RADIO_BLUETOOTH:
+            return self.async_abort(reason="reconfigure_bluetooth")
         if entry.data[CONF_RADIO_TYPE] != RADIO_ZIGBEE:
             return self.async_abort(reason="reconfigure_virtual")
         library = RADIO_LIBRARIES[entry.data[CONF_RADIO_LIBRARY]]

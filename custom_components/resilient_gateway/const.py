@@ -12,6 +12,11 @@ CONF_RADIO_TYPE: Final = "radio_type"
 RADIO_ZIGBEE: Final = "zigbee"
 RADIO_VIRTUAL: Final = "virtual"
 RADIO_WIFI_NODE: Final = "wifi_node"
+RADIO_BLUETOOTH: Final = "bluetooth"  # one Bluetooth LE device per entry
+
+# Bluetooth LE device
+CONF_ADDRESS: Final = "address"
+BLUETOOTH_FILE: Final = "bluetooth.json"  # what the link learned of the device
 
 # Zigbee serial radio
 CONF_RADIO_LIBRARY: Final = "radio_library"

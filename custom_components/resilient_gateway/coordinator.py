@@ -55,6 +55,7 @@ from .const import (
     EVENT_RESTORE_DONE,
     EVENT_RESTORE_PROGRESS,
     LOGGER,
+    RADIO_BLUETOOTH,
     RADIO_VIRTUAL,
     RADIO_WIFI_NODE,
     SNAPSHOT_DIR,
@@ -73,7 +74,14 @@ from .core.health import (
 from .core.matching import value_matches
 from .core.model import Attr, DeviceDescription, DeviceId
 from .core.policy import ChangePolicy
-from .core.radio import ForeignNetworkError, LinkState, RadioError, RadioLink, RadioListener
+from .core.radio import (
+    DeviceEvent,
+    ForeignNetworkError,
+    LinkState,
+    RadioError,
+    RadioLink,
+    RadioListener,
+)
 from .core.restore import RestoreInProgress, RestoreProgress, RestoreReport
 from .core.snapshot import (
     SnapshotInfo,
@@ -93,6 +101,8 @@ from .radios.zigbee.snapshot import SECTION as ZIGBEE_SECTION
 
 if TYPE_CHECKING:
     from homeassistant.components.usb import USBDevice
+
+    from .ble import BluetoothDevice
 
 VIRTUAL_SPEC_KEYS = (
     CONF_NETWORK,
@@ -183,6 +193,14 @@ class GatewayCoordinator(GatewayListener):
         # entity, not its id: a renamed entity keeps its place here.
         self.command_entities: dict[DeviceId, Entity] = {}
         options = gateway_options(entry.options)
+        self.bluetooth: BluetoothDevice | None = None
+        health_policy = HealthPolicy.from_options(options)
+        if self.is_bluetooth:
+            # Imported only for Bluetooth entries: the Bluetooth stack is set up then.
+            from .ble import BluetoothDevice, gentle_health_policy
+
+            self.bluetooth = BluetoothDevice(hass, dict(entry.data), self.storage_path, entry.title)
+            health_policy = gentle_health_policy(health_policy)
         self.gateway = Gateway(
             self._build_radio,
             name=entry.title,
@@ -196,7 +214,7 @@ class GatewayCoordinator(GatewayListener):
             * float(options.get(CONF_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_INTERVAL)),
             snapshot_password=self.snapshot_password,
             policy=ChangePolicy.from_options(options),
-            health_policy=HealthPolicy.from_options(options),
+            health_policy=health_policy,
             availability_policy=AvailabilityPolicy.from_options(options),
         )
         self.restore_progress: RestoreProgress | None = None
@@ -232,6 +250,10 @@ class GatewayCoordinator(GatewayListener):
         return bool(self.entry.data[CONF_RADIO_TYPE] == RADIO_WIFI_NODE)
 
     @property
+    def is_bluetooth(self) -> bool:
+        return bool(self.entry.data[CONF_RADIO_TYPE] == RADIO_BLUETOOTH)
+
+    @property
     def wifi_node_radio(self) -> WifiNodeRadio | None:
         """The Wi-Fi node link of a "Wi-Fi node link" entry (None for other radios)."""
         radio = self.gateway.radio
@@ -239,6 +261,8 @@ class GatewayCoordinator(GatewayListener):
 
     def _build_radio(self, listener: RadioListener) -> RadioLink:
         data = self.entry.data
+        if self.bluetooth is not None:
+            return self.bluetooth.build_link(listener)
         if self.is_wifi_node_link:
             return WifiNodeRadio(
                 link_config_from_entry_data(data),
@@ -285,6 +309,12 @@ class GatewayCoordinator(GatewayListener):
             self.air = await VirtualAir.load_or_create(
                 spec, Path(self.hass.config.path(STORAGE_DIR, "virtual", f"{spec.network}.json"))
             )
+        if self.bluetooth is not None:
+            if "bluetooth" not in self.hass.config.components:
+                raise ConfigEntryNotReady(
+                    translation_domain=DOMAIN, translation_key="bluetooth_not_running"
+                )
+            await self.bluetooth.async_load_known()
         snapshots = self.gateway.snapshots
         assert snapshots is not None
         self.last_snapshot = await snapshots.async_newest()
@@ -316,6 +346,8 @@ class GatewayCoordinator(GatewayListener):
             model=self.gateway_model,
         )
         self.gateway_device_id = gateway_device.id
+        if self.bluetooth is not None:
+            self.bluetooth.async_follow_advertisements(self._async_in_range_changed)
         self._async_listen_for_usb_ports()
         if self.gateway.needs_restore:
             self._async_restore_needed()
@@ -356,6 +388,8 @@ class GatewayCoordinator(GatewayListener):
         if self._unsubscribe_usb is not None:
             self._unsubscribe_usb()
             self._unsubscribe_usb = None
+        if self.bluetooth is not None:
+            self.bluetooth.async_stop_following()
         await self._stop_radio_parts()
 
     async def async_on_hass_stop(self, _event: Event) -> None:
@@ -384,6 +418,19 @@ class GatewayCoordinator(GatewayListener):
         return snapshot
 
     # -- a stick plugged back ----------------------------------------------------------
+
+    @callback
+    def _async_in_range_changed(self) -> None:
+        """A Bluetooth device was heard again or is no longer heard: its entities'
+        availability follows."""
+        if self.bluetooth is not None:
+            self.device_updated(self.bluetooth.address)
+
+    def in_range(self, device_id: DeviceId) -> bool:
+        """Whether Home Assistant's Bluetooth stack hears a Bluetooth device (or it is
+        connected); devices of other radios are always in range of theirs."""
+        bluetooth = self.bluetooth
+        return bluetooth is None or device_id != bluetooth.address or bluetooth.in_range
 
     @callback
     def _async_listen_for_usb_ports(self) -> None:
@@ -528,6 +575,8 @@ class GatewayCoordinator(GatewayListener):
     def gateway_model(self) -> str:
         if self.is_wifi_node_link:
             return "Wi-Fi node link"
+        if self.is_bluetooth:
+            return "Bluetooth LE link"
         return "Virtual gateway" if self.is_virtual else "Zigbee gateway"
 
     def device_info(self, device: DeviceDescription) -> DeviceInfo:
@@ -593,7 +642,9 @@ class GatewayCoordinator(GatewayListener):
         )
         if event.needs_restore:
             self._async_restore_needed()
-        elif event.status is RadioHealth.FAILED:
+        elif event.status is RadioHealth.FAILED and self.bluetooth is None:
+            # (A Bluetooth device out of range is no radio failure: its entities are
+            # unavailable while nobody hears it, and it is connected when it is back.)
             # One text per cause, in plain words with what to do (never an exception name).
             cause = event.cause or FailureCause.RADIO_ERROR
             ir.async_create_issue(
@@ -637,9 +688,20 @@ class GatewayCoordinator(GatewayListener):
     def device_updated(self, device_id: DeviceId) -> None:
         async_dispatcher_send(self.hass, self.device_signal(device_id))
 
+    def event_signal(self, device_id: DeviceId) -> SignalType[DeviceEvent]:
+        """Sent with each of the device's events (a button pressed)."""
+        return SignalType(f"{DOMAIN}_{self.entry.entry_id}_event_{device_id}")
+
+    def device_event(self, event: DeviceEvent) -> None:
+        async_dispatcher_send(self.hass, self.event_signal(event.device_id), event)
+
     def inventory_changed(self) -> None:
         self._async_refresh_device_registry()
         self._announce(GatewayNews.INVENTORY)
+        if self.bluetooth is not None:
+            self.entry.async_create_background_task(
+                self.hass, self.bluetooth.async_save_known(), f"{DOMAIN} keep Bluetooth device"
+            )
 
     @callback
     def _async_refresh_device_registry(self) -> None:

@@ -112,11 +112,14 @@ class GatewayEntity(Entity):
         """Unavailable only when its devices are all known to be unreachable. While the
         radio is down or a device is not re-confirmed yet it stays available (Home
         Assistant drops commands to unavailable entities, and these queue) with an unknown
-        state: never a stale one."""
-        gateway = self.coordinator.gateway
+        state: never a stale one. A Bluetooth device nobody hears is unavailable."""
+        coordinator = self.coordinator
+        gateway = coordinator.gateway
         devices = list(self._followed_devices())
         return not devices or any(
-            gateway.device_availability(device) is not Availability.OFFLINE for device in devices
+            gateway.device_availability(device) is not Availability.OFFLINE
+            and coordinator.in_range(device)
+            for device in devices
         )
 
     @property

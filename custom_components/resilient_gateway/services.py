@@ -45,6 +45,7 @@ from .core.restore import GatewayPausedError, RestoreInProgress, SnapshotMismatc
 from .core.snapshot import SnapshotError
 from .core.storage import write_json_atomic
 from .light import GatewayGroupLight, GatewayLight, light_values
+from .radios.ble.profiles.microbit import LED_TEXT_MAX_BYTES as MAX_TEXT_BYTES
 from .radios.wifi_node.radio import NodeOutboxFullError, UnknownNodeError
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -177,6 +178,13 @@ SEND_TO_NODE_SCHEMA = vol.Schema(
 )
 
 
+ATTR_TEXT = "text"
+SHOW_TEXT_SCHEMA = vol.Schema(
+    # Any text: one the matrix cannot show gets the translated error, not a schema one.
+    {vol.Required(ATTR_DEVICE_ID): cv.string, vol.Required(ATTR_TEXT): cv.string}
+)
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     for name, handler, schema, response in (
@@ -187,6 +195,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ("pause", _async_pause, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
         ("resume", _async_resume, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
         ("send_to_node", _async_send_to_node, SEND_TO_NODE_SCHEMA, SupportsResponse.OPTIONAL),
+        ("show_text", _async_show_text, SHOW_TEXT_SCHEMA, SupportsResponse.NONE),
     ):
         hass.services.async_register(
             DOMAIN, name, handler, schema=schema, supports_response=response
@@ -563,3 +572,37 @@ async def _async_send_to_node(call: ServiceCall) -> ServiceResponse:
             translation_placeholders={"error": str(exc)},
         ) from exc
     return result if call.return_response else None
+
+
+# -- Bluetooth LE devices ------------------------------------------------------------
+
+
+async def _async_show_text(call: ServiceCall) -> None:
+    """Scroll a text across a micro:bit's LED matrix (written with response; the matrix
+    cannot be read back, so it is not verified)."""
+    hass = call.hass
+    device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
+    address = next((i for d, i in device.identifiers if d == DOMAIN), None) if device else None
+    target: GatewayCoordinator | None = None
+    for entry_id in device.config_entries if device else ():
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN or not hasattr(entry, "runtime_data"):
+            continue
+        bluetooth = entry.runtime_data.bluetooth
+        if bluetooth is not None and bluetooth.address == address and bluetooth.shows_text:
+            target = entry.runtime_data
+    if target is None or target.bluetooth is None:
+        name = (device.name_by_user or device.name) if device else None
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="no_led_matrix",
+            translation_placeholders={"device": name or str(call.data[ATTR_DEVICE_ID])},
+        )
+    text = call.data[ATTR_TEXT]
+    if problem := target.bluetooth.text_problem(text):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=problem,
+            translation_placeholders={"text": text, "max": str(MAX_TEXT_BYTES)},
+        )
+    await target.bluetooth.async_show_text(target.gateway, text)

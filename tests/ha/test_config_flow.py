@@ -40,7 +40,7 @@ async def _form(hass: HomeAssistant, choice: str) -> dict[str, Any]:
     """The form behind a choice in the radio menu."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["zigbee", "wifi_node", "virtual"]
+    assert result["menu_options"] == ["zigbee", "bluetooth_device", "wifi_node", "virtual"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": choice}
     )

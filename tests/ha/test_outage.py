@@ -98,7 +98,12 @@ def usb_ports(hass: HomeAssistant) -> Generator[list[Callable[[set[Any], set[Any
         return lambda: listeners.remove(listener)
 
     hass.config.components.add("usb")
-    with patch.object(usb, "async_register_port_event_callback", register):
+    with (
+        patch.object(usb, "async_register_port_event_callback", register),
+        # (Home Assistant's Bluetooth integration, which the gateway's manifest brings
+        # along, asks the usb integration for adapter scans too.)
+        patch.object(usb, "async_register_scan_request_callback", lambda *_: lambda: None),
+    ):
         yield listeners
 
 

@@ -36,9 +36,11 @@ def fixed_start(freezer: FrozenDateTimeFactory) -> None:
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
-# (Numbers are a Wi-Fi node's declared fields only: a virtual gateway has none, see
-# test_wifi_node.py.)
-@pytest.mark.parametrize("platform", [p for p in PLATFORMS if p is not Platform.NUMBER])
+# (Numbers are a Wi-Fi node's declared fields only, events a Bluetooth device's buttons: a
+# virtual gateway has neither, see test_wifi_node.py and test_ble.py.)
+@pytest.mark.parametrize(
+    "platform", [p for p in PLATFORMS if p not in (Platform.NUMBER, Platform.EVENT)]
+)
 async def test_entities(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,

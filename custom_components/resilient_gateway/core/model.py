@@ -92,6 +92,15 @@ class FieldDescription:
 
 
 @dataclass(frozen=True, slots=True)
+class EventDescription:
+    """Something momentary a device tells (a button), never kept among its values: its
+    ``DeviceEvent`` subtype and the event types it can say ("press", "release")."""
+
+    name: str
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceDescription:
     """What the radio knows about a device, once interviewed."""
 
@@ -105,6 +114,7 @@ class DeviceDescription:
     attributes: frozenset[Attr] = frozenset()
     firmware_version: str | None = None
     fields: tuple[FieldDescription, ...] = ()  # its own named values, sorted by name
+    events: tuple[EventDescription, ...] = ()  # what it tells as events (buttons)
 
     @property
     def writable(self) -> frozenset[Attr]:

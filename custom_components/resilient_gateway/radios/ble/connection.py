@@ -11,6 +11,7 @@ or proxy hears the device best by then.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -132,6 +133,7 @@ class GattConnection:
         self._in_flight = 0
         self._idle_timer: asyncio.TimerHandle | None = None
         self._reconnecting: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # cuts the reconnection back-off short
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -199,6 +201,21 @@ class GattConnection:
         """Reconnect in the background with back-off until it works (or the link closes)."""
         if self._running and (self._reconnecting is None or self._reconnecting.done()):
             self._reconnecting = self._spawn(self._reconnect_loop())
+
+    def device_heard(self) -> None:
+        """The Bluetooth stack heard the device again (an advertisement): a reconnection
+        waiting out its back-off tries at once."""
+        if not self._reachable:
+            self._wake.set()
+            self.reconnect_soon()
+
+    def device_gone(self) -> None:
+        """The Bluetooth stack no longer hears the device: unless a connection is open,
+        it cannot be reached until it is heard again (or a reconnection gets through)."""
+        if self._running and not self.connected:
+            self.last_error = f"{self.address} is no longer heard by any Bluetooth adapter or proxy"
+            self._set_reachable(False)
+            self.reconnect_soon()
 
     # -- operations --------------------------------------------------------------------
 
@@ -291,7 +308,13 @@ class GattConnection:
             if self._reachable:
                 attempt = 0  # (a drop while it was reachable: at once)
             else:
-                await asyncio.sleep(self.policy.reconnect_backoff.delay(attempt, self._rng))
+                # (An advertisement heard meanwhile ends the wait: see device_heard.)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(
+                        self.policy.reconnect_backoff.delay(attempt, self._rng)
+                    ):
+                        await self._wake.wait()
+                self._wake.clear()
                 attempt += 1
             try:
                 await self.connect()

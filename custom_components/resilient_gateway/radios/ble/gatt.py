@@ -60,13 +60,15 @@ class Characteristic:
 
     ``attr``: the state it holds (a value the gateway keeps and verifies). ``event``: its
     notifications are events of this subtype (a button), decoded by ``decode`` into the
-    event's value. A characteristic with ``encode`` is written with response.
+    event's value, one of ``event_types``. A characteristic with ``encode`` is written
+    with response.
     """
 
     uuid: str
     decode: Callable[[bytes], Any]
     attr: Attr | None = None
     event: str | None = None
+    event_types: tuple[str, ...] = ()
     encode: Callable[[Any], bytes] | None = None
     readable: bool = True
     notify: bool = False

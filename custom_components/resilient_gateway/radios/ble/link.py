@@ -24,6 +24,7 @@ from ...core.model import (
     AttributeValues,
     DeviceDescription,
     DeviceId,
+    EventDescription,
     GroupDescription,
     PowerSource,
 )
@@ -178,6 +179,12 @@ class BleLink:
                 # (Always listening while it advertises: a silent one is pinged.)
                 power_source=PowerSource.BATTERY if has_battery else PowerSource.MAINS,
                 attributes=frozenset().union(*(p.attributes for p in self._profiles)),
+                events=tuple(
+                    EventDescription(c.event, c.event_types)
+                    for p in self._profiles
+                    for c in p.characteristics
+                    if c.event is not None
+                ),
             )
         ]
 
@@ -252,6 +259,22 @@ class BleLink:
         else:
             await self._connection.connect()
         self._listener.device_seen(self.device_id)
+
+    @property
+    def shows_text(self) -> bool:
+        """Whether the device has an LED matrix to scroll text on (a micro:bit)."""
+        return microbit.LED_PROFILE in self._profiles
+
+    def advertising(self, heard: bool) -> None:
+        """What the Bluetooth stack hears of the device (its advertisements): heard again,
+        a reconnection tries at once; no longer heard and not connected, the link is down
+        (its state unknown) until the device is back."""
+        if not self._running:
+            return
+        if heard:
+            self._connection.device_heard()
+        else:
+            self._connection.device_gone()
 
     async def show_text(self, text: str) -> None:
         """Scroll ``text`` across a micro:bit's LED matrix (up to 20 bytes; it cannot be

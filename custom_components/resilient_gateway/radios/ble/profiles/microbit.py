@@ -53,8 +53,20 @@ BUTTON_PROFILE = ServiceProfile(
     title="micro:bit buttons",
     service=BUTTON_SERVICE,
     characteristics=(
-        Characteristic(BUTTON_A, decode=_button, event="button_a", notify=True),
-        Characteristic(BUTTON_B, decode=_button, event="button_b", notify=True),
+        Characteristic(
+            BUTTON_A,
+            decode=_button,
+            event="button_a",
+            event_types=tuple(BUTTON_STATES.values()),
+            notify=True,
+        ),
+        Characteristic(
+            BUTTON_B,
+            decode=_button,
+            event="button_b",
+            event_types=tuple(BUTTON_STATES.values()),
+            notify=True,
+        ),
     ),
     manufacturer=MANUFACTURER,
     holds_connection=True,

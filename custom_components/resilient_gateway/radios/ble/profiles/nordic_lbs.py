@@ -23,7 +23,13 @@ PROFILE = ServiceProfile(
     service=SERVICE,
     characteristics=(
         Characteristic(LED, decode=flag, attr=Attr.ON, encode=encode_flag),
-        Characteristic(BUTTON, decode=named(BUTTON_STATES, "press"), event="button", notify=True),
+        Characteristic(
+            BUTTON,
+            decode=named(BUTTON_STATES, "press"),
+            event="button",
+            event_types=tuple(BUTTON_STATES.values()),
+            notify=True,
+        ),
     ),
     kind=DeviceKind.LIGHT,
     manufacturer="Nordic Semiconductor",

@@ -168,6 +168,46 @@ async def test_groups_a_firmware_reset_forgot_are_repaired_and_reported(
     assert truth(hass, entry)["devices"][light]["groups"] == [1]
 
 
+async def _a_light(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    *,
+    size: int | None = None,
+    options: dict[str, Any] | None = None,
+) -> tuple[Any, str, str]:
+    """A virtual gateway of four lights (with an image of ``size`` bytes for its dimmable
+    light in the folder, when given): the entry, the light's ieee and update entity."""
+    if size is not None:
+        _image(hass, SimKind.DIMMABLE_LIGHT, size=size)
+    entry = await setup_virtual(
+        hass, freezer, options=options, lights=4, sensors=0, sleepy_sensors=0
+    )
+    await advance(hass, freezer, 3)
+    light = _ieee_of(hass, entry, SimKind.DIMMABLE_LIGHT)
+    return entry, light, _updates(hass, entry)[light]
+
+
+async def _failed_leaving_it_working(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entry: Any,
+    light: str,
+    *,
+    call: Any,
+    failed: list[Event],
+    reason: str,
+) -> None:
+    """The install failed with ``reason`` (a translated error, the event); the light runs
+    its old version and takes commands."""
+    with pytest.raises(HomeAssistantError) as raised:
+        call.result()
+    assert raised.value.translation_key == f"update_{reason}"
+    await hass.async_block_till_done()
+    assert [e.data["reason"] for e in failed] == [reason]
+    assert truth(hass, entry)["devices"][light]["firmware_version"] == 0x01000000
+    await _still_works(hass, freezer, entry, light)
+
+
 async def _still_works(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: Any, ieee: str
 ) -> None:
@@ -185,14 +225,8 @@ async def test_the_options_deadline_and_share_bound_an_update(
 ) -> None:
     """A 5-minute deadline and a 5 % share (one block a second): a 60 kB image cannot
     make it, and the update fails with its reason once the deadline passed, not before."""
-    _image(hass, SimKind.DIMMABLE_LIGHT, size=60_000)
     options = {"firmware_deadline": 5, "firmware_share": 5}
-    entry = await setup_virtual(
-        hass, freezer, options=options, lights=4, sensors=0, sleepy_sensors=0
-    )
-    await advance(hass, freezer, 3)
-    light = _ieee_of(hass, entry, SimKind.DIMMABLE_LIGHT)
-    entity_id = _updates(hass, entry)[light]
+    entry, light, entity_id = await _a_light(hass, freezer, size=60_000, options=options)
     failed: list[Event] = []
     hass.bus.async_listen(update.EVENT_UPDATE_FAILED, failed.append)
     call = _install(hass, entity_id)
@@ -203,17 +237,13 @@ async def test_the_options_deadline_and_share_bound_an_update(
     # At most one 64-byte block a second: under a third of the image after 290 s.
     assert 0 < state.attributes[ATTR_UPDATE_PERCENTAGE] < 33
     await _until_done(hass, freezer, call, limit=30)
-    with pytest.raises(HomeAssistantError) as raised:
-        call.result()
-    assert raised.value.translation_key == "update_deadline_passed"
-    await hass.async_block_till_done()
-    assert [e.data["reason"] for e in failed] == ["deadline_passed"]
-    assert failed[0].data["entity_id"] == entity_id
     await _pass_time(hass, freezer, 30)  # (the device gives its download up)
-    assert truth(hass, entry)["devices"][light]["firmware_version"] == 0x01000000
+    await _failed_leaving_it_working(
+        hass, freezer, entry, light, call=call, failed=failed, reason="deadline_passed"
+    )
+    assert failed[0].data["entity_id"] == entity_id
     state = hass.states.get(entity_id)
     assert state is not None and state.state == STATE_ON  # still offered
-    await _still_works(hass, freezer, entry, light)
 
 
 async def test_an_unknown_version_is_refused_and_nothing_is_sent(
@@ -236,11 +266,7 @@ async def test_an_unknown_version_is_refused_and_nothing_is_sent(
 async def test_an_update_resumes_from_its_offset_after_a_radio_outage(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    _image(hass, SimKind.DIMMABLE_LIGHT, size=20_000)
-    entry = await setup_virtual(hass, freezer, lights=4, sensors=0, sleepy_sensors=0)
-    await advance(hass, freezer, 3)
-    light = _ieee_of(hass, entry, SimKind.DIMMABLE_LIGHT)
-    entity_id = _updates(hass, entry)[light]
+    entry, light, entity_id = await _a_light(hass, freezer, size=20_000)
     done: list[Event] = []
     hass.bus.async_listen(update.EVENT_UPDATE_DONE, done.append)
     call = _install(hass, entity_id)
@@ -269,13 +295,8 @@ async def test_with_no_retries_a_quiet_device_fails_the_update_at_once(
 ) -> None:
     """``firmware_retries: 0``: the first quiet spell without progress (60 s) fails the
     update (with the default 3 it would be told again three times)."""
-    _image(hass, SimKind.DIMMABLE_LIGHT, size=20_000)
-    entry = await setup_virtual(
-        hass, freezer, options={"firmware_retries": 0}, lights=4, sensors=0, sleepy_sensors=0
-    )
-    await advance(hass, freezer, 3)
-    light = _ieee_of(hass, entry, SimKind.DIMMABLE_LIGHT)
-    entity_id = _updates(hass, entry)[light]
+    options = {"firmware_retries": 0}
+    entry, light, entity_id = await _a_light(hass, freezer, size=20_000, options=options)
     failed: list[Event] = []
     hass.bus.async_listen(update.EVENT_UPDATE_FAILED, failed.append)
     call = _install(hass, entity_id)
@@ -283,25 +304,17 @@ async def test_with_no_retries_a_quiet_device_fails_the_update_at_once(
     await fault(hass, entry, "device_power_off", ieee=light)
     # (Its download goes quiet: 60 s; told again, it does not answer: 60 s more.)
     await _until_done(hass, freezer, call, limit=200)
-    with pytest.raises(HomeAssistantError) as raised:
-        call.result()
-    assert raised.value.translation_key == "update_transfer_stalled"
-    await hass.async_block_till_done()
-    assert [e.data["reason"] for e in failed] == ["transfer_stalled"]
     await fault(hass, entry, "device_power_on", ieee=light)
     await _pass_time(hass, freezer, 10)
-    assert truth(hass, entry)["devices"][light]["firmware_version"] == 0x01000000
-    await _still_works(hass, freezer, entry, light)
+    await _failed_leaving_it_working(
+        hass, freezer, entry, light, call=call, failed=failed, reason="transfer_stalled"
+    )
 
 
 async def test_an_update_resumes_after_a_restart_mid_transfer(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    _image(hass, SimKind.DIMMABLE_LIGHT, size=20_000)
-    entry = await setup_virtual(hass, freezer, lights=4, sensors=0, sleepy_sensors=0)
-    await advance(hass, freezer, 3)
-    light = _ieee_of(hass, entry, SimKind.DIMMABLE_LIGHT)
-    entity_id = _updates(hass, entry)[light]
+    entry, light, entity_id = await _a_light(hass, freezer, size=20_000)
     call = _install(hass, entity_id)
     await _pass_time(hass, freezer, 10)
     before = _percentage(hass, entity_id)
@@ -336,10 +349,7 @@ async def test_an_image_the_device_refuses_fails_and_leaves_it_working(
 ) -> None:
     """A source whose index lies (the file inside is a smart plug's): the device checks
     the header it downloaded and refuses it."""
-    entry = await setup_virtual(hass, freezer, lights=4, sensors=0, sleepy_sensors=0)
-    await advance(hass, freezer, 3)
-    light = _ieee_of(hass, entry, SimKind.DIMMABLE_LIGHT)
-    entity_id = _updates(hass, entry)[light]
+    entry, light, entity_id = await _a_light(hass, freezer)
     plug_file = ota_file(SimKind.SMART_PLUG, NEW, size=2048)
     updater = entry.runtime_data.firmware.updater
     target = updater.target(light)
@@ -365,14 +375,10 @@ async def test_an_image_the_device_refuses_fails_and_leaves_it_working(
     hass.bus.async_listen(update.EVENT_UPDATE_FAILED, failed.append)
     call = _install(hass, entity_id)
     await _until_done(hass, freezer, call, limit=300)
-    with pytest.raises(HomeAssistantError) as raised:
-        call.result()
-    assert raised.value.translation_key == "update_image_does_not_fit"
-    await hass.async_block_till_done()
-    assert [e.data["reason"] for e in failed] == ["image_does_not_fit"]
+    await _failed_leaving_it_working(
+        hass, freezer, entry, light, call=call, failed=failed, reason="image_does_not_fit"
+    )
     assert "invalid_image" in failed[0].data["message"]
-    assert truth(hass, entry)["devices"][light]["firmware_version"] == 0x01000000
-    await _still_works(hass, freezer, entry, light)
 
 
 async def test_a_sleepy_devices_update_is_scheduled_then_completes_at_its_polls(

@@ -386,6 +386,10 @@ class FirmwareUpdatesSensor(GatewayEntity, SensorEntity):
         self.async_on_remove(self._firmware.watch(self._firmware_moved))
 
     @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)
+
+    @callback
     def _firmware_moved(self, _device_id: DeviceId | None) -> None:
         self.async_write_ha_state()
 

@@ -22,7 +22,7 @@ from .const import DOMAIN
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.firmware import FirmwareImage, FirmwareUpdater, Phase, UpdateFailed, UpdateProgress
 from .core.model import DeviceDescription, DeviceId
-from .entity import GatewayEntity, async_add_device_entities
+from .entity import GatewayEntity, async_add_device_entities, renamed_in_place
 from .firmware import (
     EVENT_UPDATE_DONE,
     EVENT_UPDATE_FAILED,
@@ -94,6 +94,10 @@ class GatewayFirmwareUpdate(GatewayEntity, UpdateEntity):
                 self._firmware.read_target(device_id),
                 f"{DOMAIN} firmware of {device_id}",
             )
+
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)  # (the events read the id when they fire)
 
     @callback
     def _firmware_moved(self, device_id: DeviceId | None) -> None:

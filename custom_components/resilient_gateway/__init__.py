@@ -10,6 +10,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_RADIO_LIBRARY, CONF_RADIO_TYPE, DOMAIN, RADIO_ZIGBEE
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
+from .firmware import async_start_firmware
 from .radios.zigbee.libraries import RADIO_LIBRARIES
 from .services import async_setup_services
 
@@ -49,6 +50,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: ResilientGatewayConfigEn
     entry.async_on_unload(
         hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, coordinator.async_on_hass_stop)
     )
+    # The update entities and the gateway's Firmware updates sensor share it (it stops
+    # with the coordinator).
+    coordinator.firmware = await async_start_firmware(hass, coordinator)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

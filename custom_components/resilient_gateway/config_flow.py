@@ -41,6 +41,7 @@ from .const import (
     CONF_BAUDRATE,
     CONF_DEVICE_PATH,
     CONF_EXPECTED_NODES,
+    CONF_FIRMWARE_PROVIDERS,
     CONF_HEALTH_CHECK_INTERVAL,
     CONF_HEALTH_CHECK_TIMEOUT,
     CONF_HOST,
@@ -76,6 +77,7 @@ from .const import (
     WIFI_NODE_LIMITS,
 )
 from .core.availability import AvailabilityPolicy
+from .core.firmware import OPTION_DEADLINE, OPTION_RETRIES, OPTION_SHARE, UpdatePolicy
 from .core.health import HealthPolicy
 from .core.model import DeviceKind, SleepMode
 from .core.policy import DEFAULT_DEADLINES, DEFAULT_KIND_DEADLINES
@@ -83,6 +85,7 @@ from .radios.virtual import VirtualNetworkSpec
 from .radios.wifi_node.codec import NODE_ID
 from .radios.wifi_node.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS
 from .radios.zigbee.libraries import RADIO_LIBRARIES, RadioLibrary, library_for_radio_type
+from .radios.zigbee.ota_providers import OTA_PROVIDER_KINDS
 
 if TYPE_CHECKING:
     from homeassistant.components.bluetooth import BluetoothServiceInfoBleak
@@ -686,6 +689,7 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
 # snapshots, radio health and device availability.
 _HEALTH = HealthPolicy()
 _AVAILABILITY = AvailabilityPolicy()
+_FIRMWARE = UpdatePolicy()
 NUMBER_OPTIONS: dict[str, tuple[float, float, float, str]] = {
     "deadline_always_on": (DEFAULT_DEADLINES[SleepMode.ALWAYS_ON], 10, 3600, "s"),
     "deadline_light_sleeper": (DEFAULT_DEADLINES[SleepMode.LIGHT_SLEEPER], 30, 7200, "s"),
@@ -697,11 +701,14 @@ NUMBER_OPTIONS: dict[str, tuple[float, float, float, str]] = {
     CONF_HEALTH_CHECK_TIMEOUT: (_HEALTH.check_timeout, 1, 120, "s"),
     CONF_MAINS_INTERVAL: (_AVAILABILITY.mains_interval, 60, 86400, "s"),
     CONF_BATTERY_INTERVAL: (_AVAILABILITY.battery_interval, 3600, 604800, "s"),
+    OPTION_DEADLINE: (_FIRMWARE.deadline / 60, 5, 1440, "min"),
+    OPTION_RETRIES: (_FIRMWARE.retries, 0, 20, ""),
+    OPTION_SHARE: (round(100 * _FIRMWARE.share), 5, 50, "%"),
 }
 OPTION_LIMITS: dict[str, tuple[float, float]] = {
     key: (low, high) for key, (_, low, high, _) in NUMBER_OPTIONS.items()
 }
-INTEGER_OPTIONS = frozenset({CONF_SNAPSHOT_KEEP})
+INTEGER_OPTIONS = frozenset({CONF_SNAPSHOT_KEEP, OPTION_RETRIES})
 
 
 class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
@@ -745,6 +752,12 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
                 data.update({key: bool(user_input.get(key)) for key in self._flags()})
                 if standby:
                     data[CONF_STANDBY_PATH] = standby
+                if zigbee:
+                    data[CONF_FIRMWARE_PROVIDERS] = [
+                        kind
+                        for kind in OTA_PROVIDER_KINDS
+                        if kind in user_input.get(CONF_FIRMWARE_PROVIDERS, ())
+                    ]
                 if password := user_input.get(CONF_SNAPSHOT_PASSWORD):
                     data[CONF_SNAPSHOT_PASSWORD] = str(password)
                 return self.async_create_entry(data=data)
@@ -767,6 +780,15 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
         if zigbee:
             current[CONF_STANDBY_PATH] = options.get(CONF_STANDBY_PATH, "")
             fields[vol.Optional(CONF_STANDBY_PATH)] = TextSelector()
+            # None by default: no network access is assumed.
+            current[CONF_FIRMWARE_PROVIDERS] = list(options.get(CONF_FIRMWARE_PROVIDERS, ()))
+            fields[vol.Optional(CONF_FIRMWARE_PROVIDERS)] = SelectSelector(
+                SelectSelectorConfig(
+                    options=list(OTA_PROVIDER_KINDS),
+                    multiple=True,
+                    translation_key=CONF_FIRMWARE_PROVIDERS,
+                )
+            )
         # Kept unless cleared (an empty field stores none); never logged.
         current[CONF_SNAPSHOT_PASSWORD] = options.get(CONF_SNAPSHOT_PASSWORD, "")
         fields[vol.Optional(CONF_SNAPSHOT_PASSWORD)] = TextSelector(

@@ -70,6 +70,7 @@ CONF_MAINS_INTERVAL: Final = "mains_interval"
 CONF_BATTERY_INTERVAL: Final = "battery_interval"
 # Encrypts automatic snapshots, and backup/restore calls that give no password.
 CONF_SNAPSHOT_PASSWORD: Final = "snapshot_password"
+CONF_FIRMWARE_PROVIDERS: Final = "firmware_providers"  # zigpy's OTA providers (none)
 DEFAULT_SNAPSHOT_KEEP: Final = 7
 DEFAULT_SNAPSHOT_INTERVAL: Final = 24.0
 

@@ -28,6 +28,7 @@ from .const import (
     CONF_BAUDRATE,
     CONF_DEVICE_PATH,
     CONF_EXPECTED_NODES,
+    CONF_FIRMWARE_PROVIDERS,
     CONF_FLOW_CONTROL,
     CONF_GROUP_MISS,
     CONF_HOST,
@@ -96,6 +97,7 @@ from .radios.virtual import VirtualAir, VirtualControllerApplication, VirtualNet
 from .radios.wifi_node.config import LinkConfig
 from .radios.wifi_node.radio import STATE_FILE_NAME, WifiNodeRadio
 from .radios.zigbee.libraries import RADIO_LIBRARIES
+from .radios.zigbee.ota_providers import ota_config
 from .radios.zigbee.radio import ZigbeeRadio
 from .radios.zigbee.snapshot import SECTION as ZIGBEE_SECTION
 
@@ -103,6 +105,7 @@ if TYPE_CHECKING:
     from homeassistant.components.usb import USBDevice
 
     from .ble import BluetoothDevice
+    from .firmware import GatewayFirmware
 
 VIRTUAL_SPEC_KEYS = (
     CONF_NETWORK,
@@ -188,6 +191,7 @@ class GatewayCoordinator(GatewayListener):
         self.entry = entry
         self.air: VirtualAir | None = None
         self.gateway_device_id: str | None = None
+        self.firmware: GatewayFirmware | None = None  # (set up with the entry: firmware.py)
         self._stopped = False
         # The entity that takes commands for each device (light, switch, climate). The
         # entity, not its id: a renamed entity keeps its place here.
@@ -242,6 +246,14 @@ class GatewayCoordinator(GatewayListener):
         return self.entry.options.get(CONF_SNAPSHOT_PASSWORD) or None
 
     @property
+    def ota_providers(self) -> list[str]:
+        """zigpy's OTA providers the options chose (a virtual gateway's devices have no
+        images online: none)."""
+        if self.is_virtual:
+            return []
+        return list(self.entry.options.get(CONF_FIRMWARE_PROVIDERS, ()))
+
+    @property
     def is_virtual(self) -> bool:
         return bool(self.entry.data[CONF_RADIO_TYPE] == RADIO_VIRTUAL)
 
@@ -269,7 +281,10 @@ class GatewayCoordinator(GatewayListener):
                 listener,
                 state_file=self.storage_path / STATE_FILE_NAME,
             )
-        config: dict[str, Any] = {"database_path": str(self.storage_path / "zigbee.db")}
+        config: dict[str, Any] = {
+            "database_path": str(self.storage_path / "zigbee.db"),
+            "ota": ota_config(self.ota_providers),
+        }
         if self.is_virtual:
             path = f"virtual://{data[CONF_NETWORK]}"
             config["device"] = {"path": path}
@@ -390,6 +405,8 @@ class GatewayCoordinator(GatewayListener):
             self._unsubscribe_usb = None
         if self.bluetooth is not None:
             self.bluetooth.async_stop_following()
+        if self.firmware is not None:  # (first: the updates under way are saved)
+            await self.firmware.stop()
         await self._stop_radio_parts()
 
     async def async_on_hass_stop(self, _event: Event) -> None:

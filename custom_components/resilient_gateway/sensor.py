@@ -22,7 +22,15 @@ from .coordinator import GatewayCoordinator, GatewayNews, ResilientGatewayConfig
 from .core.change_results import ChangeCounts
 from .core.gateway import RunStatus
 from .core.health import RadioHealth
-from .core.model import Attr, DeviceDescription, DeviceKind, FieldDescription, FieldKind, SleepMode
+from .core.model import (
+    Attr,
+    DeviceDescription,
+    DeviceId,
+    DeviceKind,
+    FieldDescription,
+    FieldKind,
+    SleepMode,
+)
 from .entity import (
     GatewayEntity,
     GatewayFieldEntity,
@@ -106,6 +114,8 @@ async def async_setup_entry(
             lambda device: [NodeConnectionSensor(coordinator, device)],
         )
     async_add_field_entities(coordinator, async_add_entities, FieldKind.SENSOR, GatewayFieldSensor)
+    if coordinator.firmware is not None:
+        async_add_entities([FirmwareUpdatesSensor(coordinator)])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,3 +362,41 @@ class NodeConnectionSensor(GatewayEntity, SensorEntity):
             if last_seen is None
             else dt_util.utc_from_timestamp(last_seen).isoformat(),
         }
+
+
+ATTR_IN_PROGRESS = "in_progress"
+
+
+class FirmwareUpdatesSensor(GatewayEntity, SensorEntity):
+    """On the gateway: how many of its devices have a firmware update available, with
+    the updates under way (transferring, scheduled for a sleeper, verifying) in
+    ``in_progress``."""
+
+    _attr_translation_key = "firmware_updates"
+    _attr_state_class = SensorStateClass.MEASUREMENT
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, coordinator: GatewayCoordinator) -> None:
+        super().__init__(coordinator, None, "firmware_updates")
+        assert coordinator.firmware is not None
+        self._firmware = coordinator.firmware
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(self._firmware.watch(self._firmware_moved))
+
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)
+
+    @callback
+    def _firmware_moved(self, _device_id: DeviceId | None) -> None:
+        self.async_write_ha_state()
+
+    @property
+    def native_value(self) -> int:
+        return self._firmware.counts()[0]
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        return {ATTR_IN_PROGRESS: self._firmware.counts()[1]}

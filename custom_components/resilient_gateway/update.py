@@ -1,16 +1,11 @@
 """Firmware updates of a gateway's devices: an update entity per device with an OTA client.
 
-The work is the core's ``FirmwareUpdater`` (core/firmware/); this platform builds it for
-the entry (images from ``<config>/resilient_gateway/firmware/``, updates under way in
-``<config>/resilient_gateway/<entry>/firmware.json``), shows each device's installed and
-newest version, progress and remaining time, and tells of the outcome with the events
-``resilient_gateway_update_done`` and ``resilient_gateway_update_failed``.
+The entry's updater (``firmware.py``) does the work; each entity shows its device's
+installed and newest version, progress and remaining time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Final
 
 from homeassistant.components.update import (
@@ -23,40 +18,24 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN, STORAGE_DIR
+from .const import DOMAIN
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
-from .core.firmware import (
-    FirmwareCatalog,
-    FirmwareFolder,
-    FirmwareImage,
-    FirmwareUpdater,
-    GatewayFirmwareHooks,
-    Phase,
-    UpdateFailed,
-    UpdatePolicy,
-    UpdateProgress,
-    UpdateResult,
-)
+from .core.firmware import FirmwareImage, FirmwareUpdater, Phase, UpdateFailed, UpdateProgress
 from .core.model import DeviceDescription, DeviceId
-from .core.storage import AtomicJsonFile
-from .entity import GatewayEntity, async_add_device_entities
-from .radios.zigbee.ota import parse_ota_file
-from .radios.zigbee.radio import ZigbeeRadio
+from .entity import GatewayEntity, async_add_device_entities, renamed_in_place
+from .firmware import (
+    EVENT_UPDATE_DONE,
+    EVENT_UPDATE_FAILED,
+    GatewayFirmware,
+    version_text,
+)
+
+__all__ = ["EVENT_UPDATE_DONE", "EVENT_UPDATE_FAILED", "GatewayFirmwareUpdate"]
 
 PARALLEL_UPDATES = 0
 
-FIRMWARE_DIR: Final = "firmware"
-FIRMWARE_FILE: Final = "firmware.json"
-EVENT_UPDATE_DONE: Final = "resilient_gateway_update_done"
-EVENT_UPDATE_FAILED: Final = "resilient_gateway_update_failed"
-UPDATE_POLICY = UpdatePolicy()
 ATTR_REMAINING: Final = "remaining_s"
 ATTR_PHASE: Final = "phase"
-
-
-def version_text(version: int | None) -> str | None:
-    """A file version as Zigbee tools show it (ZHA, Zigbee2MQTT): 0x01020000."""
-    return None if version is None else f"0x{version:08x}"
 
 
 async def async_setup_entry(
@@ -65,79 +44,18 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     coordinator = entry.runtime_data
-    gateway = coordinator.gateway
-    radio = gateway.radio
-    if not isinstance(radio, ZigbeeRadio):
+    firmware = coordinator.firmware
+    if firmware is None:
         return
-    folder = Path(hass.config.path(STORAGE_DIR, FIRMWARE_DIR))
-    catalog = FirmwareCatalog(await FirmwareFolder(folder, parse_ota_file).images())
-    updater = FirmwareUpdater(
-        radio.firmware,
-        GatewayFirmwareHooks(gateway),
-        catalog,
-        file=AtomicJsonFile(coordinator.storage_path / FIRMWARE_FILE),
-        policy=UPDATE_POLICY,
-    )
-    updates = _Updates(hass, coordinator, updater)
-    updater.add_listener(updates)
-    await updater.start()
-    entry.async_on_unload(updater.stop)
     async_add_device_entities(
         coordinator,
         async_add_entities,
         lambda device: (
-            [GatewayFirmwareUpdate(coordinator, device, updates)]
-            if updater.has_client(device.device_id)
+            [GatewayFirmwareUpdate(coordinator, device, firmware)]
+            if firmware.updater.has_client(device.device_id)
             else []
         ),
     )
-
-
-class _Updates:
-    """The entry's updater and what it tells: entities refreshed, events fired."""
-
-    def __init__(
-        self, hass: HomeAssistant, coordinator: GatewayCoordinator, updater: FirmwareUpdater
-    ) -> None:
-        self.hass = hass
-        self.coordinator = coordinator
-        self.updater = updater
-        self._entities: dict[DeviceId, GatewayFirmwareUpdate] = {}
-
-    def subscribe(self, entity: GatewayFirmwareUpdate) -> Callable[[], None]:
-        device_id = entity.device.device_id
-        self._entities[device_id] = entity
-
-        def unsubscribe() -> None:
-            if self._entities.get(device_id) is entity:
-                del self._entities[device_id]
-
-        return unsubscribe
-
-    def update_progress(self, progress: UpdateProgress) -> None:
-        if (entity := self._entities.get(progress.device_id)) is not None:
-            entity.async_write_ha_state()
-
-    def update_finished(
-        self, device_id: DeviceId, result: UpdateResult | None, failure: UpdateFailed | None
-    ) -> None:
-        entity = self._entities.get(device_id)
-        data: dict[str, Any] = {
-            **self.coordinator.device_label(device_id),
-            "entity_id": entity.entity_id if entity is not None else None,
-        }
-        if result is not None:
-            data |= {
-                "from": version_text(result.from_version),
-                "to": version_text(result.to_version),
-                "repaired": list(result.repaired),
-            }
-            self.hass.bus.async_fire(EVENT_UPDATE_DONE, data)
-        elif failure is not None:
-            data |= {"reason": str(failure.reason), "message": str(failure)}
-            self.hass.bus.async_fire(EVENT_UPDATE_FAILED, data)
-        if entity is not None:
-            entity.async_write_ha_state()
 
 
 class GatewayFirmwareUpdate(GatewayEntity, UpdateEntity):
@@ -155,28 +73,36 @@ class GatewayFirmwareUpdate(GatewayEntity, UpdateEntity):
     )
 
     def __init__(
-        self, coordinator: GatewayCoordinator, device: DeviceDescription, updates: _Updates
+        self, coordinator: GatewayCoordinator, device: DeviceDescription, firmware: GatewayFirmware
     ) -> None:
         super().__init__(coordinator, device, "firmware")
-        self._updates = updates
+        self._firmware = firmware
 
     @property
     def _updater(self) -> FirmwareUpdater:
-        return self._updates.updater
+        return self._firmware.updater
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
         device_id = self.device.device_id
-        self.async_on_remove(self._updates.subscribe(self))
+        self.async_on_remove(self._firmware.add_entity(device_id, self))
+        self.async_on_remove(self._firmware.watch(self._firmware_moved))
         if self._updater.target(device_id) is None or self.installed_version is None:
             # Ask the device once what it runs (in the background, at low priority).
             self.coordinator.entry.async_create_background_task(
-                self.hass, self._read_target(), f"{DOMAIN} firmware of {device_id}"
+                self.hass,
+                self._firmware.read_target(device_id),
+                f"{DOMAIN} firmware of {device_id}",
             )
 
-    async def _read_target(self) -> None:
-        await self._updater.read_target(self.device.device_id)
-        self.async_write_ha_state()
+    @callback
+    def async_entity_id_changed(self, old_entity_id: str) -> None:
+        renamed_in_place(super(), old_entity_id)  # (the events read the id when they fire)
+
+    @callback
+    def _firmware_moved(self, device_id: DeviceId | None) -> None:
+        if device_id is None or device_id == self.device.device_id:
+            self.async_write_ha_state()
 
     @property
     def installed_version(self) -> str | None:
@@ -247,7 +173,3 @@ class GatewayFirmwareUpdate(GatewayEntity, UpdateEntity):
             ) from failure
         finally:
             self.async_write_ha_state()
-
-    @callback
-    def _handle_update(self) -> None:
-        self.async_write_ha_state()

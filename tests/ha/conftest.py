@@ -140,12 +140,15 @@ VIRTUAL_DATA: dict[str, Any] = {
 }
 
 
-def virtual_entry(*, entry_id: str | None = None, **overrides: Any) -> MockConfigEntry:
+def virtual_entry(
+    *, entry_id: str | None = None, options: dict[str, Any] | None = None, **overrides: Any
+) -> MockConfigEntry:
     data = {**VIRTUAL_DATA, **overrides}
     return MockConfigEntry(
         domain=DOMAIN,
         title=f"Virtual gateway {data['network']}",
         data=data,
+        options=options or {},
         unique_id=f"virtual:{data['network']}",
         entry_id=entry_id,
     )
@@ -156,11 +159,12 @@ async def setup_virtual(
     freezer: FrozenDateTimeFactory,
     *,
     entry_id: str | None = None,
+    options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> MockConfigEntry:
     """A loaded virtual gateway whose simulated devices have all joined, been interviewed
     and read once (the first start of a house pairs every device)."""
-    entry = virtual_entry(entry_id=entry_id, **overrides)
+    entry = virtual_entry(entry_id=entry_id, options=options, **overrides)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await entry.runtime_data.gateway.radio.app.wait_until_interviewed()

@@ -30,6 +30,7 @@ from custom_components.resilient_gateway import (
     scene,
     sensor,
     switch,
+    update,
 )
 from custom_components.resilient_gateway.const import EVENT_CHANGE_FAILED
 from custom_components.resilient_gateway.core.model import Attr
@@ -95,7 +96,9 @@ async def test_the_thermostat_shows_its_temperatures(
 
 
 @pytest.mark.parametrize(
-    "module", [binary_sensor, climate, light, scene, sensor, switch], ids=lambda m: m.__name__
+    "module",
+    [binary_sensor, climate, light, scene, sensor, switch, update],
+    ids=lambda m: m.__name__,
 )
 def test_entities_are_renamed_in_place(module: Any) -> None:
     for _, cls in inspect.getmembers(module, inspect.isclass):

@@ -12,9 +12,20 @@ from .contract import (
 from .hooks import GatewayFirmwareHooks
 from .images import FirmwareCatalog, FirmwareFolder, FirmwareImage, ImageSource, ParsedImage
 from .job import FailureReason, Phase, UpdateFailed, UpdateProgress, UpdateResult
-from .updater import Configuration, FirmwareUpdater, UpdateListener, UpdatePolicy
+from .updater import (
+    OPTION_DEADLINE,
+    OPTION_RETRIES,
+    OPTION_SHARE,
+    Configuration,
+    FirmwareUpdater,
+    UpdateListener,
+    UpdatePolicy,
+)
 
 __all__ = [
+    "OPTION_DEADLINE",
+    "OPTION_RETRIES",
+    "OPTION_SHARE",
     "BlockRequest",
     "Configuration",
     "FailureReason",

@@ -33,15 +33,18 @@ from .conftest import (
     THREAD_WORK_KEY,
     ThreadWork,
     advance,
+    call_while_time_passes,
     fault,
+    group_entity,
     light_entities,
     lights_on,
+    recorded_events,
     setup_virtual,
     shows,
     start_call,
     switch,
+    truth,
 )
-from .test_virtual_gateway import truth
 
 NEW = 0x01020000
 
@@ -119,8 +122,7 @@ async def test_an_update_from_the_local_folder_is_installed_with_progress(
     other = hass.states.get(updates[_ieee_of(hass, entry, SimKind.ON_OFF_LIGHT)])
     assert other is not None and other.state == STATE_OFF  # no image fits it
 
-    done: list[Event] = []
-    hass.bus.async_listen(update.EVENT_UPDATE_DONE, done.append)
+    done = recorded_events(hass, update.EVENT_UPDATE_DONE)
     call = _install(hass, entity_id)
     percentages = []
     for _ in range(1200):
@@ -143,15 +145,18 @@ async def test_an_update_from_the_local_folder_is_installed_with_progress(
     assert done[0].data["entity_id"] == entity_id and done[0].data["from"] == "0x01000000"
 
 
-async def test_groups_a_firmware_reset_forgot_are_repaired_and_reported(
+async def test_groups_and_scenes_a_firmware_reset_forgot_are_repaired_and_reported(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
     _image(hass, SimKind.DIMMABLE_LIGHT)
     entry = await setup_virtual(hass, freezer, lights=4, sensors=0, sleepy_sensors=0)
     await advance(hass, freezer, 3)
     light = _ieee_of(hass, entry, SimKind.DIMMABLE_LIGHT)
-    done: list[Event] = []
-    hass.bus.async_listen(update.EVENT_UPDATE_DONE, done.append)
+    await call_while_time_passes(
+        hass, freezer, "store_scene", {ATTR_ENTITY_ID: group_entity(hass, entry), "name": "Evening"}
+    )
+    assert truth(hass, entry)["devices"][light]["scenes"] == [[1, 1]]
+    done = recorded_events(hass, update.EVENT_UPDATE_DONE)
     call = _install(hass, _updates(hass, entry)[light])
     await _pass_time(hass, freezer, 1)
     await hass.services.async_call(
@@ -160,12 +165,14 @@ async def test_groups_a_firmware_reset_forgot_are_repaired_and_reported(
         {"config_entry_id": entry.entry_id, "fault": "device_firmware_reset", "ieee": light},
         blocking=True,
     )
-    assert truth(hass, entry)["devices"][light]["groups"] == []
+    forgot = truth(hass, entry)["devices"][light]
+    assert (forgot["groups"], forgot["scenes"]) == ([], [])
     await _until_done(hass, freezer, call)
     call.result()
     await hass.async_block_till_done()
-    assert done[0].data["repaired"] == ["group 0x0001"]
-    assert truth(hass, entry)["devices"][light]["groups"] == [1]
+    assert done[0].data["repaired"] == ["group 0x0001", "scene 0x0001/1"]
+    repaired = truth(hass, entry)["devices"][light]
+    assert (repaired["groups"], repaired["scenes"]) == ([1], [[1, 1]])
 
 
 async def _a_light(
@@ -227,8 +234,7 @@ async def test_the_options_deadline_and_share_bound_an_update(
     make it, and the update fails with its reason once the deadline passed, not before."""
     options = {"firmware_deadline": 5, "firmware_share": 5}
     entry, light, entity_id = await _a_light(hass, freezer, size=60_000, options=options)
-    failed: list[Event] = []
-    hass.bus.async_listen(update.EVENT_UPDATE_FAILED, failed.append)
+    failed = recorded_events(hass, update.EVENT_UPDATE_FAILED)
     call = _install(hass, entity_id)
     await _pass_time(hass, freezer, 290)
     assert not call.done()
@@ -267,8 +273,7 @@ async def test_an_update_resumes_from_its_offset_after_a_radio_outage(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
     entry, light, entity_id = await _a_light(hass, freezer, size=20_000)
-    done: list[Event] = []
-    hass.bus.async_listen(update.EVENT_UPDATE_DONE, done.append)
+    done = recorded_events(hass, update.EVENT_UPDATE_DONE)
     call = _install(hass, entity_id)
     await _pass_time(hass, freezer, 10)
     before = _percentage(hass, entity_id)
@@ -297,8 +302,7 @@ async def test_with_no_retries_a_quiet_device_fails_the_update_at_once(
     update (with the default 3 it would be told again three times)."""
     options = {"firmware_retries": 0}
     entry, light, entity_id = await _a_light(hass, freezer, size=20_000, options=options)
-    failed: list[Event] = []
-    hass.bus.async_listen(update.EVENT_UPDATE_FAILED, failed.append)
+    failed = recorded_events(hass, update.EVENT_UPDATE_FAILED)
     call = _install(hass, entity_id)
     await _pass_time(hass, freezer, 10)
     await fault(hass, entry, "device_power_off", ieee=light)
@@ -323,8 +327,7 @@ async def test_an_update_resumes_after_a_restart_mid_transfer(
     call.cancel()
     assert await hass.config_entries.async_unload(entry.entry_id)
     await _pass_time(hass, freezer, 5)
-    done: list[Event] = []
-    hass.bus.async_listen(update.EVENT_UPDATE_DONE, done.append)
+    done = recorded_events(hass, update.EVENT_UPDATE_DONE)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await _pass_time(hass, freezer, 1)
     state = hass.states.get(entity_id)
@@ -371,8 +374,7 @@ async def test_an_image_the_device_refuses_fails_and_leaves_it_working(
             )
         ]
     )
-    failed: list[Event] = []
-    hass.bus.async_listen(update.EVENT_UPDATE_FAILED, failed.append)
+    failed = recorded_events(hass, update.EVENT_UPDATE_FAILED)
     call = _install(hass, entity_id)
     await _until_done(hass, freezer, call, limit=300)
     await _failed_leaving_it_working(

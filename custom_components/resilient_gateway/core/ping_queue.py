@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from typing import Protocol
 
+from .wake_up import WakeUp
+
 EPSILON = 1e-6  # seconds: float slack when a timer's time is compared with what it waits for
 
 type QueueKey = tuple[int, float, float, int]
@@ -57,8 +59,7 @@ class PingQueue[D: Queued]:
         self._start_ping = start_ping
         self._queue: list[tuple[QueueKey, D]] = []
         self._sequence = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._wake_up = WakeUp(loop, lambda when: self.pump(fired_for=when))
         self._last_ping_at = -math.inf
 
     def push(self, device: D, *, due_at: float, tracked: int) -> None:
@@ -92,11 +93,11 @@ class PingQueue[D: Queued]:
             if (head := self._head()) is None:
                 self.stop()
                 return
-        self._set_timer(self._last_ping_at + self._spacing(head))
+        self._wake_up.set(self._last_ping_at + self._spacing(head))
 
     def stop(self) -> None:
         """No timer until the next ``pump`` (the queued devices stay queued)."""
-        self._set_timer(None)
+        self._wake_up.set(None)
 
     def _waits(self, key: QueueKey, device: D) -> bool:
         return device.queue_key == key and self._is_current(device)
@@ -111,18 +112,3 @@ class PingQueue[D: Queued]:
 
     def _spacing(self, device: D) -> float:
         return self._reconfirm_spacing if device.reconfirm else self._ping_spacing
-
-    def _set_timer(self, when: float | None) -> None:
-        if self._timer is not None:
-            if when is not None and self._timer_at == when:
-                return
-            self._timer.cancel()
-            self._timer = None
-        if when is None:
-            return
-        self._timer_at = when
-        self._timer = self._loop.call_at(when, self._timer_fired, when)
-
-    def _timer_fired(self, when: float) -> None:
-        self._timer = None
-        self.pump(fired_for=when)

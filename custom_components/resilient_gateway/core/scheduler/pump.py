@@ -11,6 +11,7 @@ from typing import Any, cast
 from ..model import Attr, DeviceId
 from ..radio import DeliveryError, NoResponseError, Radio, RadioBudget
 from ..token_bucket import TokenBucket
+from ..wake_up import WakeUp
 from .backlog import Backlog
 from .entries import (
     Airtime,
@@ -49,8 +50,7 @@ class AirPump:
         self._busy_devices: set[DeviceId] = set()
         self._reads_on_air: dict[DeviceId, Entry] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._wake_up = WakeUp(self._loop, lambda when: self.pump(fired_for=when))
         self._stopped = False
         self._pump_pending = False
         self._unicasts_sent = 0
@@ -141,9 +141,7 @@ class AirPump:
     async def stop(self) -> None:
         """Cancel the timer, everything on air and every queued request."""
         self._stopped = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._wake_up.cancel()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -234,7 +232,7 @@ class AirPump:
             wake_at = None  # a finishing operation pumps again
         if (retry_at := self._backlog.next_retry_at()) is not None:
             wake_at = retry_at if wake_at is None else min(wake_at, retry_at)
-        self._set_timer(wake_at)
+        self._wake_up.set(wake_at)
 
     def _frames(self, entry: Entry) -> int:
         """What ``entry`` puts on air now (a queued send or read may have grown)."""
@@ -243,21 +241,6 @@ class AirPump:
         if entry.values:
             return max(1, self._radio.frames_to_send(entry.values))
         return entry.frames
-
-    def _set_timer(self, when: float | None) -> None:
-        if self._timer is not None:
-            if when is not None and self._timer_at == when:
-                return
-            self._timer.cancel()
-            self._timer = None
-        if when is None:
-            return
-        self._timer_at = when
-        self._timer = self._loop.call_at(when, self._on_timer, when)
-
-    def _on_timer(self, when: float) -> None:
-        self._timer = None
-        self.pump(fired_for=when)
 
     def _launch(self, entry: Entry) -> None:
         entry.state = EntryState.ON_AIR

@@ -25,6 +25,7 @@ from .core.radio import RadioError, RadioListener
 from .core.scheduler import Priority
 from .core.storage import AtomicJsonFile
 from .radios.ble import SERVICE_UUIDS, BleLink, detect
+from .radios.ble.connection import ConnectionPolicy
 from .radios.ble.profiles import microbit
 
 CLIENT_CLASS: type[BleakClientWithServiceCache] = BleakClientWithServiceCache
@@ -94,11 +95,21 @@ class BluetoothDevice:
     """The Home Assistant side of one Bluetooth LE device's link."""
 
     def __init__(
-        self, hass: HomeAssistant, data: dict[str, Any], storage_path: Path, name: str
+        self,
+        hass: HomeAssistant,
+        data: dict[str, Any],
+        storage_path: Path,
+        name: str,
+        *,
+        keep_alive: float | None = None,
     ) -> None:
+        """``keep_alive``: idle seconds before the connection is released (the option)."""
         self.hass = hass
         self.address = str(data[CONF_ADDRESS]).upper()
         self.name = name
+        self._policy = (
+            ConnectionPolicy() if keep_alive is None else ConnectionPolicy(keep_alive=keep_alive)
+        )
         self._known_file = AtomicJsonFile(storage_path / BLUETOOTH_FILE)
         self._known: dict[str, Any] | None = None
         self.link: BleLink | None = None
@@ -108,7 +119,12 @@ class BluetoothDevice:
 
     def build_link(self, listener: RadioListener) -> BleLink:
         self.link = BleLink(
-            listener, self.address, self._lookup, name=self.name, client_class=CLIENT_CLASS
+            listener,
+            self.address,
+            self._lookup,
+            name=self.name,
+            client_class=CLIENT_CLASS,
+            policy=self._policy,
         )
         return self.link
 

@@ -39,6 +39,7 @@ from .const import (
     CONF_AUTO_RESTORE,
     CONF_BATTERY_INTERVAL,
     CONF_BAUDRATE,
+    CONF_BLUETOOTH_KEEP_ALIVE,
     CONF_DEVICE_PATH,
     CONF_EXPECTED_NODES,
     CONF_FIRMWARE_PROVIDERS,
@@ -81,6 +82,7 @@ from .core.firmware import OPTION_DEADLINE, OPTION_RETRIES, OPTION_SHARE, Update
 from .core.health import HealthPolicy
 from .core.model import DeviceKind, SleepMode
 from .core.policy import DEFAULT_DEADLINES, DEFAULT_KIND_DEADLINES
+from .radios.ble.connection import ConnectionPolicy
 from .radios.virtual import VirtualNetworkSpec
 from .radios.wifi_node.codec import NODE_ID
 from .radios.wifi_node.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS
@@ -705,8 +707,13 @@ NUMBER_OPTIONS: dict[str, tuple[float, float, float, str]] = {
     OPTION_RETRIES: (_FIRMWARE.retries, 0, 20, ""),
     OPTION_SHARE: (round(100 * _FIRMWARE.share), 5, 50, "%"),
 }
+# A Bluetooth LE device's own: how long an idle connection is kept (proxies' connection
+# slots are scarce).
+BLUETOOTH_OPTIONS: dict[str, tuple[float, float, float, str]] = {
+    CONF_BLUETOOTH_KEEP_ALIVE: (ConnectionPolicy().keep_alive, 5, 600, "s"),
+}
 OPTION_LIMITS: dict[str, tuple[float, float]] = {
-    key: (low, high) for key, (_, low, high, _) in NUMBER_OPTIONS.items()
+    key: (low, high) for key, (_, low, high, _) in (NUMBER_OPTIONS | BLUETOOTH_OPTIONS).items()
 }
 INTEGER_OPTIONS = frozenset({CONF_SNAPSHOT_KEEP, OPTION_RETRIES})
 
@@ -739,6 +746,9 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         zigbee = self.config_entry.data[CONF_RADIO_TYPE] == RADIO_ZIGBEE
+        numbers = NUMBER_OPTIONS | (
+            BLUETOOTH_OPTIONS if self.config_entry.data[CONF_RADIO_TYPE] == RADIO_BLUETOOTH else {}
+        )
         placeholders = range_placeholders(OPTION_LIMITS)
         if user_input is not None:
             errors = out_of_range_errors(user_input, OPTION_LIMITS)
@@ -747,7 +757,7 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
             if not errors:
                 data: dict[str, Any] = {
                     key: int(user_input[key]) if key in INTEGER_OPTIONS else float(user_input[key])
-                    for key in NUMBER_OPTIONS
+                    for key in numbers
                 }
                 data.update({key: bool(user_input.get(key)) for key in self._flags()})
                 if standby:
@@ -763,7 +773,7 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
                 return self.async_create_entry(data=data)
         options = self.config_entry.options
         current: dict[str, Any] = {
-            key: options.get(key, default) for key, (default, _, _, _) in NUMBER_OPTIONS.items()
+            key: options.get(key, default) for key, (default, _, _, _) in numbers.items()
         }
         current.update({key: bool(options.get(key, False)) for key in self._flags()})
         fields: dict[vol.Marker, Any] = {
@@ -772,7 +782,7 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
                 if unit
                 else NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
             )
-            for key, (_, _, _, unit) in NUMBER_OPTIONS.items()
+            for key, (_, _, _, unit) in numbers.items()
         }
         fields.update(
             {vol.Optional(key, default=current[key]): BooleanSelector() for key in self._flags()}

@@ -68,6 +68,7 @@ CONF_HEALTH_CHECK_INTERVAL: Final = "health_check_interval"
 CONF_HEALTH_CHECK_TIMEOUT: Final = "health_check_timeout"
 CONF_MAINS_INTERVAL: Final = "mains_interval"
 CONF_BATTERY_INTERVAL: Final = "battery_interval"
+CONF_BLUETOOTH_KEEP_ALIVE: Final = "bluetooth_keep_alive"  # idle seconds before release
 # Encrypts automatic snapshots, and backup/restore calls that give no password.
 CONF_SNAPSHOT_PASSWORD: Final = "snapshot_password"
 CONF_FIRMWARE_PROVIDERS: Final = "firmware_providers"  # zigpy's OTA providers (none)

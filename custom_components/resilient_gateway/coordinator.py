@@ -26,6 +26,7 @@ from .const import (
     CONF_ACCEPT_UNKNOWN,
     CONF_AUTO_RESTORE,
     CONF_BAUDRATE,
+    CONF_BLUETOOTH_KEEP_ALIVE,
     CONF_DEVICE_PATH,
     CONF_EXPECTED_NODES,
     CONF_FIRMWARE_PROVIDERS,
@@ -203,7 +204,13 @@ class GatewayCoordinator(GatewayListener):
             # Imported only for Bluetooth entries: the Bluetooth stack is set up then.
             from .ble import BluetoothDevice, gentle_health_policy
 
-            self.bluetooth = BluetoothDevice(hass, dict(entry.data), self.storage_path, entry.title)
+            self.bluetooth = BluetoothDevice(
+                hass,
+                dict(entry.data),
+                self.storage_path,
+                entry.title,
+                keep_alive=entry.options.get(CONF_BLUETOOTH_KEEP_ALIVE),
+            )
             health_policy = gentle_health_policy(health_policy)
         self.gateway = Gateway(
             self._build_radio,

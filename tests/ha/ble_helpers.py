@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from bleak.backends.scanner import AdvertisementData
@@ -107,12 +108,15 @@ def advertise(
     return info
 
 
-def ble_entry(device: SimulatedPeripheral) -> MockConfigEntry:
+def ble_entry(
+    device: SimulatedPeripheral, options: dict[str, Any] | None = None
+) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         title=device.name,
         unique_id=device.address,
         data={"radio_type": "bluetooth", "address": device.address},
+        options=options or {},
     )
 
 

@@ -44,8 +44,10 @@ from .conftest import (
     advance_until,
     advance_until_done,
     call_while_time_passes,
+    error_text,
     start_call,
     state_of,
+    suggested_values,
     switch,
 )
 
@@ -64,10 +66,12 @@ def link_of(entry: Any) -> BleLink:
     return link
 
 
-async def set_up(hass: HomeAssistant, device: SimulatedPeripheral) -> Any:
+async def set_up(
+    hass: HomeAssistant, device: SimulatedPeripheral, options: dict[str, Any] | None = None
+) -> Any:
     advertise(hass, device)
     await hass.async_block_till_done()
-    entry = ble_entry(device)
+    entry = ble_entry(device, options)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -322,6 +326,30 @@ async def test_a_lost_device_is_reconnected_with_back_off_and_at_once_when_heard
     await advance(hass, freezer, 1)
     assert device.connected
     assert state_of(hass, light).state == STATE_OFF
+
+
+async def test_an_idle_connection_is_kept_as_long_as_the_options_say(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    device = thermometer()
+    options = await hass.config_entries.options.async_init((await set_up(hass, device)).entry_id)
+    # The option is a Bluetooth device's own, 30 s unless changed, and range-checked.
+    assert suggested_values(options)["bluetooth_keep_alive"] == 30
+    bad = await hass.config_entries.options.async_configure(
+        options["flow_id"], {"bluetooth_keep_alive": 1}
+    )
+    assert error_text(bad, "bluetooth_keep_alive", "options") == (
+        "The time an idle Bluetooth connection is kept must be from 5 to 600 seconds."
+    )
+    done = await hass.config_entries.options.async_configure(
+        options["flow_id"], {"bluetooth_keep_alive": 10}
+    )
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()  # (the entry reloads with it)
+    await advance(hass, freezer, 1)
+    assert device.connected
+    await advance(hass, freezer, 12, step=1)
+    assert not device.connected  # released after 10 s, not the default 30 s
 
 
 async def test_unavailable_while_nobody_hears_it_and_back_with_its_advertisements(

@@ -388,6 +388,7 @@ async def test_pause_and_resume_release_and_retake_the_connection(
     await hass.services.async_call(
         DOMAIN, "resume", {"config_entry_id": entry.entry_id}, blocking=True
     )
+    await advance(hass, freezer, 1)  # (a known device is connected in the background)
     assert device.connected
     await advance_until(
         hass, freezer, lambda: state_of(hass, light).attributes["sync"] == "verified", 30

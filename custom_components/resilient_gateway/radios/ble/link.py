@@ -122,10 +122,15 @@ class BleLink:
 
     async def start(self, *, form_new_network: bool = False) -> None:
         """Connect (profiles detected, notifications on, state read). A device never seen
-        before must answer now (RadioError otherwise); a known one may be out of range:
-        the link starts down and reconnects with back-off."""
+        before must answer now (RadioError otherwise). A known one may be out of range, and
+        a connection's attempts take up to a minute: the link starts down at once and
+        connects in the background, with back-off (nothing waits for a device away)."""
         self._running = True
         self._connection.open()
+        if self._profiles:
+            self._state = LinkState.DOWN
+            self._connection.reconnect_soon()
+            return
         try:
             await self._connection.connect()
         except DeliveryError as exc:

@@ -74,9 +74,13 @@ link_integration() {
 # (scripts/ha_requirements.py), with Home Assistant's own constraints, so the first start
 # neither downloads nor compiles. Packages pinned in requirements_test.txt are left as they
 # are in the project venv (the tests prove those versions). Cached by a stamp file.
-#   install_ha_requirements VENV CONFIG_DIR STAMP [keep-pins]
+#   install_ha_requirements VENV CONFIG_DIR STAMP [keep-pins|skip-missing]
+# skip-missing (scripts/smoke on a release): a pinned version the package index here does
+# not have is named and left out instead of failing the whole install (Home Assistant's
+# images ship every requirement; the index this machine reaches can lag a new release).
 install_ha_requirements() {
-  local venv="$1" config="$2" stamp="$3" keep_pins="${4:-}" reqs want
+  local venv="$1" config="$2" stamp="$3" mode="${4:-}" keep_pins="" reqs want
+  [ "$mode" != keep-pins ] || keep_pins=yes
   reqs="$( (run_in_venv "$venv" python -m scripts.ha_requirements "$config") )" \
     || die "could not list Home Assistant's requirements for $config"
   if [ -n "$keep_pins" ]; then
@@ -94,9 +98,29 @@ install_ha_requirements() {
       if [ -n "$2" ]; then grep -viE "^($2)==" "$constraints" >"$filtered"; else cp "$constraints" "$filtered"; fi
       python -m pip install -q --disable-pip-version-check -c "$filtered" -r "$1"
       rc=$?; rm -f "$filtered"; exit $rc' _ "$list" "$([ -n "$keep_pins" ] && pinned_names)") \
-    || { rm -f "$list"; die "installing Home Assistant's requirements failed"; }
+    || if [ "$mode" = skip-missing ]; then
+      install_each_requirement "$venv" "$list" || { rm -f "$list"; die "installing Home Assistant's requirements failed"; }
+    else
+      rm -f "$list"; die "installing Home Assistant's requirements failed"
+    fi
   rm -f "$list"
   echo "$want" >"$stamp"
+}
+
+# One requirement at a time, with Home Assistant's constraints; those the package index
+# does not have are named and skipped, any other failure fails.
+install_each_requirement() {
+  local venv="$1" list="$2"
+  (run_in_venv "$venv" sh -c '
+      constraints="$(python -c "import homeassistant, os; print(os.path.join(os.path.dirname(homeassistant.__file__), \"package_constraints.txt\"))")"
+      while read -r req; do
+        [ -n "$req" ] || continue
+        out="$(python -m pip install -q --disable-pip-version-check -c "$constraints" "$req" 2>&1)" && continue
+        case "$out" in
+          *"No matching distribution found"*) echo "==> not on the package index here, skipped: $req" ;;
+          *) printf "%s\n" "$out" >&2; exit 1 ;;
+        esac
+      done <"$1"' _ "$list")
 }
 
 # Names of the packages requirements_test.txt pins, as an alternation for grep -E.

@@ -11,7 +11,7 @@ share), and tells of the outcome with the events ``resilient_gateway_update_done
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -113,19 +113,17 @@ class GatewayFirmware:
     @callback
     def start_rescans(self) -> None:
         """Read the sources now (zigpy's providers were not read yet) and every hour."""
-        entry = self.coordinator.entry
         if len(self._sources) > 1:
-            entry.async_create_background_task(
-                self.hass, self.async_rescan(), f"{DOMAIN} firmware images"
-            )
+            self._rescan_soon()
+        self._cancel_rescans = async_track_time_interval(
+            self.hass, callback(lambda _now: self._rescan_soon()), RESCAN_INTERVAL
+        )
 
-        @callback
-        def rescan(_now: datetime) -> None:
-            entry.async_create_background_task(
-                self.hass, self.async_rescan(), f"{DOMAIN} firmware images"
-            )
-
-        self._cancel_rescans = async_track_time_interval(self.hass, rescan, RESCAN_INTERVAL)
+    @callback
+    def _rescan_soon(self) -> None:
+        self.coordinator.entry.async_create_background_task(
+            self.hass, self.async_rescan(), f"{DOMAIN} firmware images"
+        )
 
     async def async_rescan(self) -> None:
         """Every source's images again (new files in the folder, providers' indexes)."""

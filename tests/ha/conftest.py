@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapp
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from unittest.mock import PropertyMock, patch
+from unittest.mock import AsyncMock, PropertyMock, patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -70,12 +70,22 @@ def isolated_config_dir(hass: HomeAssistant, tmp_path: Path) -> None:
 @pytest.fixture(autouse=True)
 async def unload_gateways(hass: HomeAssistant) -> AsyncGenerator[None]:
     """Unload every gateway at the end of a test, as a user would: the radio closes and
-    zigpy's database shuts down before the harness looks for leftover tasks."""
+    zigpy's database shuts down before the harness looks for leftover tasks. (A set-up
+    still running, such as the reload that saving options starts, finishes first.)"""
     yield
+    await hass.async_block_till_done()
     for entry in hass.config_entries.async_entries(DOMAIN):
         if entry.state is ConfigEntryState.LOADED:
             await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+@pytest.fixture
+def no_setup() -> Generator[AsyncMock]:
+    """For tests of a flow on its own (setting an entry up is tested elsewhere): an entry
+    the flow creates or reloads is marked loaded without starting a gateway."""
+    with patch("custom_components.resilient_gateway.async_setup_entry", return_value=True) as mock:
+        yield mock
 
 
 class ThreadWork:

@@ -3,7 +3,6 @@ network coordinator), replacing a radio, and the options."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -23,11 +22,7 @@ from .conftest import TRANSLATIONS, VIRTUAL_DATA, error_text, suggested_values, 
 VIRTUAL_FORM = {key: value for key, value in VIRTUAL_DATA.items() if key != "radio_type"}
 
 
-@pytest.fixture(autouse=True)
-def no_setup() -> Generator[AsyncMock]:
-    """The flow is tested on its own; setting the entry up is tested elsewhere."""
-    with patch("custom_components.resilient_gateway.async_setup_entry", return_value=True) as mock:
-        yield mock
+pytestmark = pytest.mark.usefixtures("no_setup")
 
 
 def znp_probe(answer: Any) -> Any:

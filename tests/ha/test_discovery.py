@@ -3,7 +3,6 @@ the confirmation form fills in, adding one, and a coordinator that moved or is a
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from ipaddress import ip_address
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -23,12 +22,7 @@ from custom_components.resilient_gateway.const import DOMAIN
 
 from .conftest import TRANSLATIONS, error_text, suggested_values
 
-
-@pytest.fixture(autouse=True)
-def no_setup() -> Generator[AsyncMock]:
-    """The flow is tested on its own; setting the entry up is tested elsewhere."""
-    with patch("custom_components.resilient_gateway.async_setup_entry", return_value=True) as mock:
-        yield mock
+pytestmark = pytest.mark.usefixtures("no_setup")
 
 
 def announcement(

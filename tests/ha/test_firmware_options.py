@@ -26,6 +26,9 @@ from custom_components.resilient_gateway.radios.zigbee.ota_providers import (
 from .conftest import error_text, suggested_values, virtual_entry
 from .test_config_flow import _zigbee_entry
 
+# (Saving options reloads an entry, which would set it up in the background.)
+pytestmark = pytest.mark.usefixtures("no_setup")
+
 
 async def test_the_firmware_options_are_saved_and_shape_the_policy(hass: HomeAssistant) -> None:
     entry = virtual_entry()

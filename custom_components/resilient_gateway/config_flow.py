@@ -687,33 +687,60 @@ class ResilientGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
 
 # -- options -------------------------------------------------------------------------
 
-# Numeric options: key -> (default, min, max, unit). Deadlines per kind of device, then
-# snapshots, radio health and device availability.
+# Numeric options, in groups: key -> (default, min, max, unit).
 _HEALTH = HealthPolicy()
 _AVAILABILITY = AvailabilityPolicy()
 _FIRMWARE = UpdatePolicy()
-NUMBER_OPTIONS: dict[str, tuple[float, float, float, str]] = {
+_NumberOptions = dict[str, tuple[float, float, float, str]]
+COMMAND_DEADLINE_OPTIONS: _NumberOptions = {
     "deadline_always_on": (DEFAULT_DEADLINES[SleepMode.ALWAYS_ON], 10, 3600, "s"),
+}
+SLEEPER_DEADLINE_OPTIONS: _NumberOptions = {
     "deadline_light_sleeper": (DEFAULT_DEADLINES[SleepMode.LIGHT_SLEEPER], 30, 7200, "s"),
     "deadline_sleepy": (DEFAULT_DEADLINES[SleepMode.SLEEPY], 60, 86400, "s"),
     "deadline_thermostat": (DEFAULT_KIND_DEADLINES[DeviceKind.THERMOSTAT], 60, 86400, "s"),
+}
+GATEWAY_OPTIONS: _NumberOptions = {
     CONF_SNAPSHOT_INTERVAL: (DEFAULT_SNAPSHOT_INTERVAL, 1, 720, "h"),
     CONF_SNAPSHOT_KEEP: (DEFAULT_SNAPSHOT_KEEP, 1, 100, ""),
     CONF_HEALTH_CHECK_INTERVAL: (_HEALTH.check_interval, 5, 3600, "s"),
     CONF_HEALTH_CHECK_TIMEOUT: (_HEALTH.check_timeout, 1, 120, "s"),
     CONF_MAINS_INTERVAL: (_AVAILABILITY.mains_interval, 60, 86400, "s"),
     CONF_BATTERY_INTERVAL: (_AVAILABILITY.battery_interval, 3600, 604800, "s"),
+}
+FIRMWARE_OPTIONS: _NumberOptions = {
     OPTION_DEADLINE: (_FIRMWARE.deadline / 60, 5, 1440, "min"),
     OPTION_RETRIES: (_FIRMWARE.retries, 0, 20, ""),
     OPTION_SHARE: (round(100 * _FIRMWARE.share), 5, 50, "%"),
 }
-# A Bluetooth LE device's own: how long an idle connection is kept (proxies' connection
-# slots are scarce).
-BLUETOOTH_OPTIONS: dict[str, tuple[float, float, float, str]] = {
+# How long an idle connection is kept (proxies' connection slots are scarce).
+BLUETOOTH_OPTIONS: _NumberOptions = {
     CONF_BLUETOOTH_KEEP_ALIVE: (ConnectionPolicy().keep_alive, 5, 600, "s"),
 }
+# What each kind of radio shows: firmware updates are Zigbee's (OTA); a Bluetooth LE
+# entry is one always-listening device with no network to restore or fail over.
+RADIO_NUMBER_OPTIONS: dict[str, _NumberOptions] = {
+    RADIO_ZIGBEE: COMMAND_DEADLINE_OPTIONS
+    | SLEEPER_DEADLINE_OPTIONS
+    | GATEWAY_OPTIONS
+    | FIRMWARE_OPTIONS,
+    RADIO_VIRTUAL: COMMAND_DEADLINE_OPTIONS
+    | SLEEPER_DEADLINE_OPTIONS
+    | GATEWAY_OPTIONS
+    | FIRMWARE_OPTIONS,
+    RADIO_WIFI_NODE: COMMAND_DEADLINE_OPTIONS | SLEEPER_DEADLINE_OPTIONS | GATEWAY_OPTIONS,
+    RADIO_BLUETOOTH: COMMAND_DEADLINE_OPTIONS | GATEWAY_OPTIONS | BLUETOOTH_OPTIONS,
+}
+RADIO_FLAG_OPTIONS: dict[str, tuple[str, ...]] = {
+    RADIO_ZIGBEE: (CONF_AUTO_RESTORE,),
+    RADIO_VIRTUAL: (CONF_AUTO_RESTORE, CONF_STANDBY_RADIO),  # (a simulated standby)
+    RADIO_WIFI_NODE: (CONF_AUTO_RESTORE,),
+    RADIO_BLUETOOTH: (),
+}
 OPTION_LIMITS: dict[str, tuple[float, float]] = {
-    key: (low, high) for key, (_, low, high, _) in (NUMBER_OPTIONS | BLUETOOTH_OPTIONS).items()
+    key: (low, high)
+    for options in RADIO_NUMBER_OPTIONS.values()
+    for key, (_, low, high, _) in options.items()
 }
 INTEGER_OPTIONS = frozenset({CONF_SNAPSHOT_KEEP, OPTION_RETRIES})
 
@@ -721,13 +748,6 @@ INTEGER_OPTIONS = frozenset({CONF_SNAPSHOT_KEEP, OPTION_RETRIES})
 class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
     """Deadlines, snapshots, recovery (automatic restore, a standby radio) and how soon
     a silent device counts as unavailable."""
-
-    def _flags(self) -> list[str]:
-        """The on/off options: a virtual gateway's standby is simulated, a Zigbee
-        gateway's is a second port."""
-        if self.config_entry.data[CONF_RADIO_TYPE] == RADIO_VIRTUAL:
-            return [CONF_AUTO_RESTORE, CONF_STANDBY_RADIO]
-        return [CONF_AUTO_RESTORE]
 
     async def _standby_errors(self, standby: str, placeholders: dict[str, str]) -> dict[str, str]:
         """A new standby radio must be there and answer (the current one is not probed:
@@ -745,10 +765,10 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
-        zigbee = self.config_entry.data[CONF_RADIO_TYPE] == RADIO_ZIGBEE
-        numbers = NUMBER_OPTIONS | (
-            BLUETOOTH_OPTIONS if self.config_entry.data[CONF_RADIO_TYPE] == RADIO_BLUETOOTH else {}
-        )
+        radio_type = self.config_entry.data[CONF_RADIO_TYPE]
+        zigbee = radio_type == RADIO_ZIGBEE
+        numbers = RADIO_NUMBER_OPTIONS[radio_type]
+        flags = RADIO_FLAG_OPTIONS[radio_type]
         placeholders = range_placeholders(OPTION_LIMITS)
         if user_input is not None:
             errors = out_of_range_errors(user_input, OPTION_LIMITS)
@@ -759,7 +779,7 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
                     key: int(user_input[key]) if key in INTEGER_OPTIONS else float(user_input[key])
                     for key in numbers
                 }
-                data.update({key: bool(user_input.get(key)) for key in self._flags()})
+                data.update({key: bool(user_input.get(key)) for key in flags})
                 if standby:
                     data[CONF_STANDBY_PATH] = standby
                 if zigbee:
@@ -775,7 +795,7 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
         current: dict[str, Any] = {
             key: options.get(key, default) for key, (default, _, _, _) in numbers.items()
         }
-        current.update({key: bool(options.get(key, False)) for key in self._flags()})
+        current.update({key: bool(options.get(key, False)) for key in flags})
         fields: dict[vol.Marker, Any] = {
             vol.Optional(key, default=current[key]): NumberSelector(
                 NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX, unit_of_measurement=unit)
@@ -784,9 +804,7 @@ class ResilientGatewayOptionsFlow(OptionsFlowWithReload):
             )
             for key, (_, _, _, unit) in numbers.items()
         }
-        fields.update(
-            {vol.Optional(key, default=current[key]): BooleanSelector() for key in self._flags()}
-        )
+        fields.update({vol.Optional(key, default=current[key]): BooleanSelector() for key in flags})
         if zigbee:
             current[CONF_STANDBY_PATH] = options.get(CONF_STANDBY_PATH, "")
             fields[vol.Optional(CONF_STANDBY_PATH)] = TextSelector()

@@ -14,7 +14,7 @@ from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from zigpy_znp.zigbee.application import ControllerApplication as ZnpApplication
 
-from custom_components.resilient_gateway.config_flow import NUMBER_OPTIONS
+from custom_components.resilient_gateway.config_flow import RADIO_NUMBER_OPTIONS
 from custom_components.resilient_gateway.const import DOMAIN
 
 from .conftest import TRANSLATIONS, VIRTUAL_DATA, error_text, suggested_values, virtual_entry
@@ -408,10 +408,47 @@ async def test_options_refuse_out_of_range_snapshot_settings(hass: HomeAssistant
 def test_option_labels_leave_the_unit_to_the_field_and_name_deadlines() -> None:
     """The number fields show their unit after the value: the labels do not repeat it."""
     labels = TRANSLATIONS["options"]["step"]["init"]["data"]
-    for key, (_, _, _, unit) in NUMBER_OPTIONS.items():
+    every_kind = {key: o for options in RADIO_NUMBER_OPTIONS.values() for key, o in options.items()}
+    for key, (_, _, _, unit) in every_kind.items():
         assert f"({unit})" not in labels[key], key
         if key.startswith("deadline_"):
             assert labels[key].startswith("Deadline for "), key
+
+
+@pytest.mark.parametrize(
+    ("data", "absent"),
+    [
+        # A Bluetooth LE entry is one device: no firmware transfers, sleepers or
+        # thermostats, no network to restore or fail over.
+        (
+            {"radio_type": "bluetooth", "address": "AA:BB:CC:DD:EE:01"},
+            {"firmware_share", "deadline_sleepy", "auto_restore", "standby_radio"},
+        ),
+        # A Wi-Fi node link has no over-the-air updates (the firmware sensor is Zigbee's).
+        (
+            {"radio_type": "wifi_node", "host": "0.0.0.0", "port": 8125, "timeout_ms": 2000},
+            {"firmware_share", "firmware_deadline", "bluetooth_keep_alive", "standby_path"},
+        ),
+        # A Zigbee gateway shows no Bluetooth option and a standby port, not a simulation.
+        (
+            {"radio_type": "zigbee", "radio_library": "znp", "path": "/dev/ttyUSB7"},
+            {"bluetooth_keep_alive", "standby_radio"},
+        ),
+    ],
+)
+async def test_the_options_show_only_what_applies_to_the_radio(
+    hass: HomeAssistant, data: dict[str, Any], absent: set[str]
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, title="entry", data=data)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    fields = {str(key) for key in result["data_schema"].schema}
+    assert "deadline_always_on" in fields and "snapshot_keep" in fields
+    assert not fields & absent
+    # Saving stores only the shown options.
+    done = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    assert not set(entry.options) & absent
 
 
 async def test_a_standby_radio_is_checked_before_it_is_saved(

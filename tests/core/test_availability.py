@@ -333,6 +333,24 @@ async def test_pause_stops_pings_and_resume_reconfirms_everything() -> None:
     ]
 
 
+async def test_a_ping_given_up_before_it_ran_is_sent_again_on_resume() -> None:
+    """A pause at the very instant a ping starts cancels it before its first step (the
+    link to a Bluetooth device released when its ping fell due): the device must still be
+    re-confirmed when the radio is back, not left unknown."""
+    h = Harness(alive={"lamp"}, latency=0.0)  # (answered at 0 s: next ping due at 600 s)
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(1.0)
+    h.loop.call_at(600.0, h.tracker.pause)  # (set after the ping's own timer for 600 s)
+    await h.until(700.0)
+    assert h.pinger.times("lamp") == [pytest.approx(0.0)]  # the one at 600 never ran
+    h.tracker.resume()
+    await h.until(701.0)
+    assert h.pinger.times("lamp")[1:] == [pytest.approx(700.0)]
+    assert h.tracker.counts() == {UNKNOWN: 0, ONLINE: 1, OFFLINE: 0}
+    await h.tracker.stop()
+
+
 async def test_reconfirm_all_makes_devices_unknown_but_keeps_silent_sleepers_offline() -> None:
     h = Harness(alive={"lamp"})
     h.tracker.track([_mains("lamp"), _battery("gone"), _battery("sensor")])

@@ -373,6 +373,32 @@ async def test_unavailable_while_nobody_hears_it_and_back_with_its_advertisement
     assert state_of(hass, temperature).state == "22.3"
 
 
+async def test_a_device_unheard_while_connected_is_unavailable_once_released(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Many devices stop advertising while connected: the connection keeps them
+    available, and the moment it is released nothing says they are there any more."""
+    device = thermometer()
+    # (Released when its availability ping falls due: the ping is given up unstarted.)
+    await set_up(hass, device, {"bluetooth_keep_alive": 600})
+    temperature = entity_of(hass, "sensor", f"{THERMOMETER}-temperature")
+    await advance(hass, freezer, 1)
+    assert device.connected
+    device.in_range = False
+    await advance(hass, freezer, 300, step=5)  # the Bluetooth stack no longer hears it
+    assert device.connected
+    assert state_of(hass, temperature).state == "21.5"
+    # The idle connection is released: unavailable at once, not at the next health check.
+    await advance_until(hass, freezer, lambda: not device.connected, 400, step=0.5)
+    assert state_of(hass, temperature).state == STATE_UNAVAILABLE
+    device.values[environmental.TEMPERATURE] = (2230).to_bytes(2, "little", signed=True)
+    device.in_range = True
+    advertise(hass, device)
+    await advance(hass, freezer, 1)
+    # Back, with what the device shows now (read again, never the old value).
+    assert state_of(hass, temperature).state == "22.3"
+
+
 async def test_pause_and_resume_release_and_retake_the_connection(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:

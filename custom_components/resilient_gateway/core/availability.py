@@ -18,6 +18,7 @@ fires it before ``loop.time()`` gets there, as Home Assistant's does.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -426,6 +427,15 @@ class AvailabilityTracker:
         device.ping = task
         self._pings.add(task)
         task.add_done_callback(self._pings.discard)
+        task.add_done_callback(functools.partial(self._ping_ended, device))
+
+    def _ping_ended(self, device: _Device, task: asyncio.Task[None]) -> None:
+        """A ping cancelled (stopped, paused or forgotten), even one cancelled before it
+        ran (its own clean-up never runs then): whatever applies now schedules it anew."""
+        if device.ping is task and task.cancelled():
+            device.ping = None
+            if self._is_current(device):
+                self._schedule(device)
 
     async def _run_ping(self, device: _Device, epoch: int, started: float) -> None:
         device_id = device.description.device_id
@@ -434,11 +444,7 @@ class AvailabilityTracker:
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is None or task.cancelling():
-                # Stopped, paused or forgotten: whatever applies now schedules it anew.
-                device.ping = None
-                if self._is_current(device):
-                    self._schedule(device)
-                raise
+                raise  # (stopped, paused or forgotten: see _ping_ended)
             answered = False  # cancelled beneath us (its send was given up): no answer
         except Exception as err:
             _LOGGER.debug("Ping of %s failed: %r", device_id, err)

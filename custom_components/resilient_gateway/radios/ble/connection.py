@@ -130,6 +130,7 @@ class GattConnection:
         self._connect_lock = asyncio.Lock()
         self._running = False
         self._reachable = True
+        self._heard = True  # its advertisements, as the Bluetooth stack last said
         self._in_flight = 0
         self._idle_timer: asyncio.TimerHandle | None = None
         self._reconnecting: asyncio.Task[None] | None = None
@@ -205,6 +206,7 @@ class GattConnection:
     def device_heard(self) -> None:
         """The Bluetooth stack heard the device again (an advertisement): a reconnection
         waiting out its back-off tries at once."""
+        self._heard = True
         if not self._reachable:
             self._wake.set()
             self.reconnect_soon()
@@ -212,7 +214,14 @@ class GattConnection:
     def device_gone(self) -> None:
         """The Bluetooth stack no longer hears the device: unless a connection is open,
         it cannot be reached until it is heard again (or a reconnection gets through)."""
-        if self._running and not self.connected:
+        self._heard = False
+        self._unreachable_unless_heard()
+
+    def _unreachable_unless_heard(self) -> None:
+        """Neither heard nor connected (many devices stop advertising while connected, so
+        a connection ending is the moment to ask again): it cannot be reached until it is
+        heard again or a reconnection gets through."""
+        if self._running and not self._heard and not self.connected:
             self.last_error = f"{self.address} is no longer heard by any Bluetooth adapter or proxy"
             self._set_reachable(False)
             self.reconnect_soon()
@@ -261,6 +270,7 @@ class GattConnection:
         _LOGGER.debug("%s (%s): connection lost", self.name, self.address)
         if self.hold:
             self.reconnect_soon()
+        self._unreachable_unless_heard()
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -345,7 +355,11 @@ class GattConnection:
         if not self.hold and not self._in_flight and self.connected:
             self.stats.releases += 1
             _LOGGER.debug("%s: idle, releasing the connection", self.name)
-            self._spawn(self._disconnect())
+            self._spawn(self._release())
+
+    async def _release(self) -> None:
+        await self._disconnect()
+        self._unreachable_unless_heard()
 
     def _cancel_idle_timer(self) -> None:
         if self._idle_timer is not None:
@@ -358,6 +372,7 @@ class GattConnection:
             await self._disconnect()
             if self.hold:
                 self.reconnect_soon()
+            self._unreachable_unless_heard()
 
     async def _disconnect(self) -> None:
         client, self._client = self._client, None

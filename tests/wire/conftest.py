@@ -7,6 +7,7 @@ gateway's state) with generous timeouts, so a loaded machine only makes them slo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 
 import pytest
 from zigpy.application import ControllerApplication
+from zigpy.util import CatchingTaskMixin
 
 from custom_components.resilient_gateway.core.change_results import ChangeResult
 from custom_components.resilient_gateway.core.gateway import Gateway, GatewayListener
@@ -192,8 +194,25 @@ class Bench:
         for firmware in firmwares.values():
             firmware.stop()
         self.air.stop()
+        await end_zigpy_replies()
         problems = [problem for firmware in firmwares.values() for problem in firmware.problems()]
         assert not problems, "the emulated stick met what it does not handle"
+
+
+async def end_zigpy_replies() -> None:
+    """zigpy answers a device (a default response, a ZDO reply) in a task of its own that
+    waits for the radio library's send confirmation, up to its APS timeout; a radio stopped
+    or unplugged meanwhile leaves it waiting. Once every radio of a test is stopped, those
+    replies can only fail: end them, so the harness finds no task left behind."""
+    loop = asyncio.get_running_loop()
+    replies = [
+        task
+        for task in CatchingTaskMixin._tasks
+        if not task.done() and task.get_loop() is loop and task is not asyncio.current_task()
+    ]
+    for task in replies:
+        task.cancel()
+    await asyncio.gather(*replies, return_exceptions=True)
 
 
 @pytest.fixture

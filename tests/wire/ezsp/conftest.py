@@ -17,6 +17,7 @@ from custom_components.resilient_gateway.core.gateway import Gateway
 from custom_components.resilient_gateway.core.radio import RadioListener
 from custom_components.resilient_gateway.radios.zigbee.radio import ZigbeeRadio
 
+from ..conftest import end_zigpy_replies
 from .emulator import EzspStick, Nvram
 from .harness import MakeGateway, MakeRadio, MakeStick, QuietListener, ezsp_gateway, ezsp_radio
 
@@ -90,6 +91,7 @@ async def make_radio(make_stick: MakeStick) -> AsyncIterator[MakeRadio]:
     yield make
     for radio in radios:
         await radio.stop()
+    await end_zigpy_replies()
 
 
 @pytest.fixture
@@ -105,6 +107,7 @@ async def make_gateway(make_radio: MakeRadio) -> AsyncIterator[MakeGateway]:
     yield make
     for gateway in gateways:
         await gateway.stop()
+    await end_zigpy_replies()
 
 
 def _serial_threads_gone(threads_before: set[threading.Thread]) -> None:

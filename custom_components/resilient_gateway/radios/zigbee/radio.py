@@ -179,6 +179,7 @@ class ZigbeeRadio:
         self._standby_device = standby_device
         self._app: ControllerApplication | None = None
         self._adopting = False  # snapshot devices are being adopted (see adopt)
+        self._removed: set[EUI64] = set()  # removed by zigpy, not yet dropped (see device_removed)
         self._network: NetworkBackup | None = None
         self._state = LinkState.DOWN
         self._watched: set[DeviceId] = set()
@@ -410,6 +411,7 @@ class ZigbeeRadio:
                 isinstance(device, Device)
                 and device.ieee != coordinator_ieee
                 and device.is_initialized
+                and device.ieee not in self._removed
             ):
                 yield device
 
@@ -557,12 +559,16 @@ class ZigbeeRadio:
 
     def device_initialized(self, device: Device) -> None:
         """A device finished its interview: watch it and ask it to report."""
+        self._removed.discard(device.ieee)  # (one removed before may join again)
         self._watch(device)
         if not self._adopting:
             self._spawn(self._configure_reporting(device))
         self._listener.devices_changed()
 
     def device_removed(self, device: Device) -> None:
+        """zigpy tells of a removal before it drops the device (after its leave request,
+        up to 30 s later): the inventory leaves the device out from now on."""
+        self._removed.add(device.ieee)
         self._listener.devices_changed()
 
     def device_left(self, device: Device) -> None:

@@ -92,14 +92,15 @@ install_ha_requirements() {
   local list="$REPO/.scratch/ha-requirements.$$.txt"
   mkdir -p "$REPO/.scratch"
   printf '%s\n' "$reqs" >"$list"
+  local constraints
+  constraints="$(ha_constraints_file "$venv")"
   (run_in_venv "$venv" sh -c '
-      constraints="$(python -c "import homeassistant, os; print(os.path.join(os.path.dirname(homeassistant.__file__), \"package_constraints.txt\"))")"
       filtered="$1.constraints"
-      if [ -n "$2" ]; then grep -viE "^($2)==" "$constraints" >"$filtered"; else cp "$constraints" "$filtered"; fi
+      if [ -n "$2" ]; then grep -viE "^($2)==" "$3" >"$filtered"; else cp "$3" "$filtered"; fi
       python -m pip install -q --disable-pip-version-check -c "$filtered" -r "$1"
-      rc=$?; rm -f "$filtered"; exit $rc' _ "$list" "$([ -n "$keep_pins" ] && pinned_names)") \
+      rc=$?; rm -f "$filtered"; exit $rc' _ "$list" "$([ -n "$keep_pins" ] && pinned_names)" "$constraints") \
     || if [ "$mode" = skip-missing ]; then
-      install_each_requirement "$venv" "$list" || { rm -f "$list"; die "installing Home Assistant's requirements failed"; }
+      install_each_requirement "$venv" "$list" "$constraints" || { rm -f "$list"; die "installing Home Assistant's requirements failed"; }
     else
       rm -f "$list"; die "installing Home Assistant's requirements failed"
     fi
@@ -107,20 +108,24 @@ install_ha_requirements() {
   echo "$want" >"$stamp"
 }
 
-# One requirement at a time, with Home Assistant's constraints; those the package index
-# does not have are named and skipped, any other failure fails.
+# The package constraints of the Home Assistant installed in VENV.
+ha_constraints_file() {
+  run_in_venv "$1" python -c 'import homeassistant, os; print(os.path.join(os.path.dirname(homeassistant.__file__), "package_constraints.txt"))'
+}
+
+# One requirement at a time, with Home Assistant's constraints (CONSTRAINTS); those the
+# package index does not have are named and skipped, any other failure fails.
 install_each_requirement() {
-  local venv="$1" list="$2"
+  local venv="$1" list="$2" constraints="$3"
   (run_in_venv "$venv" sh -c '
-      constraints="$(python -c "import homeassistant, os; print(os.path.join(os.path.dirname(homeassistant.__file__), \"package_constraints.txt\"))")"
       while read -r req; do
         [ -n "$req" ] || continue
-        out="$(python -m pip install -q --disable-pip-version-check -c "$constraints" "$req" 2>&1)" && continue
+        out="$(python -m pip install -q --disable-pip-version-check -c "$2" "$req" 2>&1)" && continue
         case "$out" in
           *"No matching distribution found"*) echo "==> not on the package index here, skipped: $req" ;;
           *) printf "%s\n" "$out" >&2; exit 1 ;;
         esac
-      done <"$1"' _ "$list")
+      done <"$1"' _ "$list" "$constraints")
 }
 
 # Names of the packages requirements_test.txt pins, as an alternation for grep -E.

@@ -352,6 +352,18 @@ async def test_an_idle_connection_is_kept_as_long_as_the_options_say(
     assert not device.connected  # released after 10 s, not the default 30 s
 
 
+async def _back_at_a_new_temperature(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, device: SimulatedPeripheral, entity: str
+) -> None:
+    """The thermometer comes back in range, warmer: its next advertisement brings it back,
+    with what it shows now (read again, never the old value)."""
+    device.values[environmental.TEMPERATURE] = (2230).to_bytes(2, "little", signed=True)
+    device.in_range = True
+    advertise(hass, device)
+    await advance(hass, freezer, 1)
+    assert state_of(hass, entity).state == "22.3"
+
+
 async def test_unavailable_while_nobody_hears_it_and_back_with_its_advertisements(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -365,12 +377,7 @@ async def test_unavailable_while_nobody_hears_it_and_back_with_its_advertisement
     # Home Assistant's Bluetooth stack checks every 5 minutes what it still hears.
     await advance(hass, freezer, 300, step=5)
     assert state_of(hass, temperature).state == STATE_UNAVAILABLE
-    device.values[environmental.TEMPERATURE] = (2230).to_bytes(2, "little", signed=True)
-    device.in_range = True
-    advertise(hass, device)
-    await advance(hass, freezer, 1)
-    # Back, with what the device shows now (read again, never the old value).
-    assert state_of(hass, temperature).state == "22.3"
+    await _back_at_a_new_temperature(hass, freezer, device, temperature)
 
 
 async def test_a_device_unheard_while_connected_is_unavailable_once_released(
@@ -391,12 +398,7 @@ async def test_a_device_unheard_while_connected_is_unavailable_once_released(
     # The idle connection is released: unavailable at once, not at the next health check.
     await advance_until(hass, freezer, lambda: not device.connected, 400, step=0.5)
     assert state_of(hass, temperature).state == STATE_UNAVAILABLE
-    device.values[environmental.TEMPERATURE] = (2230).to_bytes(2, "little", signed=True)
-    device.in_range = True
-    advertise(hass, device)
-    await advance(hass, freezer, 1)
-    # Back, with what the device shows now (read again, never the old value).
-    assert state_of(hass, temperature).state == "22.3"
+    await _back_at_a_new_temperature(hass, freezer, device, temperature)
 
 
 async def test_pause_and_resume_release_and_retake_the_connection(

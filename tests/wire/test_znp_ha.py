@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
@@ -33,23 +34,29 @@ from .znp_stick import ZStackStick
 ON = OnOff.ServerCommandDefs.on.id
 
 
+def znp_entry(path: str, options: dict[str, Any] | None = None) -> MockConfigEntry:
+    """A Zigbee entry for a Z-Stack coordinator at ``path`` (socket://)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Zigbee {path}",
+        unique_id=f"zigbee:{path}",
+        data={
+            CONF_RADIO_TYPE: RADIO_ZIGBEE,
+            CONF_RADIO_LIBRARY: "znp",
+            CONF_DEVICE_PATH: path,
+            CONF_BAUDRATE: 115200,
+        },
+        options=options or {},
+    )
+
+
 async def test_a_znp_entry_on_a_socket_path_sets_up_switches_and_unloads(
     hass: HomeAssistant, enable_custom_integrations: None, bench: Bench, tmp_path: Path
 ) -> None:
     hass.config.config_dir = str(tmp_path)
     stick = ZStackStick.formed(bench.air)
     tcp = await bench.plug(stick)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Zigbee {tcp.path}",
-        unique_id=f"zigbee:{tcp.path}",
-        data={
-            CONF_RADIO_TYPE: RADIO_ZIGBEE,
-            CONF_RADIO_LIBRARY: "znp",
-            CONF_DEVICE_PATH: tcp.path,
-            CONF_BAUDRATE: 115200,
-        },
-    )
+    entry = znp_entry(tcp.path)
     entry.add_to_hass(hass)
 
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -110,18 +117,7 @@ async def test_a_zigpy_providers_image_is_offered_to_a_device_on_a_real_stick(
 
     stick = ZStackStick.formed(bench.air)
     tcp = await bench.plug(stick)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Zigbee {tcp.path}",
-        unique_id=f"zigbee:{tcp.path}",
-        data={
-            CONF_RADIO_TYPE: RADIO_ZIGBEE,
-            CONF_RADIO_LIBRARY: "znp",
-            CONF_DEVICE_PATH: tcp.path,
-            CONF_BAUDRATE: 115200,
-        },
-        options={"firmware_providers": ["sonoff"]},
-    )
+    entry = znp_entry(tcp.path, {"firmware_providers": ["sonoff"]})
     entry.add_to_hass(hass)
     with patch.object(Sonoff, "load_index", load_index):
         assert await hass.config_entries.async_setup(entry.entry_id)

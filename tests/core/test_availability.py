@@ -351,6 +351,23 @@ async def test_a_ping_given_up_before_it_ran_is_sent_again_on_resume() -> None:
     await h.tracker.stop()
 
 
+async def test_a_ping_in_flight_through_a_pause_and_resume_at_once_is_sent_again() -> None:
+    """The radio back within the same instant it was lost (a reconnect that succeeds at
+    once): the ping given up is replaced by a re-confirmation without waiting for anything
+    else to wake the queue."""
+    h = Harness(alive={"lamp"}, slow={"lamp": 30.0})
+    h.tracker.track([_mains("lamp")])
+    h.tracker.start()
+    await h.until(10.0)  # its first ping is still waiting for the slow answer
+    h.tracker.pause()
+    h.tracker.resume()
+    await h.until(50.0)
+    assert h.pinger.cancelled == ["lamp"]
+    assert h.pinger.times("lamp") == [pytest.approx(0.0), pytest.approx(10.0)]
+    assert h.tracker.counts() == {UNKNOWN: 0, ONLINE: 1, OFFLINE: 0}
+    await h.tracker.stop()
+
+
 async def test_reconfirm_all_makes_devices_unknown_but_keeps_silent_sleepers_offline() -> None:
     h = Harness(alive={"lamp"})
     h.tracker.track([_mains("lamp"), _battery("gone"), _battery("sensor")])

@@ -436,6 +436,7 @@ class AvailabilityTracker:
             device.ping = None
             if self._is_current(device):
                 self._schedule(device)
+                self._queue.pump()  # (a resume may have pumped before this ping ended)
 
     async def _run_ping(self, device: _Device, epoch: int, started: float) -> None:
         device_id = device.description.device_id

@@ -386,7 +386,8 @@ async def test_a_device_unheard_while_connected_is_unavailable_once_released(
     """Many devices stop advertising while connected: the connection keeps them
     available, and the moment it is released nothing says they are there any more."""
     device = thermometer()
-    # (Released when its availability ping falls due: the ping is given up unstarted.)
+    # (Kept 600 s: released about when its availability ping falls due, the case
+    # tests/core/test_availability.py pins exactly.)
     await set_up(hass, device, {"bluetooth_keep_alive": 600})
     temperature = entity_of(hass, "sensor", f"{THERMOMETER}-temperature")
     await advance(hass, freezer, 1)

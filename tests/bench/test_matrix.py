@@ -98,3 +98,12 @@ def test_the_matrix_writes_strict_json_with_every_cell(tmp_path: Path) -> None:
     assert cells == {(1, 0.0), (1, 0.2), (3, 0.0), (3, 0.2)}
     assert "verified_unchanged" in document["cells"][0]["strategies"]  # one light only
     assert all("time_vs_unicast_retry" in c["missed"] for c in document["cells"])
+
+
+def test_a_small_cell_measures_its_cpu_over_repeated_runs() -> None:
+    """A cell of few lights makes few changes: its engine run is repeated (on copies of the
+    house) until about CPU_CHANGES changes were measured, at most CPU_REPEATS times."""
+    assert matrix.cpu_repeats(1) == matrix.CPU_REPEATS
+    assert matrix.cpu_repeats(20) == 3
+    assert matrix.cpu_repeats(50) == 1
+    assert matrix.cpu_repeats(500) == 1

@@ -41,33 +41,31 @@ class _JumpingSelector(selectors.DefaultSelector):
 class _OrderedTimerHandle(asyncio.TimerHandle):
     """A timer that sorts after every timer due at the same instant and set before it."""
 
-    __slots__ = ("_order",)
+    __slots__ = ("_key",)
 
     def __init__(self, order: int, *args: Any) -> None:
         super().__init__(*args)
-        self._order = order
-
-    def _key(self) -> tuple[float, int]:
-        return (self.when(), self._order)
+        # Computed once: the loop's heap compares timers many times each.
+        self._key = (self._when, order)  # type: ignore[attr-defined]
 
     def __lt__(self, other: asyncio.TimerHandle) -> bool:
         if isinstance(other, _OrderedTimerHandle):
-            return self._key() < other._key()
+            return self._key < other._key
         return super().__lt__(other)
 
     def __le__(self, other: asyncio.TimerHandle) -> bool:
         if isinstance(other, _OrderedTimerHandle):
-            return self._key() <= other._key()
+            return self._key <= other._key
         return super().__le__(other)
 
     def __gt__(self, other: asyncio.TimerHandle) -> bool:
         if isinstance(other, _OrderedTimerHandle):
-            return self._key() > other._key()
+            return self._key > other._key
         return super().__gt__(other)
 
     def __ge__(self, other: asyncio.TimerHandle) -> bool:
         if isinstance(other, _OrderedTimerHandle):
-            return self._key() >= other._key()
+            return self._key >= other._key
         return super().__ge__(other)
 
 

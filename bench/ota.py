@@ -354,7 +354,8 @@ def main(argv: list[str]) -> int:
     wall_start = time.perf_counter()
     outcomes = run_rows(settings, args.jobs, args.verbose)
     print(table(settings, outcomes))
-    print(f"  wall time {time.perf_counter() - wall_start:.1f} s with {args.jobs} process(es)")
+    processes = max(1, min(args.jobs, len(settings.lights) * len(settings.losses)))
+    print(f"  wall time {time.perf_counter() - wall_start:.1f} s with {processes} process(es)")
     if args.json:
         document = {
             "bench": "ota",

@@ -38,7 +38,7 @@ def _schema(command: foundation.GeneralCommand) -> type[foundation.CommandSchema
 def handle(device: SimDevice, packet: t.ZigbeePacket, mode: DeliveryMode) -> list[t.ZigbeePacket]:
     """Handle a ZCL frame on the endpoints it is for; the replies to send back."""
     try:
-        hdr, payload = parse_header(packet.data.serialize())
+        hdr, payload = _parse_header(packet.data.serialize())
     except ValueError, KeyError:
         return []
     replies = []
@@ -60,7 +60,7 @@ def handle(device: SimDevice, packet: t.ZigbeePacket, mode: DeliveryMode) -> lis
     return replies
 
 
-def parse_header(data: bytes) -> tuple[foundation.ZCLHeader, bytes]:
+def _parse_header(data: bytes) -> tuple[foundation.ZCLHeader, bytes]:
     """A ZCL frame's header (ValueError: too short) and its payload."""
     size = 5 if data and data[0] & _MANUFACTURER_SPECIFIC else 3
     return _parsed_header(data[:size]), data[size:]

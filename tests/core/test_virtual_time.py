@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from custom_components.resilient_gateway.core.virtual_time import run_virtual
 
@@ -32,3 +33,34 @@ def test_the_clock_jumps_to_the_next_timer_without_waiting() -> None:
         return loop.time(), handle.when()
 
     assert run_virtual(main()) == (3600.0, 3605.0)
+
+
+def test_executor_results_come_back_in_order_once_the_instant_is_over() -> None:
+    """A thread that finishes first in real time does not jump the queue, and a result
+    never lands between callbacks of the same instant: the same run every time."""
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        events: list[str] = []
+
+        async def job(name: str, seconds: float) -> None:
+            await loop.run_in_executor(None, time.sleep, seconds)
+            events.append(f"{name} back at {loop.time()}")
+
+        def chain(left: int) -> None:  # work at this instant, one callback after another
+            events.append(f"chain {left}")
+            if left:
+                loop.call_soon(chain, left - 1)
+
+        slow = asyncio.ensure_future(job("slow", 0.05))
+        fast = asyncio.ensure_future(job("fast", 0.0))
+        await asyncio.sleep(0)  # (both jobs started)
+        chain(200)
+        await asyncio.gather(slow, fast)
+        return events
+
+    events = run_virtual(main())
+    assert events == [f"chain {n}" for n in range(200, -1, -1)] + [
+        "slow back at 0.0",
+        "fast back at 0.0",
+    ]

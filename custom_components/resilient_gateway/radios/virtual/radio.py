@@ -127,6 +127,7 @@ class VirtualRadio:
         # Which network start on the air this radio's was: of two radios running the
         # devices' network, the one started last is their coordinator.
         self.start_number = 0
+        self._identity: tuple[zigpy.state.NetworkInfo, NetworkIdentity] | None = None
 
     @property
     def formed(self) -> bool:
@@ -137,7 +138,13 @@ class VirtualRadio:
         return int(self.node_info.nwk) if self.node_info is not None else 0x0000
 
     def identity(self) -> NetworkIdentity | None:
-        return NetworkIdentity.of(self.network_info) if self.network_info is not None else None
+        info = self.network_info
+        if info is None:
+            return None
+        # Asked for at every frame; the settings are replaced whole, never changed in place.
+        if self._identity is None or self._identity[0] is not info:
+            self._identity = (info, NetworkIdentity.of(info))
+        return self._identity[1]
 
     def write(self, network_info: zigpy.state.NetworkInfo, node_info: zigpy.state.NodeInfo) -> None:
         """Store a network in NVRAM (an IEEE address given with it is adopted)."""

@@ -8,6 +8,7 @@ without a specific response unless the request disabled it (errors are always an
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import zigpy.types as t
@@ -26,6 +27,7 @@ General = foundation.GeneralCommand
 _General: Any = foundation.GeneralCommand  # its constructor is untyped
 _ReportingDirection: Any = foundation.ReportingDirection
 BROADCAST_ENDPOINT = 0xFF
+_MANUFACTURER_SPECIFIC = 0b100  # (the frame control's bit)
 
 
 def _schema(command: foundation.GeneralCommand) -> type[foundation.CommandSchema]:
@@ -36,7 +38,7 @@ def _schema(command: foundation.GeneralCommand) -> type[foundation.CommandSchema
 def handle(device: SimDevice, packet: t.ZigbeePacket, mode: DeliveryMode) -> list[t.ZigbeePacket]:
     """Handle a ZCL frame on the endpoints it is for; the replies to send back."""
     try:
-        hdr, payload = foundation.ZCLHeader.deserialize(packet.data.serialize())
+        hdr, payload = _parse_header(packet.data.serialize())
     except ValueError, KeyError:
         return []
     replies = []
@@ -56,6 +58,21 @@ def handle(device: SimDevice, packet: t.ZigbeePacket, mode: DeliveryMode) -> lis
                 )
             )
     return replies
+
+
+def _parse_header(data: bytes) -> tuple[foundation.ZCLHeader, bytes]:
+    """A ZCL frame's header (ValueError: too short) and its payload."""
+    size = 5 if data and data[0] & _MANUFACTURER_SPECIFIC else 3
+    return _parsed_header(data[:size]), data[size:]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_header(data: bytes) -> foundation.ZCLHeader:
+    # Parsed once per distinct header (zigpy's header types are slow to make: every frame
+    # a node hears has one); the headers handed out are only read, never changed.
+    hdr: foundation.ZCLHeader
+    hdr, _ = foundation.ZCLHeader.deserialize(data)
+    return hdr
 
 
 def _target_endpoints(
@@ -110,20 +127,7 @@ def _answer(hdr: foundation.ZCLHeader, outcome: Outcome | None) -> list[bytes]:
 
 
 def response_header(hdr: foundation.ZCLHeader, command_id: int, *, cluster_specific: bool) -> bytes:
-    frame_control = foundation.FrameControl(
-        frame_type=(
-            foundation.FrameType.CLUSTER_COMMAND
-            if cluster_specific
-            else foundation.FrameType.GLOBAL_COMMAND
-        ),
-        is_manufacturer_specific=0,
-        direction=hdr.direction.flip(),
-        disable_default_response=1,
-        reserved=0,
-    )
-    header = foundation.ZCLHeader(frame_control=frame_control, tsn=hdr.tsn, command_id=command_id)
-    data: bytes = header.serialize()
-    return data
+    return _header(command_id, hdr.tsn, cluster_specific, hdr.direction.flip())
 
 
 def default_response(hdr: foundation.ZCLHeader, status: foundation.Status) -> bytes:
@@ -323,6 +327,24 @@ def _unsolicited_header(
     cluster_specific: bool,
     direction: foundation.Direction = foundation.Direction.Server_to_Client,
 ) -> bytes:
+    return _header(command_id, tsn, cluster_specific, direction)
+
+
+def _header(
+    command_id: int, tsn: int, cluster_specific: bool, direction: foundation.Direction
+) -> bytes:
+    """A ZCL header without manufacturer code, default response disabled."""
+    # The header is frame control, TSN, command id: the TSN's byte goes into a template.
+    template = _header_template(command_id, cluster_specific, direction)
+    return template[:1] + bytes((tsn,)) + template[2:]
+
+
+@functools.cache
+def _header_template(
+    command_id: int, cluster_specific: bool, direction: foundation.Direction
+) -> bytes:
+    """The header with TSN 0, built once per kind (zigpy's header types are slow to make:
+    every frame a node sends has one)."""
     frame_control = foundation.FrameControl(
         frame_type=(
             foundation.FrameType.CLUSTER_COMMAND
@@ -335,7 +357,7 @@ def _unsolicited_header(
         reserved=0,
     )
     data: bytes = foundation.ZCLHeader(
-        frame_control=frame_control, tsn=tsn, command_id=command_id
+        frame_control=frame_control, tsn=0, command_id=command_id
     ).serialize()
     return data
 

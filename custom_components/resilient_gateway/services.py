@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -511,6 +511,17 @@ async def _async_resume(call: ServiceCall) -> ServiceResponse:
 # -- Wi-Fi nodes ---------------------------------------------------------------------
 
 
+def _running_coordinators(
+    hass: HomeAssistant, entry_ids: Iterable[str]
+) -> Iterator[GatewayCoordinator]:
+    """The gateways among ``entry_ids`` that are set up (a device's entries may include
+    other integrations')."""
+    for entry_id in entry_ids:
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is not None and entry.domain == DOMAIN and hasattr(entry, "runtime_data"):
+            yield entry.runtime_data
+
+
 def _node_target(hass: HomeAssistant, call: ServiceCall) -> tuple[GatewayCoordinator, str]:
     """The Wi-Fi node link that knows the node the call names, and the node's ID."""
     wanted = call.data.get(ATTR_NODE_ID)
@@ -524,11 +535,7 @@ def _node_target(hass: HomeAssistant, call: ServiceCall) -> tuple[GatewayCoordin
         entry_ids = [entry.entry_id for entry in hass.config_entries.async_entries(DOMAIN)]
     else:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="node_required")
-    for entry_id in entry_ids:
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN or not hasattr(entry, "runtime_data"):
-            continue
-        coordinator: GatewayCoordinator = entry.runtime_data
+    for coordinator in _running_coordinators(hass, entry_ids):
         if coordinator.node_status(str(wanted)) is not None:
             return coordinator, str(wanted)
     raise ServiceValidationError(
@@ -584,13 +591,10 @@ async def _async_show_text(call: ServiceCall) -> None:
     device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
     address = next((i for d, i in device.identifiers if d == DOMAIN), None) if device else None
     target: GatewayCoordinator | None = None
-    for entry_id in device.config_entries if device else ():
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN or not hasattr(entry, "runtime_data"):
-            continue
-        bluetooth = entry.runtime_data.bluetooth
+    for coordinator in _running_coordinators(hass, device.config_entries if device else ()):
+        bluetooth = coordinator.bluetooth
         if bluetooth is not None and bluetooth.address == address and bluetooth.shows_text:
-            target = entry.runtime_data
+            target = coordinator
     if target is None or target.bluetooth is None:
         name = (device.name_by_user or device.name) if device else None
         raise ServiceValidationError(

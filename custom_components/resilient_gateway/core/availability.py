@@ -28,8 +28,9 @@ from types import MappingProxyType
 from typing import Any
 
 from .model import DeviceDescription, DeviceId, PowerSource, SleepMode
-from .ping_queue import EPSILON, PingQueue, QueueKey
+from .ping_queue import PingQueue, QueueKey
 from .policy import Backoff
+from .wake_up import EPSILON
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -426,12 +427,12 @@ class AvailabilityTracker:
         )
         device.ping = task
         self._pings.add(task)
-        task.add_done_callback(self._pings.discard)
         task.add_done_callback(functools.partial(self._ping_ended, device))
 
     def _ping_ended(self, device: _Device, task: asyncio.Task[None]) -> None:
         """A ping cancelled (stopped, paused or forgotten), even one cancelled before it
         ran (its own clean-up never runs then): whatever applies now schedules it anew."""
+        self._pings.discard(task)
         if device.ping is task and task.cancelled():
             device.ping = None
             if self._is_current(device):

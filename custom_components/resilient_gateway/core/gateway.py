@@ -138,7 +138,6 @@ class Gateway(RadioListener):
             self._values,
             on_stored=self._scenes_stored,
         )
-        self.scenes: SceneBook = self.scene_keeper.book
         # Whoever opens, closes or exports the radio holds this: pause, resume, restores
         # and snapshots take turns (a snapshot never meets a radio a restore has closed).
         run_lock = asyncio.Lock()
@@ -156,7 +155,6 @@ class Gateway(RadioListener):
             needs_restore=lambda: self.needs_restore,
             on_taken=self._listeners.snapshot_taken,
         )
-        self.snapshots: SnapshotStore | None = snapshots
         self.supervisor = RadioSupervisor(
             RadioRecovery(self.radio, self.snapshot_schedule.latest_section),
             health_policy or HealthPolicy(),
@@ -209,6 +207,14 @@ class Gateway(RadioListener):
     @property
     def engine(self) -> ChangeEngine:
         return self._engine_host.engine
+
+    @property
+    def scenes(self) -> SceneBook:
+        return self.scene_keeper.book
+
+    @property
+    def snapshots(self) -> SnapshotStore | None:
+        return self.snapshot_schedule.store
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -17,9 +17,7 @@ import math
 from collections.abc import Callable
 from typing import Protocol
 
-from .wake_up import WakeUp
-
-EPSILON = 1e-6  # seconds: float slack when a timer's time is compared with what it waits for
+from .wake_up import WakeUp, due_at
 
 type QueueKey = tuple[int, float, float, int]
 """(0 for a re-confirmation else 1, when it became due, when it was last heard, sequence)."""
@@ -84,7 +82,7 @@ class PingQueue[D: Queued]:
             self.stop()
             return
         now = self._loop.time()
-        due = now if fired_for is None else max(now, fired_for) + EPSILON
+        due = due_at(now, fired_for)
         if self._last_ping_at + self._spacing(head) <= due:
             heapq.heappop(self._queue)
             head.queue_key = None

@@ -5,6 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+EPSILON = 1e-6  # seconds: float slack when a timer's time is compared with what it waits for
+
+
+def due_at(now: float, fired_for: float | None) -> float:
+    """Up to when items are due: now, or (a timer that fired, perhaps early: a test
+    harness fires timers before ``loop.time()`` gets there) the time it was set for."""
+    return now if fired_for is None else max(now, fired_for) + EPSILON
+
 
 class WakeUp:
     """Calls ``fire(when)`` at the instant it was last set to. Setting it to the same

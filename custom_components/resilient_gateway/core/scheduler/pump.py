@@ -11,7 +11,7 @@ from typing import Any, cast
 from ..model import Attr, DeviceId
 from ..radio import DeliveryError, NoResponseError, Radio, RadioBudget
 from ..token_bucket import TokenBucket
-from ..wake_up import WakeUp
+from ..wake_up import WakeUp, due_at
 from .backlog import Backlog
 from .entries import (
     Airtime,
@@ -28,8 +28,6 @@ from .entries import (
 from .limits import ClassLimits
 
 _LOGGER = logging.getLogger(__name__)
-
-_EPSILON = 1e-6  # seconds: float slack when a timer's time is compared with what it waits for
 
 
 class AirPump:
@@ -191,7 +189,7 @@ class AirPump:
         if self._stopped:
             return
         now = self._loop.time()
-        due = now if fired_for is None else max(now, fired_for) + _EPSILON
+        due = due_at(now, fired_for)
         self._backlog.promote(due)
         budget = self._budget_now(now)
         if fired_for is not None:

@@ -114,20 +114,21 @@ class GatewayFirmware:
     def start_rescans(self) -> None:
         """Read the sources now (zigpy's providers were not read yet) and every hour."""
         if len(self._sources) > 1:
-            self._rescan_soon()
+            self._rescan_soon(first=1)  # (the folder was read a moment ago)
         self._cancel_rescans = async_track_time_interval(
             self.hass, callback(lambda _now: self._rescan_soon()), RESCAN_INTERVAL
         )
 
     @callback
-    def _rescan_soon(self) -> None:
+    def _rescan_soon(self, first: int = 0) -> None:
         self.coordinator.entry.async_create_background_task(
-            self.hass, self.async_rescan(), f"{DOMAIN} firmware images"
+            self.hass, self.async_rescan(first), f"{DOMAIN} firmware images"
         )
 
-    async def async_rescan(self) -> None:
-        """Every source's images again (new files in the folder, providers' indexes)."""
-        for index, source in enumerate(self._sources):
+    async def async_rescan(self, first: int = 0) -> None:
+        """The sources' images again, from the ``first`` on (new files in the folder,
+        providers' indexes)."""
+        for index, source in enumerate(self._sources[first:], start=first):
             try:
                 self._found[index] = await source.images()
             except OSError as exc:  # (what it offered before stays)
@@ -156,6 +157,13 @@ class GatewayFirmware:
         return remove
 
     def _tell(self, device_id: DeviceId | None) -> None:
+        """The device's update entity (every one for None) and the watchers hear of it."""
+        if device_id is None:
+            entities = list(self._entities.values())
+        else:
+            entities = [entity] if (entity := self._entities.get(device_id)) else []
+        for entity in entities:
+            entity.async_write_ha_state()
         for watcher in tuple(self._watchers):
             watcher(device_id)
 
@@ -192,13 +200,18 @@ class GatewayFirmware:
 
     # -- what the gateway's sensor counts ---------------------------------------------
 
+    def newest_version(self, device_id: DeviceId) -> int | None:
+        """The version of the newest image that fits the device (None: none fits)."""
+        images = self.updater.images_for(device_id)
+        return images[0].version if images else None
+
     def update_available(self, device_id: DeviceId) -> bool:
         """An image newer than what the device runs fits it (its version known)."""
         target = self.updater.target(device_id)
         if target is None or target.version is None:
             return False
-        images = self.updater.images_for(device_id)
-        return bool(images) and images[0].version > target.version
+        newest = self.newest_version(device_id)
+        return newest is not None and newest > target.version
 
     def counts(self) -> tuple[int, int]:
         """Devices with an update available, and updates under way (scheduled ones too)."""

@@ -380,6 +380,7 @@ class FirmwareUpdatesSensor(GatewayEntity, SensorEntity):
         super().__init__(coordinator, None, "firmware_updates")
         assert coordinator.firmware is not None
         self._firmware = coordinator.firmware
+        self._counted = self._firmware.counts()  # (available, in progress)
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
@@ -391,12 +392,24 @@ class FirmwareUpdatesSensor(GatewayEntity, SensorEntity):
 
     @callback
     def _firmware_moved(self, _device_id: DeviceId | None) -> None:
+        # (Told at every step of every transfer: counted once, written when it moved.)
+        counted = self._firmware.counts()
+        if counted != self._counted:
+            self._write(counted)
+
+    @callback
+    def _async_handle_update(self) -> None:
+        """The gateway's news (devices come and go): counted afresh."""
+        self._write(self._firmware.counts())
+
+    def _write(self, counted: tuple[int, int]) -> None:
+        self._counted = counted
         self.async_write_ha_state()
 
     @property
     def native_value(self) -> int:
-        return self._firmware.counts()[0]
+        return self._counted[0]
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        return {ATTR_IN_PROGRESS: self._firmware.counts()[1]}
+        return {ATTR_IN_PROGRESS: self._counted[1]}

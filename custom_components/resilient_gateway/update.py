@@ -21,7 +21,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import DOMAIN
 from .coordinator import GatewayCoordinator, ResilientGatewayConfigEntry
 from .core.firmware import FirmwareImage, FirmwareUpdater, Phase, UpdateFailed, UpdateProgress
-from .core.model import DeviceDescription, DeviceId
+from .core.model import DeviceDescription
 from .entity import GatewayEntity, async_add_device_entities, renamed_in_place
 from .firmware import (
     EVENT_UPDATE_DONE,
@@ -85,8 +85,7 @@ class GatewayFirmwareUpdate(GatewayEntity, UpdateEntity):
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
         device_id = self.device.device_id
-        self.async_on_remove(self._firmware.add_entity(device_id, self))
-        self.async_on_remove(self._firmware.watch(self._firmware_moved))
+        self.async_on_remove(self._firmware.add_entity(device_id, self))  # (written on news)
         if self._updater.target(device_id) is None or self.installed_version is None:
             # Ask the device once what it runs (in the background, at low priority).
             self.coordinator.entry.async_create_background_task(
@@ -99,11 +98,6 @@ class GatewayFirmwareUpdate(GatewayEntity, UpdateEntity):
     def async_entity_id_changed(self, old_entity_id: str) -> None:
         renamed_in_place(super(), old_entity_id)  # (the events read the id when they fire)
 
-    @callback
-    def _firmware_moved(self, device_id: DeviceId | None) -> None:
-        if device_id is None or device_id == self.device.device_id:
-            self.async_write_ha_state()
-
     @property
     def installed_version(self) -> str | None:
         target = self._updater.target(self.device.device_id)
@@ -114,8 +108,7 @@ class GatewayFirmwareUpdate(GatewayEntity, UpdateEntity):
 
     @property
     def latest_version(self) -> str | None:
-        images = self._images()
-        newest = images[0].version if images else None
+        newest = self._firmware.newest_version(self.device.device_id)
         target = self._updater.target(self.device.device_id)
         installed = target.version if target is not None else None
         if newest is None or (installed is not None and newest <= installed):

@@ -73,12 +73,16 @@ class Backlog:
         if entry is None or entry.state not in (EntryState.READY, EntryState.DELAYED):
             return None
         self.coalesced += 1
+        self._hasten(entry, priority)
+        return entry
+
+    def _hasten(self, entry: Entry, priority: Priority) -> None:
+        """``entry`` at ``priority`` if that goes sooner."""
         if priority < entry.priority:
             entry.priority = priority
             if entry.state is EntryState.READY:
                 # The older heap item goes stale: its priority no longer matches.
                 heapq.heappush(self._ready[entry.airtime], (entry.priority, entry.seq, entry))
-        return entry
 
     def queued_read(self, device_id: DeviceId, attributes: Collection[Attr]) -> Entry | None:
         """A queued read of the device that asks for ``attributes``."""
@@ -161,10 +165,7 @@ class Backlog:
             newer.attempts += entry.attempts
             assert newer.tickets is not None
             newer.tickets.extend(entry.live_tickets())
-            if entry.priority < newer.priority:
-                newer.priority = entry.priority
-                if newer.state is EntryState.READY:
-                    heapq.heappush(self._ready[newer.airtime], (newer.priority, newer.seq, newer))
+            self._hasten(newer, entry.priority)
             self._limits.retire(entry)
             for ticket in entry.live_tickets():
                 ticket._entry = newer

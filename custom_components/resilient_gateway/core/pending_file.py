@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,8 +9,6 @@ from .changes import ChangeEngine
 from .changes.pending import PendingStore
 from .schemas import recover_changes
 from .storage import AtomicJsonFile, SetAside, load_start_file
-
-_LOGGER = logging.getLogger(__name__)
 
 
 class PendingChangesFile:
@@ -60,14 +57,7 @@ class PendingChangesFile:
         """The write at the stop; a failure (a full disk) is logged, the stop goes on."""
         if self._engine is None:
             return
-        try:
-            await self._store.save()
-        except OSError as exc:
-            _LOGGER.error(
-                "%s: the pending changes could not be saved (%s); they are lost",
-                self._owner,
-                exc,
-            )
+        await self._store.save_last(f"{self._owner}: the pending changes", "they are lost")
 
     def _export(self) -> dict[str, Any] | None:
         if self._engine is None or not self._loaded:

@@ -181,6 +181,14 @@ class PendingStore:
             if data is not None:
                 await self._file.save(data)
 
+    async def save_last(self, what: str, lost: str) -> None:
+        """The write at its owner's stop: a failure (a full disk) is logged, saying what
+        could not be saved and what is lost with it, and the stop goes on."""
+        try:
+            await self.save()
+        except OSError as exc:
+            _LOGGER.error("%s could not be saved (%s); %s", what, exc, lost)
+
     def stop(self) -> None:
         """No write later any more (a save of the moment still writes)."""
         self._stopped = True

@@ -198,14 +198,9 @@ class FirmwareUpdater:
             task.cancel()
         await self._server.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
-        try:
-            await self._store.save()
-        except OSError as exc:
-            _LOGGER.error(
-                "The firmware updates under way could not be saved (%s); they do not"
-                " resume after the restart",
-                exc,
-            )
+        await self._store.save_last(
+            "The firmware updates under way", "they do not resume after the restart"
+        )
 
     def add_listener(self, listener: UpdateListener) -> Callable[[], None]:
         self._listeners.append(listener)
